@@ -1,0 +1,105 @@
+package schema
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Codec encodes and decodes wire bodies.
+type Codec uint8
+
+// The codecs llmq speaks. MsgPack is the default; a producer that sends
+// Content-Type: application/json gets JSON back.
+const (
+	MsgPack Codec = iota
+	JSON
+)
+
+// Content types naming the codecs in the Content-Type header.
+const (
+	ContentTypeMsgPack = "application/msgpack"
+	ContentTypeJSON    = "application/json"
+)
+
+// CodecFor returns the codec a Content-Type header value names. Anything
+// that is not JSON is msgpack, the default.
+func CodecFor(contentType string) Codec {
+	if len(contentType) >= len(ContentTypeJSON) && contentType[:len(ContentTypeJSON)] == ContentTypeJSON {
+		return JSON
+	}
+	return MsgPack
+}
+
+// ContentType returns the Content-Type header value for c.
+func (c Codec) ContentType() string {
+	if c == JSON {
+		return ContentTypeJSON
+	}
+	return ContentTypeMsgPack
+}
+
+func (c Codec) String() string {
+	if c == JSON {
+		return "json"
+	}
+	return "msgpack"
+}
+
+// Marshal encodes v.
+func (c Codec) Marshal(v any) ([]byte, error) {
+	if c == JSON {
+		return json.Marshal(v)
+	}
+	return msgpack.Marshal(v)
+}
+
+// Unmarshal decodes data into v. JSON bodies with fields of the wrong type,
+// or trailing data, are errors.
+func (c Codec) Unmarshal(data []byte, v any) error {
+	if c == JSON {
+		return json.Unmarshal(data, v)
+	}
+	return msgpack.Unmarshal(data, v)
+}
+
+// DecodeRequest decodes and validates a job body. Every failure is a
+// bad_request *Error whose message says what is wrong.
+func DecodeRequest(c Codec, data []byte) (*Request, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, NewError(CodeBadRequest, "empty body: want a chat-completions request")
+	}
+	req := new(Request)
+	if err := c.Unmarshal(data, req); err != nil {
+		return nil, Errorf(CodeBadRequest, "malformed %s body: %v", c, err)
+	}
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// DecodeReply decodes a reply body: a Response, or the error it carries.
+// isError says whether the reply's headers marked it as an error.
+func DecodeReply(c Codec, data []byte, isError bool) (*Response, error) {
+	if isError {
+		return nil, DecodeError(c, data)
+	}
+	resp := new(Response)
+	if err := c.Unmarshal(data, resp); err != nil {
+		return nil, fmt.Errorf("llmq: malformed reply: %w", err)
+	}
+	return resp, nil
+}
+
+// DecodeError decodes an error body. A body that cannot be read still
+// yields an *Error (internal) describing the problem.
+func DecodeError(c Codec, data []byte) *Error {
+	var body ErrorBody
+	if err := c.Unmarshal(data, &body); err != nil || body.Error == nil {
+		return Errorf(CodeInternal, "malformed error reply (%d bytes)", len(data))
+	}
+	return body.Error
+}

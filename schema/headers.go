@@ -1,0 +1,34 @@
+package schema
+
+// Header names on the wire. NATS header keys are case-sensitive: use these
+// exact spellings.
+const (
+	// HeaderContentType selects the codec of a job and of its replies.
+	HeaderContentType = "Content-Type"
+	// HeaderDeadline is the job's absolute deadline in Unix milliseconds.
+	HeaderDeadline = "Llmq-Deadline"
+	// HeaderTimeout is a relative time-out in milliseconds, for producers
+	// that cannot send an absolute deadline; the dispatcher turns it into
+	// HeaderDeadline when the job arrives.
+	HeaderTimeout = "Llmq-Timeout"
+	// HeaderJobID identifies a job; the reply repeats it.
+	HeaderJobID = "Llmq-Job-Id"
+	// HeaderStream marks the last message of a streamed reply: StreamEnd.
+	HeaderStream = "Llmq-Stream"
+	// HeaderStatus carries the status of error replies, in the header the
+	// nats.go micro package uses, so micro-aware clients see errors too.
+	HeaderStatus = "Nats-Service-Error-Code"
+	// HeaderErrorMessage carries the error message of error replies.
+	HeaderErrorMessage = "Nats-Service-Error"
+	// HeaderErrorCode carries the llmq error code of error replies.
+	HeaderErrorCode = "Llmq-Error-Code"
+
+	// Headers the dispatcher adds when it forwards a job to a worker.
+	HeaderTier       = "Llmq-Tier"
+	HeaderDispatcher = "Llmq-Dispatcher"
+	HeaderQueuedUs   = "Llmq-Queued-Us"
+	HeaderAttempt    = "Llmq-Attempt"
+)
+
+// StreamEnd is the value of HeaderStream on the last message of a stream.
+const StreamEnd = "end"

@@ -1,0 +1,51 @@
+package schema
+
+// Worker states reported in heartbeats.
+const (
+	StateReady    = "ready"
+	StateDraining = "draining"
+	// StateStopped is the last beat of a worker that leaves cleanly; a
+	// dispatcher forgets it at once instead of waiting for missed beats.
+	StateStopped = "stopped"
+)
+
+// Heartbeat is a worker's state, published at a fixed interval and whenever
+// a slot frees. Dispatchers learn the fleet from heartbeats alone.
+type Heartbeat struct {
+	Worker     string `json:"worker" msgpack:"worker"`
+	Tier       string `json:"tier" msgpack:"tier"`
+	Deployment string `json:"deployment" msgpack:"deployment"`
+	Provider   string `json:"provider" msgpack:"provider"`
+	Model      string `json:"model" msgpack:"model"`
+	// Host is the backend the worker calls (its api_base), without secrets.
+	Host string `json:"host,omitempty" msgpack:"host,omitempty"`
+	// Subject is where the worker takes jobs.
+	Subject string `json:"subject" msgpack:"subject"`
+	State   string `json:"state" msgpack:"state"`
+	// Seq increases with every beat of one worker.
+	Seq uint64 `json:"seq" msgpack:"seq"`
+	// IntervalMs is the beat interval; a dispatcher drops a worker after
+	// three intervals of silence.
+	IntervalMs int64 `json:"interval_ms" msgpack:"interval_ms"`
+	Capacity   int   `json:"capacity" msgpack:"capacity"`
+	InFlight   int   `json:"in_flight" msgpack:"in_flight"`
+	// Weight is the deployment's shuffle weight (weight, else rpm, else tpm;
+	// 0 when none is set).
+	Weight float64 `json:"weight,omitempty" msgpack:"weight,omitempty"`
+	// Order is the deployment's LiteLLM order (lower first; 0 = unset).
+	Order int `json:"order,omitempty" msgpack:"order,omitempty"`
+	// LatencyMs is the median call latency over the recent window, 0 when
+	// the worker has not finished a job in it.
+	LatencyMs float64 `json:"latency_ms" msgpack:"latency_ms"`
+	// MsPerToken is the median latency per output token in the window.
+	MsPerToken float64 `json:"ms_per_token" msgpack:"ms_per_token"`
+	// Samples is how many calls the window holds.
+	Samples int `json:"samples" msgpack:"samples"`
+	// Completed and Failed count jobs since the worker started.
+	Completed uint64 `json:"completed" msgpack:"completed"`
+	Failed    uint64 `json:"failed" msgpack:"failed"`
+	// Received counts, per dispatcher id, the jobs that dispatcher sent this
+	// worker. A dispatcher subtracts it from its own count of jobs sent to
+	// know how many of its jobs the beat does not yet include.
+	Received map[string]uint64 `json:"received,omitempty" msgpack:"received,omitempty"`
+}

@@ -1,0 +1,119 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/llmq/llmq/schema"
+)
+
+// StatusError classifies an HTTP error answer the same way for every
+// provider. name is the provider ("ollama", "gemini", ...), message its own
+// error text. Callers that recognise a more precise class (context window,
+// content policy, an Ollama busy 503) override the code after.
+//
+//	400 → bad_request          401, 403 → authentication
+//	404 → not_found            408 → timeout
+//	413 → payload_too_large    429, 529 → rate_limited (Retry-After kept)
+//	5xx → provider_error       anything else → provider_error
+func StatusError(name string, status int, h http.Header, message string) *schema.Error {
+	msg := fmt.Sprintf("%s: HTTP %d: %s", name, status, strings.TrimSpace(message))
+	var e *schema.Error
+	switch {
+	case status == http.StatusBadRequest || status == http.StatusUnprocessableEntity:
+		e = schema.NewError(schema.CodeBadRequest, msg)
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		e = schema.NewError(schema.CodeAuthentication, msg)
+	case status == http.StatusNotFound:
+		e = schema.NewError(schema.CodeNotFound, msg)
+	case status == http.StatusRequestTimeout:
+		e = schema.NewError(schema.CodeTimeout, msg)
+	case status == http.StatusRequestEntityTooLarge:
+		e = schema.NewError(schema.CodePayloadTooLarge, msg)
+	case status == http.StatusTooManyRequests || status == 529:
+		e = schema.NewError(schema.CodeRateLimited, msg)
+	default:
+		e = schema.NewError(schema.CodeProviderError, msg)
+	}
+	e.ProviderStatus = status
+	if d := RetryAfter(h); d > 0 {
+		e.WithRetryAfter(d)
+	}
+	return e
+}
+
+// RetryAfter parses the Retry-After header (seconds or an HTTP date) and
+// the retry-after-ms header some providers send. It returns 0 when there
+// is none.
+func RetryAfter(h http.Header) time.Duration {
+	if h == nil {
+		return 0
+	}
+	if v := h.Get("Retry-After-Ms"); v != "" {
+		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
+			return time.Duration(ms * float64(time.Millisecond))
+		}
+	}
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseFloat(v, 64); err == nil {
+		if s <= 0 {
+			return 0
+		}
+		return time.Duration(s * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// TransportError classifies a failure to get an answer at all: the call's
+// deadline passed (timeout), the producer went away (cancelled), the
+// connection was refused, reset or dropped (connection_error).
+func TransportError(ctx context.Context, err error) *schema.Error {
+	var se *schema.Error
+	if errors.As(err, &se) {
+		return se
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return schema.NewError(schema.CodeTimeout, "provider call timed out")
+	case errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled):
+		return schema.NewError(schema.CodeCancelled, "provider call cancelled")
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return schema.Errorf(schema.CodeConnection, "connection refused: %v", redactURL(err))
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
+		return schema.Errorf(schema.CodeConnection, "connection dropped: %v", redactURL(err))
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return schema.NewError(schema.CodeTimeout, "provider call timed out")
+	}
+	return schema.Errorf(schema.CodeConnection, "provider unreachable: %v", redactURL(err))
+}
+
+// redactURL drops the query string of a *url.Error's URL, where a provider
+// that takes its key as ?key= would have it.
+func redactURL(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '?'); i >= 0 {
+		if j := strings.IndexByte(s[i:], '"'); j >= 0 {
+			return s[:i] + s[i+j:]
+		}
+		return s[:i]
+	}
+	return s
+}
