@@ -1,0 +1,75 @@
+package broker
+
+import (
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/llmq/llmq/schema"
+)
+
+// Reply publishes v, encoded with codec, to subject. extra headers (pairs
+// of key, value) are added.
+func Reply(nc *nats.Conn, subject string, codec schema.Codec, v any, extra ...string) error {
+	data, err := codec.Marshal(v)
+	if err != nil {
+		return err
+	}
+	m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{schema.HeaderContentType: {codec.ContentType()}}}
+	for i := 0; i+1 < len(extra); i += 2 {
+		m.Header[extra[i]] = []string{extra[i+1]}
+	}
+	return nc.PublishMsg(m)
+}
+
+// ErrorMsg builds the reply message of a failed job: the {"error":{...}}
+// body in codec and the status headers.
+func ErrorMsg(subject string, codec schema.Codec, e *schema.Error) *nats.Msg {
+	data, err := codec.Marshal(schema.ErrorBody{Error: e})
+	if err != nil {
+		data, _ = codec.Marshal(schema.ErrorBody{Error: schema.NewError(schema.CodeInternal, "error reply could not be encoded")})
+	}
+	return &nats.Msg{Subject: subject, Data: data, Header: nats.Header{
+		schema.HeaderContentType:  {codec.ContentType()},
+		schema.HeaderStatus:       {strconv.Itoa(e.Status)},
+		schema.HeaderErrorMessage: {headerSafe(e.Message)},
+		schema.HeaderErrorCode:    {e.Code},
+	}}
+}
+
+// ReplyError publishes a typed error reply to subject. extra headers (pairs
+// of key, value) are added.
+func ReplyError(nc *nats.Conn, subject string, codec schema.Codec, e *schema.Error, extra ...string) error {
+	m := ErrorMsg(subject, codec, e)
+	for i := 0; i+1 < len(extra); i += 2 {
+		m.Header[extra[i]] = []string{extra[i+1]}
+	}
+	return nc.PublishMsg(m)
+}
+
+// CodecOf returns the codec a message's Content-Type names.
+func CodecOf(m *nats.Msg) schema.Codec {
+	if m.Header == nil {
+		return schema.MsgPack
+	}
+	return schema.CodecFor(m.Header.Get(schema.HeaderContentType))
+}
+
+// IsError reports whether a reply is an error reply.
+func IsError(m *nats.Msg) bool {
+	return m.Header != nil && m.Header.Get(schema.HeaderStatus) != ""
+}
+
+// headerSafe makes s fit in one header line.
+func headerSafe(s string) string {
+	if len(s) > 512 {
+		s = s[:512]
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if c == '\r' || c == '\n' {
+			b[i] = ' '
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,101 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/llmq/llmq/broker"
+	"github.com/llmq/llmq/schema"
+)
+
+// Config configures a Client. The zero value speaks msgpack on the "llm"
+// prefix with a 60 s default time-out.
+type Config struct {
+	// Subjects lays out subjects. Default prefix "llm".
+	Subjects broker.Subjects
+	// Codec of jobs and replies. Default msgpack.
+	Codec schema.Codec
+	// Timeout applies when ctx has no deadline. Default 60 s.
+	Timeout time.Duration
+}
+
+// Client sends jobs. It is safe for concurrent use.
+type Client struct {
+	nc  *nats.Conn
+	cfg Config
+	ct  []string
+}
+
+// New returns a client on nc.
+func New(nc *nats.Conn, cfg Config) *Client {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 60 * time.Second
+	}
+	return &Client{nc: nc, cfg: cfg, ct: []string{cfg.Codec.ContentType()}}
+}
+
+// Complete sends req to tier and waits for the reply. req.Stream is
+// ignored (use Stream). The error is a *schema.Error for every failure the
+// producer can act on: a job error llmq replied with, a time-out, no
+// dispatcher listening, a job over the max payload.
+func (c *Client) Complete(ctx context.Context, tier string, req *schema.Request) (*schema.Response, error) {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	r := *req
+	r.Stream = false
+	msg, err := c.message(ctx, tier, &r, "")
+	if err != nil {
+		return nil, err
+	}
+	reply, err := c.nc.RequestMsgWithContext(ctx, msg)
+	if err != nil {
+		return nil, c.requestError(ctx, tier, err)
+	}
+	return schema.DecodeReply(broker.CodecOf(reply), reply.Data, broker.IsError(reply))
+}
+
+func (c *Client) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, c.cfg.Timeout)
+}
+
+// message encodes req as a job for tier, with the deadline of ctx.
+func (c *Client) message(ctx context.Context, tier string, req *schema.Request, reply string) (*nats.Msg, error) {
+	if !broker.ValidTier(tier) {
+		return nil, schema.Errorf(schema.CodeUnknownTier, "tier %q is not a valid tier name", tier)
+	}
+	data, err := c.cfg.Codec.Marshal(req)
+	if err != nil {
+		return nil, schema.Errorf(schema.CodeBadRequest, "encode request: %v", err)
+	}
+	if max := c.nc.MaxPayload(); max > 0 && int64(len(data)) > max-1024 {
+		return nil, schema.Errorf(schema.CodePayloadTooLarge, "job of %d bytes is over the NATS max payload of %d bytes (less 1 KiB for headers)", len(data), max)
+	}
+	h := nats.Header{schema.HeaderContentType: c.ct}
+	if dl, ok := ctx.Deadline(); ok {
+		h[schema.HeaderDeadline] = []string{strconv.FormatInt(dl.UnixMilli(), 10)}
+	}
+	return &nats.Msg{Subject: c.cfg.Subjects.Jobs(tier), Reply: reply, Header: h, Data: data}, nil
+}
+
+// requestError turns a NATS request failure into a typed error.
+func (c *Client) requestError(ctx context.Context, tier string, err error) error {
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return schema.Errorf(schema.CodeNoDeployments, "no dispatcher is listening on %s", c.cfg.Subjects.Jobs(tier))
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
+		return schema.Errorf(schema.CodeTimeout, "no reply from tier %q before the deadline", tier)
+	case errors.Is(err, context.Canceled):
+		return schema.NewError(schema.CodeCancelled, "request cancelled")
+	case errors.Is(err, nats.ErrMaxPayload):
+		return schema.Errorf(schema.CodePayloadTooLarge, "job is over the NATS max payload of %d bytes", c.nc.MaxPayload())
+	}
+	return fmt.Errorf("llmq: request to tier %q: %w", tier, err)
+}

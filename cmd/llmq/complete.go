@@ -1,0 +1,123 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/llmq/llmq/client"
+	"github.com/llmq/llmq/schema"
+)
+
+func (a *app) completeCmd() *cobra.Command {
+	var (
+		tier, system, codec string
+		maxTokens           int
+		temperature         float64
+		stream, asJSON      bool
+		timeout             time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "complete [prompt]",
+		Short: "Send a chat-completion job to a tier and print the answer",
+		Long:  "complete sends one job. The prompt is the argument, or standard input when it is \"-\" or absent.",
+		Example: `  llmq complete --tier tier1 "write a haiku about queues"
+  echo "explain NATS" | llmq complete --tier tier2 --stream`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			prompt := ""
+			if len(args) == 1 && args[0] != "-" {
+				prompt = args[0]
+			} else {
+				b, err := io.ReadAll(cmd.InOrStdin())
+				if err != nil {
+					return err
+				}
+				prompt = strings.TrimSpace(string(b))
+			}
+			if prompt == "" {
+				return errors.New("no prompt: give it as an argument or on standard input")
+			}
+			req := &schema.Request{Messages: []schema.Message{{Role: schema.RoleUser, Content: schema.Content(prompt)}}}
+			if system != "" {
+				req.Messages = append([]schema.Message{{Role: schema.RoleSystem, Content: schema.Content(system)}}, req.Messages...)
+			}
+			if maxTokens > 0 {
+				req.MaxTokens = &maxTokens
+			}
+			if cmd.Flags().Changed("temperature") {
+				req.Temperature = &temperature
+			}
+			cc := client.Config{Subjects: a.subjects(nil), Timeout: timeout}
+			switch codec {
+			case "msgpack":
+			case "json":
+				cc.Codec = schema.JSON
+			default:
+				return fmt.Errorf("--codec %q: want msgpack or json", codec)
+			}
+			ctx := cmd.Context()
+			nc, err := a.connect(ctx, "llmq-complete")
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			c := client.New(nc, cc)
+			out := cmd.OutOrStdout()
+			if stream {
+				s, err := c.Stream(ctx, tier, req)
+				if err != nil {
+					return err
+				}
+				for chunk, err := range s.All() {
+					if err != nil {
+						fmt.Fprintln(out)
+						return err
+					}
+					if asJSON {
+						b, _ := json.Marshal(chunk)
+						fmt.Fprintln(out, string(b))
+						continue
+					}
+					if len(chunk.Choices) > 0 {
+						fmt.Fprint(out, chunk.Choices[0].Delta.Content)
+					}
+					if f, ok := out.(*os.File); ok {
+						_ = f.Sync()
+					}
+				}
+				if !asJSON {
+					fmt.Fprintln(out)
+				}
+				return nil
+			}
+			resp, err := c.Complete(ctx, tier, req)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(resp)
+			}
+			fmt.Fprintln(out, resp.Text())
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&tier, "tier", "tier1", "tier (model_name) to send the job to")
+	f.StringVar(&system, "system", "", "system prompt")
+	f.IntVar(&maxTokens, "max-tokens", 0, "output token limit")
+	f.Float64Var(&temperature, "temperature", 0, "sampling temperature")
+	f.BoolVar(&stream, "stream", false, "print tokens as they arrive")
+	f.BoolVar(&asJSON, "json", false, "print the whole reply (or each chunk) as JSON")
+	f.StringVar(&codec, "codec", "msgpack", "wire codec: msgpack or json")
+	f.DurationVar(&timeout, "timeout", 60*time.Second, "how long to wait for the answer")
+	return cmd
+}

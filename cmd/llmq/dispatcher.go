@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/llmq/llmq/config"
+	"github.com/llmq/llmq/dispatcher"
+)
+
+type dispatcherFlags struct {
+	config   string
+	strategy string
+	id       string
+	maxQueue int
+	timeout  time.Duration
+	drain    time.Duration
+}
+
+func (f *dispatcherFlags) bind(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.strategy, "strategy", "", "routing strategy (default router_settings.routing_strategy, else simple-shuffle): simple-shuffle, least-busy, latency-based, weighted-shuffle")
+	cmd.Flags().IntVar(&f.maxQueue, "max-queue", 0, "jobs held per tier waiting for a free worker (default llmq_settings.max_queue, else 10000)")
+	cmd.Flags().DurationVar(&f.drain, "drain-timeout", 30*time.Second, "how long a stop waits for in-flight work")
+}
+
+// dispatcherConfig builds a dispatcher's config from flags and file.
+func (f *dispatcherFlags) dispatcherConfig(cfg *config.Config) dispatcher.Config {
+	dc := dispatcher.Config{ID: f.id, Strategy: f.strategy, MaxQueue: f.maxQueue, DefaultTimeout: f.timeout}
+	if cfg != nil {
+		if dc.Strategy == "" {
+			dc.Strategy = cfg.RouterSettings.RoutingStrategy
+		}
+		if dc.MaxQueue == 0 {
+			dc.MaxQueue = cfg.Settings.MaxQueue
+		}
+		if dc.DefaultTimeout == 0 {
+			dc.DefaultTimeout = cfg.RouterSettings.Timeout.D()
+		}
+		dc.LatencyBuffer = cfg.RouterSettings.RoutingStrategyArgs.LowestLatencyBuffer
+		for t := range cfg.Tiers() {
+			dc.Tiers = append(dc.Tiers, t)
+		}
+	}
+	return dc
+}
+
+func (a *app) dispatcherCmd() *cobra.Command {
+	var f dispatcherFlags
+	cmd := &cobra.Command{
+		Use:   "dispatcher",
+		Short: "Route jobs to workers (run one or more, against NATS)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var cfg *config.Config
+			if f.config != "" {
+				var err error
+				if cfg, err = a.loadConfig(f.config); err != nil {
+					return err
+				}
+			}
+			ctx := cmd.Context()
+			nc, err := a.connect(ctx, "llmq-dispatcher")
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			dc := f.dispatcherConfig(cfg)
+			dc.Conn, dc.Subjects, dc.Logger = nc, a.subjects(cfg), a.g.logger
+			d, err := dispatcher.New(dc)
+			if err != nil {
+				return err
+			}
+			if err := d.Start(ctx); err != nil {
+				return err
+			}
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), f.drain)
+			defer cancel()
+			return d.Stop(sctx)
+		},
+	}
+	cmd.Flags().StringVarP(&f.config, "config", "c", "", "config file (LiteLLM config.yaml shape); optional: without it tiers are learned from heartbeats")
+	cmd.Flags().StringVar(&f.id, "id", "", "dispatcher id (default random)")
+	cmd.Flags().DurationVar(&f.timeout, "default-timeout", 0, "deadline of jobs that bring none (default router_settings.timeout, else 600s)")
+	f.bind(cmd)
+	return cmd
+}

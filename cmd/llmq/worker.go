@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/llmq/llmq/config"
+)
+
+func (a *app) workerCmd() *cobra.Command {
+	var (
+		cfgPath, deployment, id      string
+		tier, model, apiBase, apiKey string
+		concurrency, order           int
+		weight                       float64
+		timeout, heartbeat, drain    time.Duration
+		skipCheck                    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Serve one deployment: from a config (-c, --deployment) or from flags (--tier, --model, ...)",
+		Example: `  llmq worker -c config.yaml --deployment tier1-gpu-a
+  llmq worker --tier tier1 --model ollama/qwen2.5-coder:14b --api-base http://localhost:11434 --concurrency 4`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var cfg *config.Config
+			var dep *config.Deployment
+			switch {
+			case cfgPath != "":
+				var err error
+				if cfg, err = a.loadConfig(cfgPath); err != nil {
+					return err
+				}
+				if deployment == "" {
+					return errors.New("--deployment is required with -c (a model_info.id, or a model_name with one deployment)")
+				}
+				if dep, err = cfg.Deployment(deployment); err != nil {
+					return err
+				}
+			case tier != "" && model != "":
+				d := config.NewDeployment(tier, deployment, config.LitellmParams{
+					Model: model, APIBase: apiBase, APIKey: apiKey, MaxParallelRequests: concurrency,
+					Weight: weight, Order: order, Timeout: config.Duration(timeout),
+				}, os.LookupEnv)
+				dep = &d
+			default:
+				return errors.New("give -c config.yaml --deployment ID, or --tier and --model")
+			}
+			ctx := cmd.Context()
+			nc, err := a.connect(ctx, "llmq-worker")
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			var rs *config.RouterSettings
+			if cfg != nil {
+				rs = &cfg.RouterSettings
+			}
+			ws, err := startWorkers(ctx, nc, []*config.Deployment{dep}, rs, workerOptions{
+				subjects: a.subjects(cfg), heartbeat: heartbeatInterval(cfg, heartbeat),
+				concurrency: concurrency, skipCheck: skipCheck, logger: a.g.logger,
+			})
+			if err != nil {
+				return err
+			}
+			if id != "" {
+				a.g.logger.Warn("--id is not used: worker ids are the deployment id plus a random suffix")
+			}
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), drain)
+			defer cancel()
+			return stopWorkers(sctx, ws, a.g.logger)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&cfgPath, "config", "c", "", "config file (LiteLLM config.yaml shape)")
+	f.StringVar(&deployment, "deployment", "", "deployment to serve: model_info.id (or the model_name of a tier with one deployment); with flags, the id to report")
+	f.StringVar(&id, "id", "", "deprecated; ignored")
+	_ = f.MarkHidden("id")
+	f.StringVar(&tier, "tier", "", "tier (model_name) to serve, without -c")
+	f.StringVar(&model, "model", "", "provider/model, e.g. ollama/qwen2.5-coder:14b, without -c")
+	f.StringVar(&apiBase, "api-base", "", "provider endpoint, without -c")
+	f.StringVar(&apiKey, "api-key", "", "provider key, without -c; prefer os.environ/NAME so the key stays out of process lists")
+	f.IntVar(&concurrency, "concurrency", 0, "jobs at once (match the Ollama host's OLLAMA_NUM_PARALLEL); default max_parallel_requests, else the provider's")
+	f.Float64Var(&weight, "weight", 0, "simple-shuffle weight, without -c")
+	f.IntVar(&order, "order", 0, "LiteLLM order (lower is tried first), without -c")
+	f.DurationVar(&timeout, "timeout", 0, "per-call time-out, without -c (default 600s)")
+	f.DurationVar(&heartbeat, "heartbeat", 0, "heartbeat interval (default llmq_settings.heartbeat_interval, else 1s)")
+	f.DurationVar(&drain, "drain-timeout", 30*time.Second, "how long a stop waits for in-flight jobs")
+	f.BoolVar(&skipCheck, "skip-model-check", false, "do not check at start that the model is on the Ollama host")
+	return cmd
+}

@@ -1,0 +1,78 @@
+package dispatcher
+
+import (
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// pending is a job waiting for a free worker.
+type pending struct {
+	msg      *nats.Msg
+	arrived  time.Time
+	deadline time.Time
+}
+
+// queue is a FIFO ring of pending jobs with a fixed bound.
+type queue struct {
+	buf        []pending
+	head, size int
+}
+
+func (q *queue) len() int { return q.size }
+
+// push appends p; the ring grows up to max.
+func (q *queue) push(p pending, max int) bool {
+	if q.size >= max {
+		return false
+	}
+	if q.size == len(q.buf) {
+		grown := make([]pending, min(max, 2*len(q.buf)+16))
+		for i := range q.size {
+			grown[i] = q.buf[(q.head+i)%len(q.buf)]
+		}
+		q.buf, q.head = grown, 0
+	}
+	q.buf[(q.head+q.size)%len(q.buf)] = p
+	q.size++
+	return true
+}
+
+func (q *queue) peek() *pending { return &q.buf[q.head] }
+
+func (q *queue) pop() pending {
+	p := q.buf[q.head]
+	q.buf[q.head] = pending{}
+	q.head = (q.head + 1) % len(q.buf)
+	q.size--
+	return p
+}
+
+// removeExpired takes out, in order, the jobs whose deadline is before
+// now, appending them to out.
+func (q *queue) removeExpired(now time.Time, out []pending) []pending {
+	kept := 0
+	n := q.size
+	for i := range n {
+		p := q.buf[(q.head+i)%len(q.buf)]
+		if p.deadline.Before(now) {
+			out = append(out, p)
+			continue
+		}
+		q.buf[(q.head+kept)%len(q.buf)] = p
+		kept++
+	}
+	for i := kept; i < n; i++ {
+		q.buf[(q.head+i)%len(q.buf)] = pending{}
+	}
+	q.size = kept
+	return out
+}
+
+// drain takes out every job.
+func (q *queue) drain(out []pending) []pending {
+	for q.size > 0 {
+		out = append(out, q.pop())
+	}
+	return out
+}

@@ -1,0 +1,92 @@
+package worker
+
+import (
+	"maps"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/llmq/llmq/schema"
+)
+
+// beatLoop beats every HeartbeatInterval, and early (at most every
+// StateInterval) when a slot frees or a dispatcher announces itself.
+func (w *Worker) beatLoop() {
+	defer w.beatWG.Done()
+	w.beat()
+	t := time.NewTicker(w.cfg.HeartbeatInterval)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-w.stopCh:
+			return
+		case <-t.C:
+		case <-w.beatNow:
+			if gap := w.cfg.StateInterval - time.Since(last); gap > 0 {
+				select {
+				case <-time.After(gap):
+				case <-w.stopCh:
+					return
+				}
+			}
+		}
+		w.beat()
+		last = time.Now()
+	}
+}
+
+// Heartbeat returns the worker's current state.
+func (w *Worker) Heartbeat() schema.Heartbeat {
+	state := schema.StateReady
+	if w.draining.Load() {
+		state = schema.StateDraining
+	}
+	lat, per, n := w.window.medians()
+	w.mu.Lock()
+	received := maps.Clone(w.received)
+	w.mu.Unlock()
+	return schema.Heartbeat{
+		Worker:     w.cfg.ID,
+		Tier:       w.cfg.Tier,
+		Deployment: w.cfg.Deployment,
+		Provider:   w.cfg.ProviderName,
+		Model:      w.cfg.Model,
+		Host:       w.cfg.Host,
+		Subject:    w.subject,
+		State:      state,
+		Seq:        w.seq.Add(1),
+		IntervalMs: w.cfg.HeartbeatInterval.Milliseconds(),
+		Capacity:   w.cfg.Concurrency,
+		InFlight:   int(w.inflight.Load()),
+		Weight:     w.cfg.Weight,
+		Order:      w.cfg.Order,
+		LatencyMs:  lat,
+		MsPerToken: per,
+		Samples:    n,
+		Completed:  w.done.Load(),
+		Failed:     w.failed.Load(),
+		Received:   received,
+	}
+}
+
+func (w *Worker) beat() { w.publishBeat(w.Heartbeat()) }
+
+// final publishes the "stopped" beat, so dispatchers forget the worker at
+// once.
+func (w *Worker) final() {
+	hb := w.Heartbeat()
+	hb.State = schema.StateStopped
+	w.publishBeat(hb)
+}
+
+func (w *Worker) publishBeat(hb schema.Heartbeat) {
+	data, err := msgpack.Marshal(&hb)
+	if err != nil {
+		w.log.Error("encode heartbeat", "err", err)
+		return
+	}
+	if err := w.nc.Publish(w.cfg.Subjects.Heartbeat(w.cfg.ID), data); err != nil {
+		w.log.Debug("publish heartbeat", "err", err)
+	}
+}

@@ -1,0 +1,143 @@
+package worker
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
+
+	"github.com/llmq/llmq/broker"
+	"github.com/llmq/llmq/schema"
+)
+
+// handle runs one job and replies. Every path out of it replies to the
+// producer, except a job that came without a reply subject (logged and
+// counted: there is nobody to tell).
+func (w *Worker) handle(m *nats.Msg) {
+	codec := broker.CodecOf(m)
+	if m.Reply == "" {
+		w.failed.Add(1)
+		w.log.Warn("job without a reply subject dropped", "subject", m.Subject, "bytes", len(m.Data))
+		return
+	}
+	req, err := schema.DecodeRequest(codec, m.Data)
+	if err != nil {
+		w.replyError(m, codec, schema.AsError(err))
+		return
+	}
+	if req.Limit() == 0 && w.cfg.MaxTokens > 0 {
+		n := w.cfg.MaxTokens
+		req.MaxTokens = &n
+	}
+	routing := &schema.Routing{
+		Tier:       w.cfg.Tier,
+		Deployment: w.cfg.Deployment,
+		Worker:     w.cfg.ID,
+		Provider:   w.cfg.ProviderName,
+		Model:      w.cfg.Model,
+		Attempts:   1,
+	}
+	if m.Header != nil {
+		routing.Dispatcher = m.Header.Get(schema.HeaderDispatcher)
+		if us, err := strconv.ParseInt(m.Header.Get(schema.HeaderQueuedUs), 10, 64); err == nil {
+			routing.QueueMs = float64(us) / 1000
+		}
+		if a, err := strconv.Atoi(m.Header.Get(schema.HeaderAttempt)); err == nil && a > 0 {
+			routing.Attempts = a
+		}
+	}
+	timeout := w.cfg.Timeout
+	if req.Stream {
+		timeout = w.cfg.StreamTimeout
+	}
+	deadline := time.Now().Add(timeout)
+	if dl, ok := headerDeadline(m); ok {
+		if !dl.After(time.Now()) {
+			w.replyError(m, codec, schema.NewError(schema.CodeTimeout, "the job's deadline passed before a worker started it"))
+			return
+		}
+		if dl.Before(deadline) {
+			deadline = dl
+		}
+	}
+	ctx, cancel := context.WithDeadline(w.ctx, deadline)
+	defer cancel()
+	if req.Stream {
+		w.stream(ctx, m, req, codec, routing)
+		return
+	}
+	start := time.Now()
+	resp, err := w.cfg.Provider.Complete(ctx, req)
+	routing.CallMs = ms(time.Since(start))
+	if err != nil {
+		w.replyError(m, codec, w.callError(ctx, err))
+		return
+	}
+	w.window.add(routing.CallMs, resp.Usage.CompletionTokens)
+	w.complete(resp, routing)
+	if err := broker.Reply(w.nc, m.Reply, codec, resp); err != nil {
+		w.failed.Add(1)
+		w.log.Error("reply", "err", err)
+		return
+	}
+	w.done.Add(1)
+}
+
+// complete fills the fields of a provider's response that llmq owns.
+func (w *Worker) complete(resp *schema.Response, routing *schema.Routing) {
+	resp.Object = schema.ObjectCompletion
+	if resp.Created == 0 {
+		resp.Created = time.Now().Unix()
+	}
+	if resp.ID == "" {
+		resp.ID = "chatcmpl-" + nuid.Next()
+	}
+	if resp.Model == "" {
+		resp.Model = w.cfg.Model
+	}
+	if resp.Usage.TotalTokens == 0 {
+		resp.Usage.TotalTokens = resp.Usage.PromptTokens + resp.Usage.CompletionTokens
+	}
+	resp.Routing = routing
+}
+
+// callError types a provider failure, telling a passed deadline from a
+// worker shutting down.
+func (w *Worker) callError(ctx context.Context, err error) *schema.Error {
+	e := schema.AsError(err)
+	if e.Code == schema.CodeCancelled && w.ctx.Err() != nil {
+		return schema.NewError(schema.CodeCancelled, "worker "+w.cfg.ID+" stopped before the job finished")
+	}
+	if e.Code == schema.CodeCancelled && ctx.Err() == context.DeadlineExceeded {
+		return schema.NewError(schema.CodeTimeout, "the job's deadline passed during the provider call")
+	}
+	return e
+}
+
+func (w *Worker) replyError(m *nats.Msg, codec schema.Codec, e *schema.Error) {
+	w.failed.Add(1)
+	if err := broker.ReplyError(w.nc, m.Reply, codec, e, schema.HeaderTier, w.cfg.Tier); err != nil {
+		w.log.Error("error reply", "err", err)
+	}
+	w.log.Debug("job failed", "code", e.Code, "err", e.Message)
+}
+
+// headerDeadline reads the job's absolute deadline.
+func headerDeadline(m *nats.Msg) (time.Time, bool) {
+	if m.Header == nil {
+		return time.Time{}, false
+	}
+	v := m.Header.Get(schema.HeaderDeadline)
+	if v == "" {
+		return time.Time{}, false
+	}
+	msec, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || msec <= 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(msec), true
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,198 @@
+package gemini
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/llmq/llmq/schema"
+	"github.com/llmq/llmq/worker/provider"
+	"github.com/llmq/llmq/worker/provider/sse"
+)
+
+// DefaultAPIBase is the Gemini API's public host root.
+const DefaultAPIBase = "https://generativelanguage.googleapis.com"
+
+// apiVersion is the path prefix of the API version the adapter speaks.
+const apiVersion = "/v1beta"
+
+// maxResponse bounds a non-streamed reply body.
+const maxResponse = 32 << 20
+
+// Provider calls the Gemini API. It is safe for concurrent use.
+type Provider struct {
+	opts        provider.Options
+	model       string
+	key         string
+	completeURL string
+	streamURL   string
+}
+
+var (
+	_ provider.Provider = (*Provider)(nil)
+	_ provider.Streamer = (*Provider)(nil)
+)
+
+// New returns an adapter for the model o.Model. o.APIKey is required; an
+// empty o.APIBase means DefaultAPIBase. APIBase is the host root; a
+// trailing "/v1beta" is tolerated and dropped.
+func New(o provider.Options) (*Provider, error) {
+	o = o.WithDefaults()
+	model := strings.TrimPrefix(strings.TrimSpace(o.Model), "models/")
+	if model == "" {
+		return nil, errors.New("gemini: option Model is required (e.g. \"gemini-2.0-flash\")")
+	}
+	if strings.ContainsAny(model, "/?#: \t") {
+		return nil, errors.New("gemini: option Model must be a bare model name (e.g. \"gemini-2.0-flash\")")
+	}
+	if o.APIKey == "" {
+		return nil, errors.New("gemini: option APIKey is required (the Gemini API key, sent as x-goog-api-key)")
+	}
+	base := strings.TrimRight(strings.TrimSpace(o.APIBase), "/")
+	if base == "" {
+		base = DefaultAPIBase
+	}
+	base = strings.TrimSuffix(base, apiVersion)
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.User != nil {
+		return nil, errors.New("gemini: option APIBase must be an http(s) URL of the API host root, without query or credentials")
+	}
+	prefix := base + apiVersion + "/models/" + url.PathEscape(model)
+	return &Provider{
+		opts:        o,
+		model:       model,
+		key:         o.APIKey,
+		completeURL: prefix + ":generateContent",
+		streamURL:   prefix + ":streamGenerateContent?alt=sse",
+	}, nil
+}
+
+// headers returns the request headers: the key and nothing secret else.
+func (p *Provider) headers() http.Header {
+	return http.Header{"X-Goog-Api-Key": {p.key}}
+}
+
+// Complete sends one generateContent call and returns its reply.
+func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.Response, error) {
+	body, err := buildRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := provider.CallContext(ctx, p.opts.Timeout)
+	defer cancel()
+	resp, err := provider.PostJSON(ctx, p.opts.HTTP, p.completeURL, p.headers(), body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, p.httpError(resp)
+	}
+	defer resp.Body.Close()
+	var out generateResponse
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxResponse)).Decode(&out); err != nil {
+		return nil, p.readError(ctx, "reply", err)
+	}
+	if out.Error != nil {
+		return nil, p.classify(0, nil, out.Error)
+	}
+	if len(out.Candidates) == 0 {
+		return nil, noCandidates(out.PromptFeedback)
+	}
+	c := &out.Candidates[0]
+	return p.response(out.ResponseID, out.ModelVersion, candidateText(c), c.FinishReason, out.UsageMetadata), nil
+}
+
+// Stream sends one streamGenerateContent call, calls emit with each piece
+// of text in order, and returns the whole reply when the stream ends with a
+// finish reason. A stream that ends without one was cut off
+// (connection_error).
+func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit func(delta string) error) (*schema.Response, error) {
+	body, err := buildRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := provider.CallContext(ctx, p.opts.StreamTimeout)
+	defer cancel()
+	resp, err := provider.PostJSON(ctx, p.opts.HTTP, p.streamURL, p.headers(), body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, p.httpError(resp)
+	}
+	// Closing the body before its end drops the connection, which is how
+	// the upstream call is cancelled when emit fails.
+	defer resp.Body.Close()
+
+	var (
+		text                strings.Builder
+		finish, id, version string
+		usage               *usageMetadata
+	)
+	r := sse.NewReader(resp.Body)
+	for {
+		ev, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, p.readError(ctx, "stream", err)
+		}
+		if len(ev.Data) == 0 {
+			continue
+		}
+		var chunk generateResponse
+		if err := json.Unmarshal(ev.Data, &chunk); err != nil {
+			return nil, malformed("stream event", err)
+		}
+		if chunk.Error != nil {
+			return nil, p.classify(0, nil, chunk.Error)
+		}
+		if chunk.ResponseID != "" {
+			id = chunk.ResponseID
+		}
+		if chunk.ModelVersion != "" {
+			version = chunk.ModelVersion
+		}
+		if chunk.UsageMetadata != nil {
+			usage = chunk.UsageMetadata
+		}
+		if len(chunk.Candidates) == 0 {
+			if chunk.PromptFeedback != nil && chunk.PromptFeedback.BlockReason != "" {
+				return nil, noCandidates(chunk.PromptFeedback)
+			}
+			continue
+		}
+		c := &chunk.Candidates[0]
+		if delta := candidateText(c); delta != "" {
+			text.WriteString(delta)
+			if err := emit(delta); err != nil {
+				return nil, err
+			}
+		}
+		if c.FinishReason != "" {
+			finish = c.FinishReason
+		}
+	}
+	if finish == "" {
+		return nil, schema.Errorf(schema.CodeConnection, "%s: stream ended before a finish reason (cut off)", name)
+	}
+	return p.response(id, version, text.String(), finish, usage), nil
+}
+
+// readError classifies a failure to read a 200 reply: the call's deadline,
+// a dropped connection, or a body that is not the documented JSON.
+func (p *Provider) readError(ctx context.Context, what string, err error) *schema.Error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	if ctx.Err() == nil && (errors.As(err, &syn) || errors.As(err, &typ)) {
+		return malformed(what, err)
+	}
+	e := provider.TransportError(ctx, err)
+	e.Message = name + ": " + p.redact(e.Message)
+	return e
+}

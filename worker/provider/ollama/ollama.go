@@ -1,0 +1,246 @@
+package ollama
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/llmq/llmq/schema"
+	"github.com/llmq/llmq/worker/provider"
+)
+
+// Name is the provider's name in configs, errors and heartbeats.
+const Name = "ollama"
+
+// DefaultAPIBase is the host a local Ollama listens on.
+const DefaultAPIBase = "http://localhost:11434"
+
+// Limits on what is read from the host, so a broken upstream cannot grow a
+// worker's memory without bound.
+const (
+	// MaxReply bounds a non-streamed reply body.
+	MaxReply = 32 << 20
+	// MaxLine bounds one line of a streamed reply.
+	MaxLine = 4 << 20
+)
+
+// Provider calls one model on one Ollama host. It is safe for concurrent
+// use.
+type Provider struct {
+	o       provider.Options
+	model   string
+	base    string // api_base without a trailing slash
+	host    string // base without user info, for messages and heartbeats
+	chatURL string
+	tagsURL string
+}
+
+var (
+	_ provider.Provider = (*Provider)(nil)
+	_ provider.Streamer = (*Provider)(nil)
+)
+
+// New returns an adapter for o.Model on the host o.APIBase (default
+// DefaultAPIBase). APIBase is the host root: http://host:11434, not
+// .../api or .../v1 (that is Ollama's OpenAI-compatible endpoint, served by
+// the openai adapter). A path prefix, as behind a proxy, is kept.
+func New(o provider.Options) (*Provider, error) {
+	o = o.WithDefaults()
+	model := strings.TrimSpace(o.Model)
+	if model == "" {
+		return nil, errors.New("ollama: option Model is required (e.g. \"qwen2.5-coder:14b\")")
+	}
+	base := strings.TrimSpace(o.APIBase)
+	if base == "" {
+		base = DefaultAPIBase
+	}
+	base = strings.TrimRight(base, "/")
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, fmt.Errorf("ollama: option APIBase %q is not a URL: %w", redactBase(base), err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("ollama: option APIBase %q must be an http(s) URL of the host root, like %s",
+			redactBase(base), DefaultAPIBase)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("ollama: option APIBase %q must not have a query or fragment", redactBase(base))
+	}
+	for _, suffix := range []string{"/v1", "/api", "/api/chat"} {
+		if strings.HasSuffix(u.Path, suffix) {
+			return nil, fmt.Errorf("ollama: option APIBase %q must be the host root (like %s), without %q",
+				redactBase(base), DefaultAPIBase, suffix)
+		}
+	}
+	return &Provider{
+		o:       o,
+		model:   model,
+		base:    base,
+		host:    redactBase(base),
+		chatURL: base + "/api/chat",
+		tagsURL: base + "/api/tags",
+	}, nil
+}
+
+// Host returns the api_base the adapter calls, without any user info, so
+// it can be shown in heartbeats and messages.
+func (p *Provider) Host() string { return p.host }
+
+// Model returns the model name the adapter asks the host for.
+func (p *Provider) Model() string { return p.model }
+
+// Complete sends the conversation with "stream": false and returns the
+// whole reply.
+func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.Response, error) {
+	body, err := p.chatBody(req, false)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := provider.CallContext(ctx, p.o.Timeout)
+	defer cancel()
+	resp, err := provider.PostJSON(ctx, p.o.HTTP, p.chatURL, p.headers("application/json"), body)
+	if err != nil {
+		return nil, p.clean(schema.AsError(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, p.httpError(resp)
+	}
+	var r chatResponse
+	if err := json.NewDecoder(io.LimitReader(resp.Body, MaxReply)).Decode(&r); err != nil {
+		return nil, p.readError(ctx, err)
+	}
+	if msg := errorText(r.Error); msg != "" {
+		return nil, p.clean(bodyError("reply", msg))
+	}
+	if !r.Done {
+		return nil, schema.NewError(schema.CodeProviderError,
+			"ollama: reply is not final (done is false): the host streamed despite \"stream\": false")
+	}
+	return p.response(&r, r.Message.Content)
+}
+
+// Stream sends the conversation with "stream": true, calls emit with each
+// piece of text in order, and returns the whole reply once the line with
+// "done": true arrives.
+func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit func(delta string) error) (*schema.Response, error) {
+	body, err := p.chatBody(req, true)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := provider.CallContext(ctx, p.o.StreamTimeout)
+	defer cancel()
+	resp, err := provider.PostJSON(ctx, p.o.HTTP, p.chatURL, p.headers("application/x-ndjson"), body)
+	if err != nil {
+		return nil, p.clean(schema.AsError(err))
+	}
+	// Closing the body before it is read to the end drops the connection,
+	// which is how Ollama learns to stop generating.
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, p.httpError(resp)
+	}
+
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxLine)
+	var content strings.Builder
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(strings.TrimSpace(string(line))) == 0 {
+			continue
+		}
+		var chunk chatResponse
+		if err := json.Unmarshal(line, &chunk); err != nil {
+			return nil, schema.Errorf(schema.CodeProviderError, "ollama: malformed stream line: %v", err)
+		}
+		if msg := errorText(chunk.Error); msg != "" {
+			return nil, p.clean(bodyError("stream", msg))
+		}
+		if d := chunk.Message.Content; d != "" {
+			content.WriteString(d)
+			if err := emit(d); err != nil {
+				cancel()
+				return nil, err
+			}
+		}
+		if chunk.Done {
+			return p.response(&chunk, content.String())
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, schema.Errorf(schema.CodeProviderError, "ollama: stream line longer than %d bytes", MaxLine)
+		}
+		return nil, p.clean(named(provider.TransportError(ctx, err)))
+	}
+	if ctx.Err() != nil {
+		return nil, p.clean(named(provider.TransportError(ctx, ctx.Err())))
+	}
+	return nil, schema.NewError(schema.CodeConnection,
+		"ollama: stream ended before its final line (\"done\": true)")
+}
+
+// headers returns the request headers: Accept, and the key as a bearer
+// token when one is configured (for a proxy in front of Ollama).
+func (p *Provider) headers(accept string) http.Header {
+	h := http.Header{"Accept": {accept}}
+	if p.o.APIKey != "" {
+		h.Set("Authorization", "Bearer "+p.o.APIKey)
+	}
+	return h
+}
+
+// response builds the OpenAI-shaped response from the final reply.
+func (p *Provider) response(r *chatResponse, content string) (*schema.Response, error) {
+	finish, err := finishReason(r)
+	if err != nil {
+		return nil, err
+	}
+	model := r.Model
+	if model == "" {
+		model = p.model
+	}
+	return &schema.Response{
+		ID:    newID(),
+		Model: model,
+		Choices: []schema.Choice{{
+			Message:      schema.Message{Role: schema.RoleAssistant, Content: schema.Content(content)},
+			FinishReason: finish,
+		}},
+		Usage: schema.Usage{
+			PromptTokens:     r.PromptEvalCount,
+			CompletionTokens: r.EvalCount,
+			TotalTokens:      r.PromptEvalCount + r.EvalCount,
+		},
+	}, nil
+}
+
+// newID returns a chat-completion id; Ollama's replies have none.
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "chatcmpl-" + hex.EncodeToString(b[:])
+}
+
+// redactBase returns an api_base without its user info.
+func redactBase(base string) string {
+	u, err := url.Parse(base)
+	if err != nil || u.User == nil {
+		if i := strings.LastIndexByte(base, '@'); i >= 0 {
+			if j := strings.Index(base, "://"); j >= 0 && j < i {
+				return base[:j+3] + base[i+1:]
+			}
+		}
+		return base
+	}
+	u.User = nil
+	return u.String()
+}

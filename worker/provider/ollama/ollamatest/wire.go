@@ -1,0 +1,108 @@
+package ollamatest
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// DefaultModel is the model a fake host has when Config.Models is empty.
+const DefaultModel = "qwen2.5-coder:14b"
+
+// BusyMessage is Ollama's error message, with status 503, when a model's
+// queue is full.
+const BusyMessage = "server busy, please try again.  maximum pending requests exceeded"
+
+// ChatRequest is the body of POST /api/chat as Ollama defines it. The fake
+// decodes it strictly: an unknown field is a 400.
+type ChatRequest struct {
+	Model    string    `json:"model"`
+	Messages []Message `json:"messages"`
+	// Stream is nil when the field was absent, which means true.
+	Stream      *bool           `json:"stream,omitempty"`
+	Format      json.RawMessage `json:"format,omitempty"`
+	KeepAlive   json.RawMessage `json:"keep_alive,omitempty"`
+	Tools       json.RawMessage `json:"tools,omitempty"`
+	Options     map[string]any  `json:"options,omitempty"`
+	Think       json.RawMessage `json:"think,omitempty"`
+	Truncate    *bool           `json:"truncate,omitempty"`
+	Shift       *bool           `json:"shift,omitempty"`
+	Logprobs    bool            `json:"logprobs,omitempty"`
+	TopLogprobs int             `json:"top_logprobs,omitempty"`
+}
+
+// Streaming reports whether the request asks for a streamed reply, which
+// Ollama gives unless "stream" is false.
+func (r *ChatRequest) Streaming() bool { return r.Stream == nil || *r.Stream }
+
+// Message is one turn of a chat, as Ollama defines it.
+type Message struct {
+	Role      string          `json:"role"`
+	Content   string          `json:"content"`
+	Thinking  string          `json:"thinking,omitempty"`
+	Images    []string        `json:"images,omitempty"`
+	ToolCalls json.RawMessage `json:"tool_calls,omitempty"`
+	ToolName  string          `json:"tool_name,omitempty"`
+}
+
+// ChatResponse is a non-streamed reply, or one line of a streamed one.
+type ChatResponse struct {
+	Model              string    `json:"model"`
+	CreatedAt          time.Time `json:"created_at"`
+	Message            Message   `json:"message"`
+	DoneReason         string    `json:"done_reason,omitempty"`
+	Done               bool      `json:"done"`
+	TotalDuration      int64     `json:"total_duration,omitempty"`
+	LoadDuration       int64     `json:"load_duration,omitempty"`
+	PromptEvalCount    int       `json:"prompt_eval_count,omitempty"`
+	PromptEvalDuration int64     `json:"prompt_eval_duration,omitempty"`
+	EvalCount          int       `json:"eval_count,omitempty"`
+	EvalDuration       int64     `json:"eval_duration,omitempty"`
+}
+
+// TagsResponse is the reply of GET /api/tags.
+type TagsResponse struct {
+	Models []ListedModel `json:"models"`
+}
+
+// ListedModel is one model of GET /api/tags.
+type ListedModel struct {
+	Name       string       `json:"name"`
+	Model      string       `json:"model"`
+	ModifiedAt time.Time    `json:"modified_at"`
+	Size       int64        `json:"size"`
+	Digest     string       `json:"digest"`
+	Details    ModelDetails `json:"details"`
+}
+
+// ModelDetails describes a listed model.
+type ModelDetails struct {
+	ParentModel       string   `json:"parent_model"`
+	Format            string   `json:"format"`
+	Family            string   `json:"family"`
+	Families          []string `json:"families"`
+	ParameterSize     string   `json:"parameter_size"`
+	QuantizationLevel string   `json:"quantization_level"`
+}
+
+// errorBody is every Ollama error body.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// optionKind returns the JSON type of an option Ollama knows, or "" for
+// an unknown option.
+func optionKind(key string) string {
+	switch key {
+	case "numa", "use_mmap":
+		return "boolean"
+	case "num_ctx", "num_batch", "num_gpu", "main_gpu", "num_thread", "num_keep", "seed",
+		"num_predict", "top_k", "repeat_last_n":
+		return "integer"
+	case "top_p", "min_p", "typical_p", "temperature", "repeat_penalty", "presence_penalty",
+		"frequency_penalty":
+		return "float32"
+	case "stop":
+		return "array"
+	}
+	return ""
+}

@@ -1,0 +1,15 @@
+// Package openai is the llmq adapter for the OpenAI chat-completions API
+// and the servers that speak it: OpenAI itself, vLLM, LM Studio, the
+// llama.cpp server, OpenRouter, Groq and others.
+//
+// The adapter posts to {api_base}/chat/completions, where api_base includes
+// the version path ("http://gpu-1:8000/v1"; default
+// https://api.openai.com/v1), with "Authorization: Bearer <api_key>" when a
+// key is set. A key is required for api.openai.com and optional elsewhere,
+// since a local vLLM or llama.cpp server usually needs none.
+//
+// Streams ask for stream_options.include_usage so that the last chunk
+// carries the token counts. Errors, whether in the HTTP status or inside an
+// open stream, become *schema.Error values; docs/providers/openai.md holds
+// the full mapping. Package openaitest has a strict fake server for tests.
+package openai

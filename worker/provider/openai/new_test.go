@@ -1,0 +1,60 @@
+package openai_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/llmq/llmq/worker/provider"
+	"github.com/llmq/llmq/worker/provider/openai"
+	"github.com/llmq/llmq/worker/provider/openai/openaitest"
+)
+
+func TestNewValidatesOptions(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		opts    provider.Options
+		wantErr string // substring; "" = no error
+	}{
+		{"no model", provider.Options{APIKey: "k"}, "model is required"},
+		{"default endpoint without key", provider.Options{Model: "gpt-4o"}, "api_key is required"},
+		{"official endpoint spelled out without key", provider.Options{Model: "gpt-4o", APIBase: "https://API.openai.com/v1/"}, "api_key is required"},
+		{"not http", provider.Options{Model: "m", APIBase: "ftp://host/v1"}, "api_base must be"},
+		{"relative", provider.Options{Model: "m", APIBase: "host:8000/v1"}, "api_base must be"},
+		{"query", provider.Options{Model: "m", APIBase: "http://host/v1?api-version=1"}, "must not have a query"},
+		{"default endpoint with key", provider.Options{Model: "gpt-4o", APIKey: "k"}, ""},
+		{"self-hosted without key", provider.Options{Model: "qwen", APIBase: "http://gpu-1:8000/v1"}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			c.opts.HTTP = newClient(t)
+			p, err := openai.New(c.opts)
+			if c.wantErr == "" {
+				if err != nil || p == nil {
+					t.Fatalf("New: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Fatalf("New error = %v, want one containing %q", err, c.wantErr)
+			}
+		})
+	}
+}
+
+func TestNewAcceptsFullEndpointAsAPIBase(t *testing.T) {
+	t.Parallel()
+	srv := openaitest.NewServer(t, openaitest.Config{})
+	p, err := openai.New(provider.Options{Model: testModel, APIBase: srv.URL() + "/chat/completions/", HTTP: newClient(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Complete(context.Background(), userRequest("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.Requests()[0].Path; got != openaitest.Path {
+		t.Fatalf("path = %s, want %s", got, openaitest.Path)
+	}
+}

@@ -1,0 +1,155 @@
+package openai
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/llmq/llmq/schema"
+	"github.com/llmq/llmq/worker/provider"
+)
+
+// Name is the provider's name in llmq configuration and error messages.
+const Name = "openai"
+
+// DefaultAPIBase is the endpoint used when Options.APIBase is empty.
+const DefaultAPIBase = "https://api.openai.com/v1"
+
+// officialHost is the host that always needs a key.
+const officialHost = "api.openai.com"
+
+var (
+	_ provider.Provider = (*Provider)(nil)
+	_ provider.Streamer = (*Provider)(nil)
+)
+
+// Provider calls one model of an OpenAI-compatible server. It is safe for
+// concurrent use.
+type Provider struct {
+	opts     provider.Options
+	endpoint string // {api_base}/chat/completions
+}
+
+// New validates o and returns an adapter. Options.Model is required, and
+// Options.APIKey is required when the endpoint is OpenAI's own. APIBase
+// must be an absolute http(s) URL including the version path; a trailing
+// "/" or "/chat/completions" is dropped.
+func New(o provider.Options) (*Provider, error) {
+	o = o.WithDefaults()
+	o.Model = strings.TrimSpace(o.Model)
+	if o.Model == "" {
+		return nil, errors.New("openai: model is required (the server's model name, e.g. gpt-4o-mini)")
+	}
+	base := strings.TrimSpace(o.APIBase)
+	if base == "" {
+		base = DefaultAPIBase
+	}
+	base = strings.TrimRight(base, "/")
+	base = strings.TrimRight(strings.TrimSuffix(base, "/chat/completions"), "/")
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("openai: api_base must be an absolute http(s) URL including the version path, e.g. http://host:8000/v1")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("openai: api_base %s must not have a query or fragment", u.Redacted())
+	}
+	if o.APIKey == "" && strings.EqualFold(u.Hostname(), officialHost) {
+		return nil, fmt.Errorf("openai: api_key is required for %s (only a self-hosted api_base may go without one)", u.Redacted())
+	}
+	o.APIBase = base
+	return &Provider{opts: o, endpoint: base + "/chat/completions"}, nil
+}
+
+// Complete sends req as a non-streamed chat completion.
+func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.Response, error) {
+	ctx, cancel := provider.CallContext(ctx, p.opts.Timeout)
+	defer cancel()
+	resp, err := p.post(ctx, p.body(req, false))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, p.statusError(resp)
+	}
+	return p.decodeCompletion(ctx, resp)
+}
+
+// post sends body and returns the answer; transport failures are typed.
+func (p *Provider) post(ctx context.Context, body *chatRequest) (*http.Response, error) {
+	h := http.Header{}
+	if p.opts.APIKey != "" {
+		h.Set("Authorization", "Bearer "+p.opts.APIKey)
+	}
+	if body.Stream {
+		h.Set("Accept", "text/event-stream")
+	} else {
+		h.Set("Accept", "application/json")
+	}
+	resp, err := provider.PostJSON(ctx, p.opts.HTTP, p.endpoint, h, body)
+	if err != nil {
+		return nil, p.named(schema.AsError(err))
+	}
+	return resp, nil
+}
+
+// transportError types a failure to read an answer.
+func (p *Provider) transportError(ctx context.Context, err error) *schema.Error {
+	return p.named(provider.TransportError(ctx, err))
+}
+
+// named makes e's message start with the provider's name and removes the
+// key from it, should a server or proxy have echoed it.
+func (p *Provider) named(e *schema.Error) *schema.Error {
+	if !strings.HasPrefix(e.Message, Name+":") {
+		e.Message = Name + ": " + e.Message
+	}
+	e.Message = p.redact(e.Message)
+	return e
+}
+
+// redact removes the API key from s.
+func (p *Provider) redact(s string) string {
+	if p.opts.APIKey == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, p.opts.APIKey, "[redacted]")
+}
+
+// response builds the returned Response from what the server sent.
+func (p *Provider) response(id, model, content, finish string, u *wireUsage) *schema.Response {
+	if id == "" {
+		id = newID()
+	}
+	if model == "" {
+		model = p.opts.Model
+	}
+	r := &schema.Response{
+		ID:    id,
+		Model: model,
+		Choices: []schema.Choice{{
+			Message:      schema.Message{Role: schema.RoleAssistant, Content: schema.Content(content)},
+			FinishReason: mapFinish(finish),
+		}},
+	}
+	if u != nil {
+		r.Usage = schema.Usage{
+			PromptTokens:     u.PromptTokens,
+			CompletionTokens: u.CompletionTokens,
+			TotalTokens:      u.PromptTokens + u.CompletionTokens,
+		}
+	}
+	return r
+}
+
+// newID returns a chat.completion id for servers that send none.
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "chatcmpl-" + hex.EncodeToString(b[:])
+}

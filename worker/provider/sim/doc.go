@@ -1,0 +1,5 @@
+// Package sim is the built-in simulator provider (model "sim/<name>"): a
+// deployment with a set time to first token, generation speed, parallel
+// slots and error rate, for demos, tests and benchmarks without a GPU or a
+// key. Its replies are deterministic words derived from the prompt.
+package sim

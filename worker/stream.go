@@ -1,0 +1,117 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
+
+	"github.com/llmq/llmq/broker"
+	"github.com/llmq/llmq/schema"
+)
+
+// errProducerGone ends a stream whose producer stopped listening.
+var errProducerGone = errors.New("producer stopped listening")
+
+// HeaderSeq numbers the messages of a stream from 1, so a producer can tell
+// a lost chunk.
+const HeaderSeq = "Llmq-Seq"
+
+// stream runs a streamed job. Each chunk goes to the producer's inbox with
+// a reply subject of the worker's: when the producer's inbox has no
+// subscriber any more NATS answers there with "no responders", and a
+// producer may publish there to cancel; either cancels the provider call.
+func (w *Worker) stream(ctx context.Context, m *nats.Msg, req *schema.Request, codec schema.Codec, routing *schema.Routing) {
+	id := nuid.Next()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	w.streams.Store(id, cancel)
+	defer w.streams.Delete(id)
+	control := w.inbox + "." + id
+
+	base := schema.Chunk{ID: "chatcmpl-" + id, Object: schema.ObjectChunk, Created: time.Now().Unix(), Model: w.cfg.Model}
+	seq := 0
+	send := func(c *schema.Chunk, extra ...string) error {
+		seq++
+		data, err := codec.Marshal(c)
+		if err != nil {
+			return err
+		}
+		msg := &nats.Msg{Subject: m.Reply, Reply: control, Data: data, Header: nats.Header{
+			schema.HeaderContentType: {codec.ContentType()},
+			HeaderSeq:                {strconv.Itoa(seq)},
+		}}
+		for i := 0; i+1 < len(extra); i += 2 {
+			msg.Header[extra[i]] = []string{extra[i+1]}
+		}
+		return w.nc.PublishMsg(msg)
+	}
+	start := time.Now()
+	var ttft time.Duration
+	emit := func(delta string) error {
+		if err := context.Cause(ctx); err != nil {
+			return err
+		}
+		c := base
+		d := schema.Delta{Content: delta}
+		if seq == 0 {
+			d.Role = schema.RoleAssistant
+			ttft = time.Since(start)
+		}
+		c.Choices = []schema.ChunkChoice{{Delta: d}}
+		return send(&c)
+	}
+	var resp *schema.Response
+	var err error
+	if w.streamer != nil {
+		resp, err = w.streamer.Stream(ctx, req, emit)
+	} else if resp, err = w.cfg.Provider.Complete(ctx, req); err == nil {
+		err = emit(resp.Text())
+	}
+	routing.CallMs = ms(time.Since(start))
+	routing.TTFTMs = ms(ttft)
+	if errors.Is(context.Cause(ctx), errProducerGone) {
+		w.failed.Add(1)
+		w.log.Debug("stream cancelled: producer stopped listening")
+		return
+	}
+	if err != nil {
+		e := w.callError(ctx, err)
+		w.failed.Add(1)
+		msg := broker.ErrorMsg(m.Reply, codec, e)
+		msg.Header[schema.HeaderStream] = []string{schema.StreamEnd}
+		msg.Header[HeaderSeq] = []string{strconv.Itoa(seq + 1)}
+		if perr := w.nc.PublishMsg(msg); perr != nil {
+			w.log.Error("stream error reply", "err", perr)
+		}
+		return
+	}
+	w.window.add(routing.CallMs, resp.Usage.CompletionTokens)
+	w.complete(resp, routing)
+	finish := schema.FinishStop
+	if len(resp.Choices) > 0 && resp.Choices[0].FinishReason != "" {
+		finish = resp.Choices[0].FinishReason
+	}
+	last := base
+	last.Choices = []schema.ChunkChoice{{FinishReason: &finish}}
+	last.Usage = &resp.Usage
+	last.Routing = routing
+	if err := send(&last, schema.HeaderStream, schema.StreamEnd); err != nil {
+		w.failed.Add(1)
+		w.log.Error("stream end", "err", err)
+		return
+	}
+	w.done.Add(1)
+}
+
+// streamControl cancels a stream: NATS's "no responders" status (the
+// producer's inbox is gone) or any message a producer sends to cancel.
+func (w *Worker) streamControl(m *nats.Msg) {
+	id := m.Subject[len(w.inbox)+1:]
+	if c, ok := w.streams.Load(id); ok {
+		c.(context.CancelCauseFunc)(errProducerGone)
+	}
+}
