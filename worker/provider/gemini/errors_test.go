@@ -89,7 +89,9 @@ func TestTimeouts(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
 		_, err := p.Complete(ctx, userRequest("hi"))
-		wantCode(t, err, schema.CodeTimeout)
+		if e := wantCode(t, err, schema.CodeTimeout); !strings.HasPrefix(e.Message, "gemini: ") {
+			t.Errorf("message %q does not name the provider", e.Message)
+		}
 	})
 	t.Run("option Timeout", func(t *testing.T) {
 		t.Parallel()
@@ -127,7 +129,9 @@ func TestConnectionRefused(t *testing.T) {
 	srv.Close()
 	p := newProvider(t, srv)
 	_, err := p.Complete(context.Background(), userRequest("hi"))
-	wantCode(t, err, schema.CodeConnection)
+	if e := wantCode(t, err, schema.CodeConnection); !strings.HasPrefix(e.Message, "gemini: ") {
+		t.Errorf("message %q does not name the provider", e.Message)
+	}
 	_, _, err = collect(t, p, userRequest("hi"))
 	wantCode(t, err, schema.CodeConnection)
 }

@@ -86,7 +86,7 @@ func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.R
 	defer cancel()
 	resp, err := provider.PostJSON(ctx, p.opts.HTTP, p.completeURL, p.headers(), body)
 	if err != nil {
-		return nil, err
+		return nil, p.named(err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, p.httpError(resp)
@@ -119,7 +119,7 @@ func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit func(de
 	defer cancel()
 	resp, err := provider.PostJSON(ctx, p.opts.HTTP, p.streamURL, p.headers(), body)
 	if err != nil {
-		return nil, err
+		return nil, p.named(err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, p.httpError(resp)
@@ -192,7 +192,16 @@ func (p *Provider) readError(ctx context.Context, what string, err error) *schem
 	if ctx.Err() == nil && (errors.As(err, &syn) || errors.As(err, &typ)) {
 		return malformed(what, err)
 	}
-	e := provider.TransportError(ctx, err)
-	e.Message = name + ": " + p.redact(e.Message)
-	return e
+	return p.named(provider.TransportError(ctx, err))
+}
+
+// named returns err as a typed error whose message names the provider and
+// holds no key.
+func (p *Provider) named(err error) *schema.Error {
+	e := *schema.AsError(err)
+	e.Message = p.redact(e.Message)
+	if !strings.HasPrefix(e.Message, name+": ") {
+		e.Message = name + ": " + e.Message
+	}
+	return &e
 }

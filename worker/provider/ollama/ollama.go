@@ -2,6 +2,7 @@ package ollama
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -118,6 +119,8 @@ func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.R
 	if err := json.NewDecoder(io.LimitReader(resp.Body, MaxReply)).Decode(&r); err != nil {
 		return nil, p.readError(ctx, err)
 	}
+	// Read what is left (a newline) so the connection can be reused.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 	if msg := errorText(r.Error); msg != "" {
 		return nil, p.clean(bodyError("reply", msg))
 	}
@@ -154,7 +157,7 @@ func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit func(de
 	var content strings.Builder
 	for sc.Scan() {
 		line := sc.Bytes()
-		if len(strings.TrimSpace(string(line))) == 0 {
+		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
 		var chunk chatResponse

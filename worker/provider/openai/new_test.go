@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llmq/llmq/schema"
 	"github.com/llmq/llmq/worker/provider"
 	"github.com/llmq/llmq/worker/provider/openai"
 	"github.com/llmq/llmq/worker/provider/openai/openaitest"
@@ -17,11 +18,11 @@ func TestNewValidatesOptions(t *testing.T) {
 		opts    provider.Options
 		wantErr string // substring; "" = no error
 	}{
-		{"no model", provider.Options{APIKey: "k"}, "model is required"},
-		{"default endpoint without key", provider.Options{Model: "gpt-4o"}, "api_key is required"},
-		{"official endpoint spelled out without key", provider.Options{Model: "gpt-4o", APIBase: "https://API.openai.com/v1/"}, "api_key is required"},
-		{"not http", provider.Options{Model: "m", APIBase: "ftp://host/v1"}, "api_base must be"},
-		{"relative", provider.Options{Model: "m", APIBase: "host:8000/v1"}, "api_base must be"},
+		{"no model", provider.Options{APIKey: "k"}, "Options.Model"},
+		{"default endpoint without key", provider.Options{Model: "gpt-4o"}, "Options.APIKey) is required"},
+		{"official endpoint spelled out without key", provider.Options{Model: "gpt-4o", APIBase: "https://API.openai.com/v1/"}, "Options.APIKey) is required"},
+		{"not http", provider.Options{Model: "m", APIBase: "ftp://host/v1"}, "Options.APIBase) must be"},
+		{"relative", provider.Options{Model: "m", APIBase: "host:8000/v1"}, "Options.APIBase) must be"},
 		{"query", provider.Options{Model: "m", APIBase: "http://host/v1?api-version=1"}, "must not have a query"},
 		{"default endpoint with key", provider.Options{Model: "gpt-4o", APIKey: "k"}, ""},
 		{"self-hosted without key", provider.Options{Model: "qwen", APIBase: "http://gpu-1:8000/v1"}, ""},
@@ -39,6 +40,9 @@ func TestNewValidatesOptions(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 				t.Fatalf("New error = %v, want one containing %q", err, c.wantErr)
+			}
+			if schema.CodeOf(err) != schema.CodeBadRequest {
+				t.Errorf("New error code = %q, want bad_request", schema.CodeOf(err))
 			}
 		})
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -38,12 +36,13 @@ type Provider struct {
 // New validates o and returns an adapter. Options.Model is required, and
 // Options.APIKey is required when the endpoint is OpenAI's own. APIBase
 // must be an absolute http(s) URL including the version path; a trailing
-// "/" or "/chat/completions" is dropped.
+// "/" or "/chat/completions" is dropped. Invalid options are a
+// bad_request *schema.Error naming the option.
 func New(o provider.Options) (*Provider, error) {
 	o = o.WithDefaults()
 	o.Model = strings.TrimSpace(o.Model)
 	if o.Model == "" {
-		return nil, errors.New("openai: model is required (the server's model name, e.g. gpt-4o-mini)")
+		return nil, schema.NewError(schema.CodeBadRequest, "openai: model is required (Options.Model: the server's model name, e.g. gpt-4o-mini)")
 	}
 	base := strings.TrimSpace(o.APIBase)
 	if base == "" {
@@ -53,13 +52,13 @@ func New(o provider.Options) (*Provider, error) {
 	base = strings.TrimRight(strings.TrimSuffix(base, "/chat/completions"), "/")
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, errors.New("openai: api_base must be an absolute http(s) URL including the version path, e.g. http://host:8000/v1")
+		return nil, schema.NewError(schema.CodeBadRequest, "openai: api_base (Options.APIBase) must be an absolute http(s) URL including the version path, e.g. http://host:8000/v1")
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("openai: api_base %s must not have a query or fragment", u.Redacted())
+		return nil, schema.Errorf(schema.CodeBadRequest, "openai: api_base (Options.APIBase) %s must not have a query or fragment", u.Redacted())
 	}
 	if o.APIKey == "" && strings.EqualFold(u.Hostname(), officialHost) {
-		return nil, fmt.Errorf("openai: api_key is required for %s (only a self-hosted api_base may go without one)", u.Redacted())
+		return nil, schema.Errorf(schema.CodeBadRequest, "openai: api_key (Options.APIKey) is required for %s; only a self-hosted api_base may go without one", u.Redacted())
 	}
 	o.APIBase = base
 	return &Provider{opts: o, endpoint: base + "/chat/completions"}, nil

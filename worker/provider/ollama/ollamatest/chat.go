@@ -219,9 +219,11 @@ func (s *Server) admit(ctx context.Context) (release func(), err error) {
 		s.update(func(st *Stats) { st.InFlight++ })
 		return func() { s.update(func(st *Stats) { st.InFlight-- }) }, nil
 	}
+	// InFlight drops before the slot frees, so it never counts more chats
+	// than there are slots, even while a queued chat takes the slot.
 	release = func() {
-		<-s.slots
 		s.update(func(st *Stats) { st.InFlight-- })
+		<-s.slots
 	}
 	s.mu.Lock()
 	select {
