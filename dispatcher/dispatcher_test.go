@@ -648,4 +648,3 @@ func TestDispatcher_StopTwice_IsSafe(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-

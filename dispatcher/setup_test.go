@@ -111,12 +111,12 @@ func echo() provider.Func {
 // gate is a provider whose calls block until released, recording how many
 // run at once.
 type gate struct {
-	release  chan struct{}
-	started  chan struct{}
-	running  atomic.Int64
-	maxSeen  atomic.Int64
-	mu       sync.Mutex
-	prompts  []string
+	release chan struct{}
+	started chan struct{}
+	running atomic.Int64
+	maxSeen atomic.Int64
+	mu      sync.Mutex
+	prompts []string
 }
 
 func newGate() *gate {
