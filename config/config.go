@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -126,8 +127,9 @@ type RouterSettings struct {
 	RoutingStrategyArgs StrategyArgs `yaml:"routing_strategy_args"`
 	// NumRetries per job. Default 2 (set 0 to disable).
 	NumRetries *int `yaml:"num_retries"`
-	// Timeout per call. Default 600 s.
-	Timeout       Duration `yaml:"timeout"`
+	// Timeout per call. Default 600 s. (Pointers tell an explicit 0 from
+	// unset, for the merge with litellm_settings.)
+	Timeout       *Duration `yaml:"timeout"`
 	StreamTimeout Duration `yaml:"stream_timeout"`
 	// RetryAfter is the least wait before a retry.
 	RetryAfter             Duration              `yaml:"retry_after"`
@@ -142,7 +144,7 @@ type RouterSettings struct {
 	// AllowedFails within a minute before a cooldown. Default 3.
 	AllowedFails *int `yaml:"allowed_fails"`
 	// CooldownTime. Default 5 s.
-	CooldownTime        Duration `yaml:"cooldown_time"`
+	CooldownTime        *Duration `yaml:"cooldown_time"`
 	DisableCooldowns    bool     `yaml:"disable_cooldowns"`
 	EnablePreCallChecks bool     `yaml:"enable_pre_call_checks"`
 	// LiteLLM settings that only matter to a LiteLLM proxy; accepted so
@@ -167,12 +169,14 @@ type StrategyArgs struct {
 // more (callbacks, caching, ...): those load and are reported as unused.
 type LitellmSettings struct {
 	NumRetries             *int                  `yaml:"num_retries"`
-	RequestTimeout         Duration              `yaml:"request_timeout"`
+	RequestTimeout         *Duration             `yaml:"request_timeout"`
 	Fallbacks              []map[string][]string `yaml:"fallbacks"`
 	ContextWindowFallbacks []map[string][]string `yaml:"context_window_fallbacks"`
+	ContentPolicyFallbacks []map[string][]string `yaml:"content_policy_fallbacks"`
 	DefaultFallbacks       []string              `yaml:"default_fallbacks"`
+	MaxFallbacks           *int                  `yaml:"max_fallbacks"`
 	AllowedFails           *int                  `yaml:"allowed_fails"`
-	CooldownTime           Duration              `yaml:"cooldown_time"`
+	CooldownTime           *Duration             `yaml:"cooldown_time"`
 	DropParams             bool                  `yaml:"drop_params"`
 	SetVerbose             bool                  `yaml:"set_verbose"`
 	Other                  map[string]any        `yaml:",inline"`
@@ -231,44 +235,41 @@ func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 		v, ok := envVars[name]
 		return v, ok
 	}
+	// Unknown keys come from the file as written, so their line numbers
+	// are the file's; values come from the tree with os.environ/ resolved.
+	strict := yaml.NewDecoder(bytes.NewReader(data))
+	strict.KnownFields(true)
+	var probe Config
+	var warnings []string
+	if err := strict.Decode(&probe); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			for _, msg := range te.Errors {
+				if w, ok := unknownKey(msg); ok {
+					warnings = append(warnings, w)
+				}
+			}
+		}
+	}
+	raw := rawIdentities(doc)
 	depErrs, err := resolveEnv(doc, lookupAll)
 	if err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	if err := enc.Encode(doc); err != nil {
+	if err := doc.Decode(cfg); err != nil {
 		return nil, err
 	}
-	dec := yaml.NewDecoder(&buf)
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil {
-		var te *yaml.TypeError
-		if !errors.As(err, &te) {
-			return nil, err
-		}
-		var hard []string
-		for _, msg := range te.Errors {
-			if w, ok := unknownKey(msg); ok {
-				cfg.Warnings = append(cfg.Warnings, w)
-			} else {
-				hard = append(hard, msg)
-			}
-		}
-		if len(hard) > 0 {
-			return nil, errors.New(strings.Join(hard, "; "))
-		}
-	}
+	cfg.Warnings = warnings
 	for i := range cfg.ModelList {
 		cfg.ModelList[i].envErr = depErrs[i]
 	}
-	if err := cfg.finish(); err != nil {
+	if err := cfg.finish(raw); err != nil {
 		return nil, err
 	}
 	return cfg, nil
 }
 
-var unknownFieldRE = regexp.MustCompile(`^line (\d+): field (\S+) not found in type config\.(\w+)$`)
+var unknownFieldRE = regexp.MustCompile(`^line (\d+): field (.+) not found in type config\.(\w+)$`)
 
 var sectionOf = map[string]string{
 	"Config":          "top level",
@@ -316,6 +317,10 @@ func mapValue(n *yaml.Node, key string) *yaml.Node {
 // EnvPrefix marks a value read from the environment.
 const EnvPrefix = "os.environ/"
 
+// envMarker tags resolved nodes, so errors about them do not repeat a
+// value that may be a secret.
+const envMarker = "# llmq: from the environment"
+
 // resolveEnv replaces os.environ/NAME scalars in place. Failures inside
 // model_list[i] are returned per deployment; others fail the whole file.
 func resolveEnv(doc *yaml.Node, lookup func(string) (string, bool)) (map[int]error, error) {
@@ -339,7 +344,7 @@ func resolveEnv(doc *yaml.Node, lookup func(string) (string, bool)) (map[int]err
 				}
 				return err
 			}
-			n.Value, n.Tag, n.Style = v, "", 0
+			n.Value, n.Tag, n.Style, n.LineComment = v, "", 0, envMarker
 			if _, err := strconv.ParseFloat(v, 64); err != nil && v != "true" && v != "false" {
 				n.Tag = "!!str"
 			}
@@ -363,7 +368,13 @@ func resolveEnv(doc *yaml.Node, lookup func(string) (string, bool)) (map[int]err
 					return err
 				}
 			}
-		case yaml.DocumentNode, yaml.AliasNode:
+		case yaml.AliasNode:
+			// Walk the anchor for each use, so every deployment that uses
+			// it gets its own error.
+			if n.Alias != nil {
+				return walk(n.Alias, path, dep)
+			}
+		case yaml.DocumentNode:
 			for _, c := range n.Content {
 				if err := walk(c, path, dep); err != nil {
 					return err
@@ -376,7 +387,7 @@ func resolveEnv(doc *yaml.Node, lookup func(string) (string, bool)) (map[int]err
 }
 
 // finish validates, fills defaults and derived values.
-func (c *Config) finish() error {
+func (c *Config) finish(raw []identity) error {
 	if len(c.ModelList) == 0 {
 		return errors.New("model_list: at least one deployment is required")
 	}
@@ -391,7 +402,11 @@ func (c *Config) finish() error {
 		}
 		d.ID = d.ModelInfo.ID
 		if d.ID == "" {
-			d.ID = hashID(d)
+			id := identity{d.LitellmParams.Model, d.LitellmParams.APIBase}
+			if i < len(raw) {
+				id = raw[i]
+			}
+			d.ID = hashID(d.ModelName, id)
 		}
 		if j, dup := seen[d.ID]; dup {
 			return fmt.Errorf("model_list[%d] and model_list[%d] have the same id %q: set model_info.id", j, i, d.ID)
@@ -404,7 +419,7 @@ func (c *Config) finish() error {
 	if rs.NumRetries == nil {
 		rs.NumRetries = ls.NumRetries
 	}
-	if rs.Timeout == 0 {
+	if rs.Timeout == nil {
 		rs.Timeout = ls.RequestTimeout
 	}
 	if rs.Fallbacks == nil {
@@ -413,16 +428,27 @@ func (c *Config) finish() error {
 	if rs.ContextWindowFallbacks == nil {
 		rs.ContextWindowFallbacks = ls.ContextWindowFallbacks
 	}
+	if rs.ContentPolicyFallbacks == nil {
+		rs.ContentPolicyFallbacks = ls.ContentPolicyFallbacks
+	}
+	if rs.MaxFallbacks == nil {
+		rs.MaxFallbacks = ls.MaxFallbacks
+	}
 	if rs.DefaultFallbacks == nil {
 		rs.DefaultFallbacks = ls.DefaultFallbacks
 	}
 	if rs.AllowedFails == nil {
 		rs.AllowedFails = ls.AllowedFails
 	}
-	if rs.CooldownTime == 0 {
+	if rs.CooldownTime == nil {
 		rs.CooldownTime = ls.CooldownTime
 	}
+	unused := make([]string, 0, len(ls.Other))
 	for k := range ls.Other {
+		unused = append(unused, k)
+	}
+	sort.Strings(unused)
+	for _, k := range unused {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("litellm_settings.%s is a LiteLLM setting llmq does not use (ignored)", k))
 	}
 	s, err := NormalizeStrategy(rs.RoutingStrategy)
@@ -496,29 +522,72 @@ func (c *Config) Deployment(id string) (*Deployment, error) {
 	return nil, fmt.Errorf("no deployment %q (the config has %s)", id, strings.Join(ids, ", "))
 }
 
+// identity is what identifies a deployment, as written in the file
+// (before os.environ/ is resolved, so that every process computes the same
+// id whatever its environment).
+type identity struct{ model, apiBase string }
+
+// rawIdentities reads model and api_base of each model_list entry as
+// written.
+func rawIdentities(doc *yaml.Node) []identity {
+	list := mapValue(doc, "model_list")
+	if list == nil || list.Kind != yaml.SequenceNode {
+		return nil
+	}
+	out := make([]identity, len(list.Content))
+	for i, entry := range list.Content {
+		if entry.Kind == yaml.AliasNode && entry.Alias != nil {
+			entry = entry.Alias
+		}
+		params := mapValue(entry, "litellm_params")
+		if params != nil && params.Kind == yaml.AliasNode && params.Alias != nil {
+			params = params.Alias
+		}
+		if m := mapValue(params, "model"); m != nil {
+			out[i].model = m.Value
+		}
+		if b := mapValue(params, "api_base"); b != nil {
+			out[i].apiBase = b.Value
+		}
+	}
+	return out
+}
+
 // hashID is a stable id from the params that identify a deployment. The
 // key is not part of it, so ids do not change when keys rotate.
-func hashID(d *Deployment) string {
-	h := sha256.Sum256([]byte(d.ModelName + "\x00" + d.LitellmParams.Model + "\x00" + d.LitellmParams.APIBase))
-	return broker.Token(d.ModelName) + "-" + hex.EncodeToString(h[:4])
+func hashID(modelName string, id identity) string {
+	h := sha256.Sum256([]byte(modelName + "\x00" + id.model + "\x00" + id.apiBase))
+	return broker.Token(modelName) + "-" + hex.EncodeToString(h[:4])
 }
 
 // Duration is a time span written as seconds (30, 0.5) as LiteLLM does, or
 // as a Go duration string ("30s", "500ms").
 type Duration time.Duration
 
-// D returns d as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
+// D returns d as a time.Duration; nil is 0.
+func (d *Duration) D() time.Duration {
+	if d == nil {
+		return 0
+	}
+	return time.Duration(*d)
+}
 
-// UnmarshalYAML accepts a number of seconds or a duration string.
+// UnmarshalYAML accepts a number of seconds or a duration string. The
+// value is not repeated in errors: it may have come from os.environ/.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if strings.HasPrefix(n.Value, EnvPrefix) {
+		return nil // unresolved: only seen when scanning for unknown keys
+	}
 	if f, err := strconv.ParseFloat(n.Value, 64); err == nil {
 		*d = Duration(f * float64(time.Second))
 		return nil
 	}
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (seconds, or like \"30s\")", n.Line, n.Value)
+		if n.LineComment == envMarker {
+			return fmt.Errorf("line %d: the value from the environment is not a duration (want seconds, or like \"30s\")", n.Line)
+		}
+		return fmt.Errorf("line %d: %q is not a duration (want seconds, or like \"30s\")", n.Line, n.Value)
 	}
 	*d = Duration(v)
 	return nil
@@ -529,18 +598,22 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // hash. Values of the form os.environ/NAME are resolved with lookup.
 func NewDeployment(modelName, id string, p LitellmParams, lookup func(string) (string, bool)) Deployment {
 	d := Deployment{ModelName: modelName, LitellmParams: p, ModelInfo: ModelInfo{ID: id}}
-	for _, s := range []*string{&d.LitellmParams.Model, &d.LitellmParams.APIBase, &d.LitellmParams.APIKey} {
-		if name, ok := strings.CutPrefix(*s, EnvPrefix); ok {
-			v, found := lookup(name)
-			if !found && d.envErr == nil {
-				d.envErr = fmt.Errorf("environment variable %s is not set", name)
-			}
-			*s = v
-		}
-	}
 	d.ID = id
 	if d.ID == "" {
-		d.ID = hashID(&d)
+		d.ID = hashID(modelName, identity{p.Model, p.APIBase})
+	}
+	lp := &d.LitellmParams
+	for _, f := range []struct {
+		key string
+		v   *string
+	}{{"model", &lp.Model}, {"api_base", &lp.APIBase}, {"api_key", &lp.APIKey}, {"api_version", &lp.APIVersion}} {
+		if name, ok := strings.CutPrefix(*f.v, EnvPrefix); ok {
+			v, found := lookup(name)
+			if !found && d.envErr == nil {
+				d.envErr = fmt.Errorf("environment variable %s is not set (litellm_params.%s of %s)", name, f.key, modelName)
+			}
+			*f.v = v
+		}
 	}
 	return d
 }
