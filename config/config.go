@@ -130,7 +130,7 @@ type RouterSettings struct {
 	// Timeout per call. Default 600 s. (Pointers tell an explicit 0 from
 	// unset, for the merge with litellm_settings.)
 	Timeout       *Duration `yaml:"timeout"`
-	StreamTimeout Duration `yaml:"stream_timeout"`
+	StreamTimeout Duration  `yaml:"stream_timeout"`
 	// RetryAfter is the least wait before a retry.
 	RetryAfter             Duration              `yaml:"retry_after"`
 	RetryPolicy            map[string]int        `yaml:"retry_policy"`
@@ -145,8 +145,8 @@ type RouterSettings struct {
 	AllowedFails *int `yaml:"allowed_fails"`
 	// CooldownTime. Default 5 s.
 	CooldownTime        *Duration `yaml:"cooldown_time"`
-	DisableCooldowns    bool     `yaml:"disable_cooldowns"`
-	EnablePreCallChecks bool     `yaml:"enable_pre_call_checks"`
+	DisableCooldowns    bool      `yaml:"disable_cooldowns"`
+	EnablePreCallChecks bool      `yaml:"enable_pre_call_checks"`
 	// LiteLLM settings that only matter to a LiteLLM proxy; accepted so
 	// that existing files load, and otherwise unused.
 	RedisHost     string `yaml:"redis_host"`
