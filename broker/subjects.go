@@ -75,3 +75,7 @@ func Token(s string) string {
 	}
 	return string(b)
 }
+
+// Retry is the subject workers bounce failed jobs to, for any dispatcher
+// (in the queue group) to retry, fall back or answer.
+func (s Subjects) Retry() string { return s.prefix() + ".retry" }

@@ -51,9 +51,12 @@ type Config struct {
 	// jobs (workers are still announcing themselves) before answering
 	// "no_deployments" at once. Default 3 s.
 	StartupGrace time.Duration
-	// SweepInterval is how often expired jobs and silent workers are
-	// looked for. Default 100 ms.
+	// SweepInterval is how often expired jobs, silent workers and retries
+	// whose back-off ended are looked for. Default 20 ms.
 	SweepInterval time.Duration
+	// Policy says what happens when an attempt fails: retries, back-off,
+	// fallbacks. The zero value answers the producer with the failure.
+	Policy Policy
 	// Seed makes routing choices repeatable in tests. Default: random.
 	Seed uint64
 	// Logger. Default slog.Default().
@@ -67,13 +70,16 @@ type Dispatcher struct {
 	nc     *nats.Conn
 	log    *slog.Logger
 	idVal  []string // shared header value, never mutated
-	jobSub *nats.Subscription
-	hbSub  *nats.Subscription
+	jobSub   *nats.Subscription
+	hbSub    *nats.Subscription
+	retrySub *nats.Subscription
 
 	mu       sync.Mutex
 	tiers    map[string]*tier
 	rng      *rand.Rand
 	cands    []*worker
+	delayed  delayHeap
+	due      []delayedJob
 	started  time.Time
 	running  bool
 	stopping bool
@@ -83,19 +89,23 @@ type Dispatcher struct {
 	stopCh chan struct{}
 	wg     sync.WaitGroup
 
-	received   atomic.Uint64
-	dispatched atomic.Uint64
-	noReply    atomic.Uint64
+	received     atomic.Uint64
+	dispatched   atomic.Uint64
+	noReply      atomic.Uint64
+	retries      atomic.Uint64
+	fallbacks    atomic.Uint64
+	redispatched atomic.Uint64
 	errMu      sync.Mutex
 	errors     map[string]uint64
 }
 
 // dispatch is a job ready to forward.
 type dispatch struct {
-	msg      *nats.Msg
-	w        *worker
-	deadline time.Time
-	queued   time.Duration
+	p      pending
+	w      *worker
+	seq    uint64
+	tier   string
+	queued time.Duration
 }
 
 // failed is a job to answer with an error.
@@ -127,7 +137,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		cfg.StartupGrace = 3 * time.Second
 	}
 	if cfg.SweepInterval <= 0 {
-		cfg.SweepInterval = 100 * time.Millisecond
+		cfg.SweepInterval = 20 * time.Millisecond
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -177,10 +187,17 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		return fmt.Errorf("dispatcher: subscribe jobs: %w", err)
 	}
 	_ = jobs.SetPendingLimits(-1, 256<<20)
-	d.hbSub, d.jobSub = hb, jobs
+	retry, err := d.nc.QueueSubscribe(d.cfg.Subjects.Retry(), d.cfg.Subjects.DispatcherQueue(), d.onRetry)
+	if err != nil {
+		_ = hb.Unsubscribe()
+		_ = jobs.Unsubscribe()
+		return fmt.Errorf("dispatcher: subscribe retries: %w", err)
+	}
+	d.hbSub, d.jobSub, d.retrySub = hb, jobs, retry
 	if err := broker.Flush(ctx, d.nc); err != nil {
 		_ = hb.Unsubscribe()
 		_ = jobs.Unsubscribe()
+		_ = retry.Unsubscribe()
 		return fmt.Errorf("dispatcher: flush: %w", err)
 	}
 	if err := d.nc.Publish(d.cfg.Subjects.Announce(), nil); err != nil {
@@ -209,19 +226,31 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 	d.stopped = true
 	d.mu.Unlock()
 
-	err := d.jobSub.Unsubscribe()
+	err := errors.Join(d.jobSub.Unsubscribe(), d.retrySub.Unsubscribe())
 	d.mu.Lock()
 	d.stopping = true
-	var held []pending
-	for _, t := range d.tiers {
-		held = t.queue.drain(held)
+	type heldJob struct {
+		tier string
+		p    pending
 	}
+	var held []heldJob
+	var buf []pending
+	for _, t := range d.tiers {
+		buf = t.queue.drain(buf[:0])
+		for _, p := range buf {
+			held = append(held, heldJob{t.name, p})
+		}
+	}
+	for _, dj := range d.delayed {
+		held = append(held, heldJob{dj.tier, dj.job})
+	}
+	d.delayed = nil
 	d.mu.Unlock()
 	close(d.stopCh)
 	d.wg.Wait()
 	_ = d.hbSub.Unsubscribe()
-	for _, p := range held {
-		d.handBack(p.msg)
+	for _, h := range held {
+		d.handBack(h.p.msg, cmpOr(h.p.origin, h.tier))
 	}
 	if ferr := broker.Flush(ctx, d.nc); ferr != nil && err == nil && !errors.Is(ferr, nats.ErrConnectionClosed) {
 		err = ferr
@@ -230,9 +259,10 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 	return err
 }
 
-// handBack publishes a job again on its tier's subject.
-func (d *Dispatcher) handBack(m *nats.Msg) {
-	if err := d.nc.PublishMsg(&nats.Msg{Subject: m.Subject, Reply: m.Reply, Header: m.Header, Data: m.Data}); err != nil {
+// handBack publishes a job again on its tier's subject, for another
+// dispatcher.
+func (d *Dispatcher) handBack(m *nats.Msg, tierName string) {
+	if err := d.nc.PublishMsg(&nats.Msg{Subject: d.cfg.Subjects.Jobs(tierName), Reply: m.Reply, Header: m.Header, Data: m.Data}); err != nil {
 		d.reply(m, schema.Errorf(schema.CodeNoDeployments, "dispatcher stopping and could not hand the job back: %v", err))
 	}
 }
@@ -259,7 +289,7 @@ func (d *Dispatcher) onJob(m *nats.Msg) {
 	d.mu.Lock()
 	if d.stopping {
 		d.mu.Unlock()
-		d.handBack(m)
+		d.handBack(m, name)
 		return
 	}
 	t := d.tiers[name]
@@ -269,23 +299,76 @@ func (d *Dispatcher) onJob(m *nats.Msg) {
 		d.reply(m, schema.Errorf(schema.CodeUnknownTier, "unknown tier %q (known: %s)", name, strings.Join(known, ", ")))
 		return
 	}
+	p := pending{msg: m, arrived: now, deadline: deadline}
 	if t.queue.len() == 0 {
-		if w := d.pick(t); w != nil {
-			w.sent++
+		if w := d.pick(t, &p, now); w != nil {
+			j := d.assign(t, w, p, now)
 			d.mu.Unlock()
-			d.forward(dispatch{msg: m, w: w, deadline: deadline})
+			d.forward(j)
 			return
 		}
+	}
+	if cooling, back := t.allCooling(now); cooling {
+		if out, fails, ok := d.fallback(p, name, schema.CodeCoolingDown, now, nil, nil); ok {
+			d.mu.Unlock()
+			d.send(out, fails)
+			return
+		}
+		d.mu.Unlock()
+		d.reply(m, schema.Errorf(schema.CodeCoolingDown, "every deployment of tier %q is cooling down after failures", name).WithRetryAfter(back.Sub(now)))
+		return
 	}
 	if len(t.workers) == 0 && now.Sub(d.started) > d.cfg.StartupGrace {
 		d.mu.Unlock()
 		d.reply(m, schema.Errorf(schema.CodeNoDeployments, "no worker serves tier %q", name))
 		return
 	}
-	ok := t.queue.push(pending{msg: m, arrived: now, deadline: deadline}, d.cfg.MaxQueue)
+	ok := t.queue.push(p, d.cfg.MaxQueue)
 	d.mu.Unlock()
 	if !ok {
 		d.reply(m, schema.Errorf(schema.CodeOverloaded, "tier %q has %d jobs waiting, the most this dispatcher holds", name, d.cfg.MaxQueue).WithRetryAfter(time.Second))
+	}
+}
+
+// assign books job p on worker w of tier t and returns it ready to
+// forward. Called with d.mu held.
+func (d *Dispatcher) assign(t *tier, w *worker, p pending, now time.Time) dispatch {
+	w.sent++
+	if w.jobs == nil {
+		w.jobs = map[uint64]*pending{}
+	}
+	tracked := p
+	w.jobs[w.sent] = &tracked
+	j := dispatch{p: p, w: w, seq: w.sent, tier: t.name, queued: now.Sub(p.arrived)}
+	d.stamp(j)
+	return j
+}
+
+// stamp sets the headers a worker reads. It runs under d.mu, so a job is
+// never stamped twice at once (a lost worker's jobs are re-stamped).
+func (d *Dispatcher) stamp(j dispatch) {
+	m := j.p.msg
+	if m.Header == nil {
+		m.Header = nats.Header{}
+	}
+	h := m.Header
+	h[schema.HeaderDispatcher] = d.idVal
+	h[schema.HeaderDeadline] = []string{strconv.FormatInt(j.p.deadline.UnixMilli(), 10)}
+	h[schema.HeaderJobSeq] = []string{strconv.FormatUint(j.seq, 10)}
+	if j.queued > 0 {
+		h[schema.HeaderQueuedUs] = []string{strconv.FormatInt(j.queued.Microseconds(), 10)}
+	}
+	delete(h, schema.HeaderTimeout)
+	if j.p.attempts > 0 || j.p.origin != "" {
+		// Only jobs that failed somewhere carry their history.
+		h[schema.HeaderTier] = []string{j.tier}
+		h[schema.HeaderAttempt] = []string{strconv.Itoa(j.p.attempts + 1)}
+		h[schema.HeaderTierAttempts] = []string{strconv.Itoa(j.p.tierAttempts + 1)}
+		h[schema.HeaderExclude] = []string{strings.Join(j.p.exclude, ",")}
+		h[schema.HeaderFallbacks] = []string{strconv.Itoa(j.p.fallbacks)}
+		if j.p.origin != "" {
+			h[schema.HeaderOriginTier] = []string{j.p.origin}
+		}
 	}
 }
 
@@ -314,29 +397,21 @@ func (d *Dispatcher) deadline(m *nats.Msg, now time.Time) (time.Time, *schema.Er
 // forward sends a job to the worker picked for it. It runs without the
 // lock.
 func (d *Dispatcher) forward(j dispatch) {
-	h := j.msg.Header
-	if h == nil {
-		h = nats.Header{}
-	}
-	h[schema.HeaderDispatcher] = d.idVal
-	h[schema.HeaderDeadline] = []string{strconv.FormatInt(j.deadline.UnixMilli(), 10)}
-	if j.queued > 0 {
-		h[schema.HeaderQueuedUs] = []string{strconv.FormatInt(j.queued.Microseconds(), 10)}
-	}
-	delete(h, schema.HeaderTimeout)
-	err := d.nc.PublishMsg(&nats.Msg{Subject: j.w.subject, Reply: j.msg.Reply, Header: h, Data: j.msg.Data})
+	m := j.p.msg
+	h := m.Header
+	err := d.nc.PublishMsg(&nats.Msg{Subject: j.w.subject, Reply: m.Reply, Header: h, Data: m.Data})
 	if err == nil {
 		d.dispatched.Add(1)
 		return
 	}
 	d.mu.Lock()
-	j.w.sent--
+	delete(j.w.jobs, j.seq)
 	d.mu.Unlock()
 	if errors.Is(err, nats.ErrMaxPayload) {
-		d.reply(j.msg, schema.Errorf(schema.CodePayloadTooLarge, "job of %d bytes is over the NATS max payload of %d bytes", len(j.msg.Data), d.nc.MaxPayload()))
+		d.reply(m, schema.Errorf(schema.CodePayloadTooLarge, "job of %d bytes is over the NATS max payload of %d bytes", len(m.Data), d.nc.MaxPayload()))
 		return
 	}
-	d.reply(j.msg, schema.Errorf(schema.CodeInternal, "forward to worker: %v", err))
+	d.reply(m, schema.Errorf(schema.CodeInternal, "forward to worker: %v", err))
 }
 
 // reply answers a job with an error, in the producer's codec.
@@ -376,8 +451,13 @@ func (d *Dispatcher) onHeartbeat(m *nats.Msg) {
 			t.remove(i)
 			d.notify()
 			d.log.Info("worker left", "worker", hb.Worker, "tier", hb.Tier)
+			w.hb, w.seen = hb, hb.Received[d.cfg.ID]
+			w.reconcile(d.cfg.ID)
+			fails = d.requeueLost(t, w, now, fails) // a worker that left holding jobs
+			out, fails = d.drain(t, now, out, fails)
 		}
 		d.mu.Unlock()
+		d.send(out, fails)
 		return
 	case w == nil:
 		w = &worker{subject: hb.Subject}
@@ -394,7 +474,7 @@ func (d *Dispatcher) onHeartbeat(m *nats.Msg) {
 	w.hb = hb
 	w.seen = hb.Received[d.cfg.ID]
 	w.lastSeen = now
-	t.lastWorker = now
+	w.reconcile(d.cfg.ID)
 	out, fails = d.drain(t, now, out, fails)
 	d.mu.Unlock()
 	d.send(out, fails)
@@ -411,13 +491,11 @@ func (d *Dispatcher) drain(t *tier, now time.Time, out []dispatch, fails []faile
 			fails = append(fails, failed{q.msg, schema.Errorf(schema.CodeTimeout, "no worker of tier %q was free before the job's deadline", t.name)})
 			continue
 		}
-		w := d.pick(t)
+		w := d.pick(t, p, now)
 		if w == nil {
 			break
 		}
-		w.sent++
-		q := t.queue.pop()
-		out = append(out, dispatch{msg: q.msg, w: w, deadline: q.deadline, queued: now.Sub(q.arrived)})
+		out = append(out, d.assign(t, w, t.queue.pop(), now))
 	}
 	return out, fails
 }
@@ -454,12 +532,20 @@ func (d *Dispatcher) sweepLoop() {
 func (d *Dispatcher) sweep(now time.Time, out []dispatch, fails []failed) ([]dispatch, []failed) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.due = d.delayed.popDue(now, d.due[:0])
+	for _, dj := range d.due {
+		if t := d.tiers[dj.tier]; t != nil {
+			t.queue.pushFront(dj.job)
+		}
+	}
+	clear(d.due)
 	for _, t := range d.tiers {
 		for i := len(t.workers) - 1; i >= 0; i-- {
 			if w := t.workers[i]; w.expired(now) {
-				d.log.Warn("worker lost: no heartbeat for three intervals", "worker", w.hb.Worker, "tier", t.name, "last_seen", w.lastSeen)
+				d.log.Warn("worker lost: no heartbeat for three intervals", "worker", w.hb.Worker, "tier", t.name, "last_seen", w.lastSeen, "jobs_held", len(w.jobs))
 				t.remove(i)
 				d.notify()
+				fails = d.requeueLost(t, w, now, fails)
 			}
 		}
 		var expired []pending
@@ -479,10 +565,10 @@ func (d *Dispatcher) sweep(now time.Time, out []dispatch, fails []failed) ([]dis
 	return out, fails
 }
 
-// pick chooses a worker of t with a free slot, or nil. Called with d.mu
-// held.
-func (d *Dispatcher) pick(t *tier) *worker {
-	d.cands = t.candidates(d.cands)
+// pick chooses a worker of t with a free slot for p, or nil. Called with
+// d.mu held.
+func (d *Dispatcher) pick(t *tier, p *pending, now time.Time) *worker {
+	d.cands = t.candidates(d.cands, p, now)
 	w := pick(d.cfg.Strategy, d.cands, d.rng, d.cfg.LatencyBuffer)
 	clear(d.cands)
 	return w
@@ -536,6 +622,11 @@ type Stats struct {
 	Received   uint64            `json:"received"`
 	Dispatched uint64            `json:"dispatched"`
 	NoReply    uint64            `json:"no_reply"`
+	// Retries, Fallbacks and Redispatched count jobs sent again after a
+	// failure, to another tier, and after their worker was lost.
+	Retries      uint64 `json:"retries"`
+	Fallbacks    uint64 `json:"fallbacks"`
+	Redispatched uint64 `json:"redispatched"`
 	Errors     map[string]uint64 `json:"errors"`
 	Tiers      []TierStats       `json:"tiers"`
 }
@@ -549,7 +640,8 @@ type TierStats struct {
 
 // Stats returns a snapshot of the dispatcher's counters and fleet.
 func (d *Dispatcher) Stats() Stats {
-	s := Stats{ID: d.cfg.ID, Strategy: d.cfg.Strategy, Received: d.received.Load(), Dispatched: d.dispatched.Load(), NoReply: d.noReply.Load(), Errors: map[string]uint64{}}
+	s := Stats{ID: d.cfg.ID, Strategy: d.cfg.Strategy, Received: d.received.Load(), Dispatched: d.dispatched.Load(), NoReply: d.noReply.Load(),
+		Retries: d.retries.Load(), Fallbacks: d.fallbacks.Load(), Redispatched: d.redispatched.Load(), Errors: map[string]uint64{}}
 	d.errMu.Lock()
 	for k, v := range d.errors {
 		s.Errors[k] = v
@@ -567,4 +659,11 @@ func (d *Dispatcher) Stats() Stats {
 	}
 	d.mu.Unlock()
 	return s
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

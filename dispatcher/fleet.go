@@ -11,10 +11,15 @@ type worker struct {
 	hb       schema.Heartbeat
 	subject  string
 	lastSeen time.Time
-	// sent counts the jobs this dispatcher forwarded to the worker;
-	// hb.Received[self] is how many of them the last beat included.
+	// sent counts the jobs this dispatcher forwarded to the worker (the
+	// last one's Llmq-Job-Seq); seen is how many of them the last beat
+	// included.
 	sent uint64
 	seen uint64
+	// jobs are the ones this dispatcher sent that the worker has not
+	// finished as far as its beats tell, by sequence number: if the worker
+	// is lost they are dispatched again.
+	jobs map[uint64]*pending
 }
 
 // estimate is the worker's in-flight count as this dispatcher sees it: the
@@ -30,6 +35,11 @@ func (w *worker) estimate() int {
 func (w *worker) free() int { return w.hb.Capacity - w.estimate() }
 
 func (w *worker) ready() bool { return w.hb.State == schema.StateReady && w.free() > 0 }
+
+// cooling reports whether the worker rests after failures at now.
+func (w *worker) cooling(now time.Time) bool {
+	return w.hb.CoolingUntilMs > 0 && now.UnixMilli() < w.hb.CoolingUntilMs
+}
 
 func (w *worker) latency() float64 {
 	if w.hb.MsPerToken > 0 {
@@ -47,22 +57,110 @@ func (w *worker) expired(now time.Time) bool {
 	return now.Sub(w.lastSeen) > 3*iv
 }
 
+// reconcile forgets the tracked jobs the beat shows finished: those the
+// worker had received (sequence within Received) and no longer holds.
+func (w *worker) reconcile(self string) {
+	if len(w.jobs) == 0 {
+		return
+	}
+	held := w.hb.Jobs[self]
+	for seq := range w.jobs {
+		if seq > w.seen {
+			continue // not yet received when the beat was taken
+		}
+		still := false
+		for _, h := range held {
+			if h == seq {
+				still = true
+				break
+			}
+		}
+		if !still {
+			delete(w.jobs, seq)
+		}
+	}
+}
+
 // tier is one model group: its workers and the jobs waiting for them.
 type tier struct {
 	name       string
 	configured bool
 	workers    []*worker
 	queue      queue
-	// lastWorker is when the tier last had a live worker.
-	lastWorker time.Time
 }
 
-// candidates returns the ready workers of the lowest order present, in buf.
-func (t *tier) candidates(buf []*worker) []*worker {
-	buf = buf[:0]
+// usable reports whether w may take a job at now: ready, and not cooling
+// — except that a tier with one deployment is not cooled on rate limits
+// alone (LiteLLM's rule: there is nowhere else to go).
+func (t *tier) usable(w *worker, now time.Time) bool {
+	if !w.ready() {
+		return false
+	}
+	if w.cooling(now) {
+		return w.hb.CoolingReason == schema.CodeRateLimited && t.deployments() == 1
+	}
+	return true
+}
+
+// deployments counts the distinct deployments of the tier's workers.
+func (t *tier) deployments() int {
+	n := 0
+	for i, w := range t.workers {
+		dup := false
+		for _, v := range t.workers[:i] {
+			if v.hb.Deployment == w.hb.Deployment {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			n++
+		}
+	}
+	return n
+}
+
+// allCooling reports whether the tier has workers and every one is
+// cooling, and when the first of them is back.
+func (t *tier) allCooling(now time.Time) (bool, time.Time) {
+	if len(t.workers) == 0 {
+		return false, time.Time{}
+	}
+	var back time.Time
+	for _, w := range t.workers {
+		if w.hb.State != schema.StateReady {
+			continue
+		}
+		if !w.cooling(now) || (w.hb.CoolingReason == schema.CodeRateLimited && t.deployments() == 1) {
+			return false, time.Time{}
+		}
+		if until := time.UnixMilli(w.hb.CoolingUntilMs); back.IsZero() || until.Before(back) {
+			back = until
+		}
+	}
+	return !back.IsZero(), back
+}
+
+// candidates returns, in buf, the workers p may go to now: usable ones of
+// the lowest order present, avoiding the deployments that already failed
+// p while another deployment could still take it.
+func (t *tier) candidates(buf []*worker, p *pending, now time.Time) []*worker {
+	buf = t.collect(buf[:0], p, now, true)
+	if len(buf) > 0 || p == nil || len(p.exclude) == 0 {
+		return buf
+	}
+	for _, w := range t.workers {
+		if !p.excluded(w.hb.Deployment) && w.hb.State == schema.StateReady && !w.cooling(now) {
+			return buf // another deployment will free up: wait for it
+		}
+	}
+	return t.collect(buf, p, now, false)
+}
+
+func (t *tier) collect(buf []*worker, p *pending, now time.Time, avoid bool) []*worker {
 	best := 0
 	for _, w := range t.workers {
-		if !w.ready() {
+		if !t.usable(w, now) || (avoid && p != nil && p.excluded(w.hb.Deployment)) {
 			continue
 		}
 		o := order(w.hb.Order)

@@ -6,11 +6,29 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// pending is a job waiting for a free worker.
+// pending is a job waiting for a free worker, with what the dispatcher
+// knows of its history.
 type pending struct {
 	msg      *nats.Msg
 	arrived  time.Time
 	deadline time.Time
+	// attempts made so far, in all tiers and in the current one.
+	attempts, tierAttempts int
+	// fallbacks taken so far; origin is the tier the producer asked for
+	// ("" while the job is in it).
+	fallbacks int
+	origin    string
+	// exclude lists deployments that failed the job in this tier.
+	exclude []string
+}
+
+func (p *pending) excluded(deployment string) bool {
+	for _, d := range p.exclude {
+		if d == deployment {
+			return true
+		}
+	}
+	return false
 }
 
 // queue is a FIFO ring of pending jobs with a fixed bound.
@@ -21,21 +39,40 @@ type queue struct {
 
 func (q *queue) len() int { return q.size }
 
-// push appends p; the ring grows up to max.
-func (q *queue) push(p pending, max int) bool {
+func (q *queue) grow(max int) bool {
+	if q.size < len(q.buf) {
+		return true
+	}
 	if q.size >= max {
 		return false
 	}
-	if q.size == len(q.buf) {
-		grown := make([]pending, min(max, 2*len(q.buf)+16))
-		for i := range q.size {
-			grown[i] = q.buf[(q.head+i)%len(q.buf)]
-		}
-		q.buf, q.head = grown, 0
+	grown := make([]pending, min(max, 2*len(q.buf)+16))
+	for i := range q.size {
+		grown[i] = q.buf[(q.head+i)%len(q.buf)]
+	}
+	q.buf, q.head = grown, 0
+	return true
+}
+
+// push appends p; the ring grows up to max.
+func (q *queue) push(p pending, max int) bool {
+	if !q.grow(max) {
+		return false
 	}
 	q.buf[(q.head+q.size)%len(q.buf)] = p
 	q.size++
 	return true
+}
+
+// pushFront puts p first: retries and re-dispatches of lost jobs go
+// before new work. It may exceed max by the jobs already accepted.
+func (q *queue) pushFront(p pending) {
+	if q.size == len(q.buf) {
+		q.grow(q.size + 1)
+	}
+	q.head = (q.head - 1 + len(q.buf)) % len(q.buf)
+	q.buf[q.head] = p
+	q.size++
 }
 
 func (q *queue) peek() *pending { return &q.buf[q.head] }

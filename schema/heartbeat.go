@@ -48,4 +48,13 @@ type Heartbeat struct {
 	// worker. A dispatcher subtracts it from its own count of jobs sent to
 	// know how many of its jobs the beat does not yet include.
 	Received map[string]uint64 `json:"received,omitempty" msgpack:"received,omitempty"`
+	// Jobs lists, per dispatcher id, the Llmq-Job-Seq numbers of that
+	// dispatcher's jobs the worker holds; a dispatcher dispatches again the
+	// jobs of a lost worker that it has not seen finish.
+	Jobs map[string][]uint64 `json:"jobs,omitempty" msgpack:"jobs,omitempty"`
+	// CoolingUntilMs, when in the future, is when the worker's deployment
+	// ends the rest it takes after failures (Unix ms); CoolingReason is the
+	// error code that caused it.
+	CoolingUntilMs int64  `json:"cooling_until_ms,omitempty" msgpack:"cooling_until_ms,omitempty"`
+	CoolingReason  string `json:"cooling_reason,omitempty" msgpack:"cooling_reason,omitempty"`
 }

@@ -1,0 +1,136 @@
+package dispatcher
+
+import (
+	"math/rand/v2"
+	"time"
+
+	"github.com/llmq/llmq/schema"
+)
+
+// Policy is what a dispatcher does when an attempt fails: retry in the
+// same tier (elsewhere when it can), then fall back to other tiers, as
+// LiteLLM's router settings say. The zero value retries nothing and falls
+// back nowhere.
+type Policy struct {
+	// NumRetries is how many more attempts a retryable failure gets in its
+	// tier (rate limited, provider error, connection error, time-out,
+	// overloaded). Default 0.
+	NumRetries int
+	// RetryPolicy overrides NumRetries per error code (see
+	// RetryPolicyFromLiteLLM for LiteLLM's keys). Codes that are not
+	// retryable (authentication, bad_request, ...) are retried only when
+	// listed here.
+	RetryPolicy map[string]int
+	// RetryAfter is the least wait before a retry. Default 0.
+	RetryAfter time.Duration
+	// BackoffInitial and BackoffMax shape the exponential back-off between
+	// retries (with jitter; a provider's Retry-After wins when longer).
+	// Defaults 100 ms and 5 s.
+	BackoffInitial, BackoffMax time.Duration
+	// Fallbacks maps a tier to the tiers tried, in order, after its
+	// retries are spent.
+	Fallbacks map[string][]string
+	// ContextWindowFallbacks apply instead for context_window_exceeded,
+	// ContentPolicyFallbacks for content_policy.
+	ContextWindowFallbacks, ContentPolicyFallbacks map[string][]string
+	// DefaultFallbacks apply to tiers with no fallbacks of their own.
+	DefaultFallbacks []string
+	// MaxFallbacks bounds the fallbacks of one job. Default 5.
+	MaxFallbacks int
+}
+
+// RetryPolicyFromLiteLLM maps LiteLLM's retry_policy keys to llmq's codes.
+func RetryPolicyFromLiteLLM(p map[string]int) map[string]int {
+	if len(p) == 0 {
+		return nil
+	}
+	keys := map[string][]string{
+		"RateLimitErrorRetries":              {schema.CodeRateLimited, schema.CodeOverloaded, schema.CodeCoolingDown},
+		"TimeoutErrorRetries":                {schema.CodeTimeout},
+		"InternalServerErrorRetries":         {schema.CodeProviderError, schema.CodeConnection},
+		"AuthenticationErrorRetries":         {schema.CodeAuthentication},
+		"BadRequestErrorRetries":             {schema.CodeBadRequest},
+		"ContentPolicyViolationErrorRetries": {schema.CodeContentPolicy},
+	}
+	out := map[string]int{}
+	for k, n := range p {
+		for _, code := range keys[k] {
+			out[code] = n
+		}
+	}
+	return out
+}
+
+func (p *Policy) retries(code string) int {
+	if n, ok := p.RetryPolicy[code]; ok {
+		return n
+	}
+	switch code {
+	case schema.CodeRateLimited, schema.CodeOverloaded, schema.CodeProviderError, schema.CodeConnection, schema.CodeTimeout, schema.CodeCoolingDown:
+		return p.NumRetries
+	}
+	return 0
+}
+
+// backoff is the wait before retry number n (1-based): exponential from
+// BackoffInitial, capped at BackoffMax, with full jitter in its upper half;
+// never below RetryAfter or the provider's retryAfter.
+func (p *Policy) backoff(n int, retryAfter time.Duration, rng *rand.Rand) time.Duration {
+	initial, maxWait := p.BackoffInitial, p.BackoffMax
+	if initial <= 0 {
+		initial = 100 * time.Millisecond
+	}
+	if maxWait <= 0 {
+		maxWait = 5 * time.Second
+	}
+	d := initial
+	for i := 1; i < n && d < maxWait; i++ {
+		d *= 2
+	}
+	d = min(d, maxWait)
+	d = d/2 + time.Duration(rng.Int64N(int64(d/2)+1))
+	return max(d, retryAfter, p.RetryAfter)
+}
+
+// fallbacks returns the tiers a job that failed with code in origin may
+// fall back to, in order.
+func (p *Policy) fallbacks(origin, code string) []string {
+	switch code {
+	case schema.CodeContextWindowExceeded:
+		if fb, ok := p.ContextWindowFallbacks[origin]; ok {
+			return fb
+		}
+	case schema.CodeContentPolicy:
+		if fb, ok := p.ContentPolicyFallbacks[origin]; ok {
+			return fb
+		}
+	case schema.CodeBadRequest, schema.CodeNotFound:
+		// The job itself is wrong: another tier would refuse it too.
+		return nil
+	}
+	if fb, ok := p.Fallbacks[origin]; ok {
+		return fb
+	}
+	return p.DefaultFallbacks
+}
+
+func (p *Policy) maxFallbacks() int {
+	if p.MaxFallbacks <= 0 {
+		return 5
+	}
+	return p.MaxFallbacks
+}
+
+// FallbackMap flattens LiteLLM's list-of-maps fallbacks.
+func FallbackMap(list []map[string][]string) map[string][]string {
+	if len(list) == 0 {
+		return nil
+	}
+	out := map[string][]string{}
+	for _, m := range list {
+		for from, to := range m {
+			out[from] = append(out[from], to...)
+		}
+	}
+	return out
+}
