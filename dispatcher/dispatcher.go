@@ -66,10 +66,10 @@ type Config struct {
 // Dispatcher routes jobs to workers. Create it with New, run it with
 // Start, end it with Stop.
 type Dispatcher struct {
-	cfg    Config
-	nc     *nats.Conn
-	log    *slog.Logger
-	idVal  []string // shared header value, never mutated
+	cfg      Config
+	nc       *nats.Conn
+	log      *slog.Logger
+	idVal    []string // shared header value, never mutated
 	jobSub   *nats.Subscription
 	hbSub    *nats.Subscription
 	retrySub *nats.Subscription
@@ -95,8 +95,8 @@ type Dispatcher struct {
 	retries      atomic.Uint64
 	fallbacks    atomic.Uint64
 	redispatched atomic.Uint64
-	errMu      sync.Mutex
-	errors     map[string]uint64
+	errMu        sync.Mutex
+	errors       map[string]uint64
 }
 
 // dispatch is a job ready to forward.
@@ -212,9 +212,11 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 }
 
 // Stop stops taking jobs and hands back the ones it holds: each queued job
-// is published again on its tier's subject for another dispatcher to take
-// (a producer with no other dispatcher gets NATS's "no responders" at
-// once). Safe to call twice.
+// (and each retry waiting out its back-off) is published again on its
+// tier's subject for another dispatcher to take. With no other dispatcher
+// the job is lost and its producer times out (NATS tells only the
+// publisher, here the dispatcher, that nobody listened). Safe to call
+// twice.
 func (d *Dispatcher) Stop(ctx context.Context) error {
 	d.mu.Lock()
 	if !d.running {
@@ -309,10 +311,12 @@ func (d *Dispatcher) onJob(m *nats.Msg) {
 		}
 	}
 	if cooling, back := t.allCooling(now); cooling {
-		if out, fails, ok := d.fallback(p, name, schema.CodeCoolingDown, now, nil, nil); ok {
-			d.mu.Unlock()
-			d.send(out, fails)
-			return
+		if m.Header.Get(schema.HeaderDisableFallbacks) != "true" {
+			if out, fails, ok := d.fallback(p, name, schema.CodeCoolingDown, now, nil, nil); ok {
+				d.mu.Unlock()
+				d.send(out, fails)
+				return
+			}
 		}
 		d.mu.Unlock()
 		d.reply(m, schema.Errorf(schema.CodeCoolingDown, "every deployment of tier %q is cooling down after failures", name).WithRetryAfter(back.Sub(now)))
@@ -357,6 +361,8 @@ func (d *Dispatcher) stamp(j dispatch) {
 	h[schema.HeaderJobSeq] = []string{strconv.FormatUint(j.seq, 10)}
 	if j.queued > 0 {
 		h[schema.HeaderQueuedUs] = []string{strconv.FormatInt(j.queued.Microseconds(), 10)}
+	} else {
+		delete(h, schema.HeaderQueuedUs)
 	}
 	delete(h, schema.HeaderTimeout)
 	if j.p.attempts > 0 || j.p.origin != "" {
@@ -378,8 +384,8 @@ func (d *Dispatcher) deadline(m *nats.Msg, now time.Time) (time.Time, *schema.Er
 	if m.Header != nil {
 		if v := m.Header.Get(schema.HeaderDeadline); v != "" {
 			ms, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				return time.Time{}, schema.Errorf(schema.CodeBadRequest, "header %s: %q is not Unix milliseconds", schema.HeaderDeadline, v)
+			if err != nil || ms <= 0 {
+				return time.Time{}, schema.Errorf(schema.CodeBadRequest, "header %s: %q is not a positive number of Unix milliseconds", schema.HeaderDeadline, v)
 			}
 			return time.UnixMilli(ms), nil
 		}
@@ -617,18 +623,18 @@ func (d *Dispatcher) WaitWorkers(ctx context.Context, tierName string, n int) er
 
 // Stats are a dispatcher's counters.
 type Stats struct {
-	ID         string            `json:"id"`
-	Strategy   string            `json:"strategy"`
-	Received   uint64            `json:"received"`
-	Dispatched uint64            `json:"dispatched"`
-	NoReply    uint64            `json:"no_reply"`
+	ID         string `json:"id"`
+	Strategy   string `json:"strategy"`
+	Received   uint64 `json:"received"`
+	Dispatched uint64 `json:"dispatched"`
+	NoReply    uint64 `json:"no_reply"`
 	// Retries, Fallbacks and Redispatched count jobs sent again after a
 	// failure, to another tier, and after their worker was lost.
-	Retries      uint64 `json:"retries"`
-	Fallbacks    uint64 `json:"fallbacks"`
-	Redispatched uint64 `json:"redispatched"`
-	Errors     map[string]uint64 `json:"errors"`
-	Tiers      []TierStats       `json:"tiers"`
+	Retries      uint64            `json:"retries"`
+	Fallbacks    uint64            `json:"fallbacks"`
+	Redispatched uint64            `json:"redispatched"`
+	Errors       map[string]uint64 `json:"errors"`
+	Tiers        []TierStats       `json:"tiers"`
 }
 
 // TierStats describe one tier as the dispatcher sees it.

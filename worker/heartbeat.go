@@ -70,11 +70,20 @@ func (w *Worker) Heartbeat() schema.Heartbeat {
 	}
 }
 
-func (w *Worker) beat() { w.publishBeat(w.Heartbeat()) }
+// beat publishes the current state. Beats come from the beat loop and from
+// Stop: beatMu makes each one's state, seq and publication one step, so
+// they go out in seq order and no "ready" follows "draining".
+func (w *Worker) beat() {
+	w.beatMu.Lock()
+	defer w.beatMu.Unlock()
+	w.publishBeat(w.Heartbeat())
+}
 
 // final publishes the "stopped" beat, so dispatchers forget the worker at
 // once.
 func (w *Worker) final() {
+	w.beatMu.Lock()
+	defer w.beatMu.Unlock()
 	hb := w.Heartbeat()
 	hb.State = schema.StateStopped
 	w.publishBeat(hb)

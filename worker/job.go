@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/llmq/llmq/broker"
 	"github.com/llmq/llmq/schema"
+	"github.com/llmq/llmq/worker/provider"
 )
 
 // handle runs one job and replies. Every path out of it replies to the
@@ -107,6 +109,11 @@ func (w *Worker) complete(resp *schema.Response, routing *schema.Routing) {
 // worker shutting down.
 func (w *Worker) callError(ctx context.Context, err error) *schema.Error {
 	e := schema.AsError(err)
+	if schema.CodeOf(err) == "" && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		// A bare context error: the stream's emit returns one once the
+		// call's ctx has ended, and a Streamer hands emit's error back.
+		e = provider.TransportError(ctx, err)
+	}
 	if e.Code == schema.CodeCancelled && w.ctx.Err() != nil {
 		return schema.NewError(schema.CodeCancelled, "worker "+w.cfg.ID+" stopped before the job finished")
 	}

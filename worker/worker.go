@@ -84,6 +84,8 @@ type Worker struct {
 	seq      atomic.Uint64
 	draining atomic.Bool
 
+	beatMu sync.Mutex // orders beats (see beat)
+
 	mu       sync.Mutex
 	received map[string]uint64
 	sub      *nats.Subscription
@@ -267,14 +269,16 @@ func (w *Worker) accept(m *nats.Msg) {
 		w.received[d]++
 	}
 	closed := w.closed
-	if !closed {
-		w.inflight.Add(1)
-	}
 	var full bool
 	if !closed {
-		select {
-		case w.jobs <- m:
-		default:
+		// The running jobs are held too: the limit is on all of them, not
+		// only on those waiting in the channel. Only accept adds to
+		// inflight, under w.mu, so the channel (which holds no more than
+		// the jobs in flight) always has room.
+		if w.inflight.Load() < int64(w.cfg.Concurrency+w.cfg.Backlog) {
+			w.inflight.Add(1)
+			w.jobs <- m
+		} else {
 			full = true
 		}
 	}
@@ -283,7 +287,7 @@ func (w *Worker) accept(m *nats.Msg) {
 	case closed:
 		w.reject(m, schema.NewError(schema.CodeNoDeployments, "worker "+w.cfg.ID+" has stopped"))
 	case full:
-		w.finish()
+		w.kick() // the dispatcher's view of the worker is out of date
 		w.reject(m, schema.NewError(schema.CodeOverloaded, "worker "+w.cfg.ID+" is full: more jobs than its concurrency and backlog").WithRetryAfter(100*time.Millisecond))
 	}
 }

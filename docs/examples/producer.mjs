@@ -9,10 +9,11 @@
 //
 //   json          a JSON job to tier1 (content as text parts, stop as a
 //                 string, Llmq-Timeout): the reply's text and routing
-//   msgpack       a msgpack job to tier2 (stop as an array, Llmq-Deadline)
+//   msgpack       a msgpack job to tier2 (stop as an array, Llmq-Deadline,
+//                 Llmq-Disable-Fallbacks)
 //   unknown_tier  a job to a tier nobody serves: the typed error
-//   stream        a streamed job to tier1: chunks in Llmq-Seq order until
-//                 the message marked Llmq-Stream: end
+//   stream        a streamed job to tier1 (Llmq-Streaming): chunks in
+//                 Llmq-Seq order until the message marked Llmq-Stream: end
 //   cancel        a streamed job cancelled through the chunks' reply subject:
 //                 the stream stops and no end marker comes
 //   no_responders a job on a prefix no dispatcher listens on: NATS's 503
@@ -33,6 +34,8 @@ const H = {
   timeout: "Llmq-Timeout",
   stream: "Llmq-Stream",
   seq: "Llmq-Seq",
+  streaming: "Llmq-Streaming",
+  disableFallbacks: "Llmq-Disable-Fallbacks",
   status: "Nats-Service-Error-Code",
   errorMessage: "Nats-Service-Error",
   errorCode: "Llmq-Error-Code",
@@ -155,7 +158,7 @@ async function msgpackJob(nc) {
   };
   const msg = await nc.request(jobsSubject("tier2"), mpEncode(body), {
     timeout: 30000,
-    headers: jobHeaders(MSGPACK_CT, { [H.deadline]: Date.now() + 20000 }),
+    headers: jobHeaders(MSGPACK_CT, { [H.deadline]: Date.now() + 20000, [H.disableFallbacks]: "true" }),
   });
   const out = { content_type: hget(msg, H.contentType) };
   if (!check(!isError(msg), `msgpack: error reply ${hget(msg, H.errorCode)}: ${hget(msg, H.errorMessage)}`)) return out;
@@ -198,9 +201,9 @@ async function unknownTier(nc) {
   return out;
 }
 
-// Reads a stream on sub until its end marker, an error reply, NATS's 503 or
-// the time limit.
-async function readStream(sub, where, limitMs) {
+// Reads a stream on sub until its end marker, an error reply, NATS's 503, a
+// gap in Llmq-Seq (lost chunks: the stream is cancelled) or the time limit.
+async function readStream(nc, sub, where, limitMs) {
   const res = { chunks: [], seqs: [], ended: false, error: null, control: "", timedOut: false };
   const timer = setTimeout(() => {
     res.timedOut = true;
@@ -214,7 +217,14 @@ async function readStream(sub, where, limitMs) {
       }
       if (m.reply) res.control = m.reply;
       const seq = hget(m, H.seq);
-      if (seq !== "") res.seqs.push(Number(seq));
+      if (seq !== "") {
+        res.seqs.push(Number(seq));
+        if (Number(seq) !== res.seqs.length) {
+          if (res.control) nc.publish(res.control); // cancel what is left
+          res.error = { code: "connection_error", message: `lost chunks: Llmq-Seq ${seq}, want ${res.seqs.length}` };
+          break;
+        }
+      }
       const end = hget(m, H.stream) === "end";
       if (isError(m)) {
         // An error ends the stream, with Llmq-Stream: end or without it
@@ -239,16 +249,16 @@ async function readStream(sub, where, limitMs) {
 }
 
 // (d) a streamed job: subscribe to an inbox first, then publish with the
-// inbox as reply subject and stream:true in the body.
+// inbox as reply subject, stream:true in the body and Llmq-Streaming: true.
 async function streamJob(nc, prompt) {
   const inbox = createInbox();
   const sub = nc.subscribe(inbox);
   const body = { messages: [{ role: "user", content: prompt }], stream: true };
   nc.publish(jobsSubject("tier1"), te.encode(JSON.stringify(body)), {
     reply: inbox,
-    headers: jobHeaders(JSON_CT, { [H.deadline]: Date.now() + 20000 }),
+    headers: jobHeaders(JSON_CT, { [H.deadline]: Date.now() + 20000, [H.streaming]: "true" }),
   });
-  const r = await readStream(sub, "stream", 25000);
+  const r = await readStream(nc, sub, "stream", 25000);
   const out = { seqs: r.seqs, ended: r.ended, deltas: [], control: r.control !== "" };
   if (!check(r.error === null, `stream: error ${JSON.stringify(r.error)}`)) return out;
   check(r.ended, "stream: no message marked Llmq-Stream: end");
@@ -289,7 +299,7 @@ async function cancelJob(nc) {
   const body = { messages: [{ role: "user", content: "long story please" }], stream: true, max_tokens: 2000 };
   nc.publish(jobsSubject("tier1"), te.encode(JSON.stringify(body)), {
     reply: inbox,
-    headers: jobHeaders(JSON_CT, { [H.timeout]: 20000 }),
+    headers: jobHeaders(JSON_CT, { [H.timeout]: 20000, [H.streaming]: "true" }),
   });
   const out = { before_cancel: 0, after_cancel: 0, cancelled: false, end_seen: false };
   let timer = setTimeout(() => sub.unsubscribe(), 20000);

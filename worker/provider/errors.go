@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -58,8 +59,10 @@ func RetryAfter(h http.Header) time.Duration {
 		return 0
 	}
 	if v := h.Get("Retry-After-Ms"); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
-			return time.Duration(ms * float64(time.Millisecond))
+		if ms, err := strconv.ParseFloat(v, 64); err == nil {
+			if d := duration(ms, time.Millisecond); d > 0 {
+				return d
+			}
 		}
 	}
 	v := strings.TrimSpace(h.Get("Retry-After"))
@@ -67,10 +70,7 @@ func RetryAfter(h http.Header) time.Duration {
 		return 0
 	}
 	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		if s <= 0 {
-			return 0
-		}
-		return time.Duration(s * float64(time.Second))
+		return duration(s, time.Second)
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := time.Until(t); d > 0 {
@@ -78,6 +78,17 @@ func RetryAfter(h http.Header) time.Duration {
 		}
 	}
 	return 0
+}
+
+// duration converts n units to a Duration, or 0 when n is not positive, is
+// NaN or does not fit (converting such a float would give a negative
+// Duration).
+func duration(n float64, unit time.Duration) time.Duration {
+	d := n * float64(unit)
+	if !(d > 0 && d < math.MaxInt64) {
+		return 0
+	}
+	return time.Duration(d)
 }
 
 // TransportError classifies a failure to get an answer at all: the call's

@@ -158,7 +158,10 @@ func seedWords(req *schema.Request) []string {
 
 func wait(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
-		return ctx.Err()
+		if err := ctx.Err(); err != nil {
+			return provider.TransportError(ctx, err)
+		}
+		return nil
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()

@@ -3,6 +3,7 @@ package sse
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -10,6 +11,10 @@ import (
 // MaxEvent bounds one event's size; a longer one is an error, so a broken
 // upstream cannot grow a worker's memory without bound.
 const MaxEvent = 1 << 20
+
+// ErrTooLarge is wrapped by the error Next returns for an event or a line
+// over MaxEvent bytes.
+var ErrTooLarge = errors.New("sse: event too large")
 
 // Event is one server-sent event.
 type Event struct {
@@ -30,22 +35,25 @@ func NewReader(r io.Reader) *Reader {
 	return &Reader{r: bufio.NewReaderSize(r, 16<<10)}
 }
 
-// Next returns the next event. It returns io.EOF when the stream ends
-// cleanly between events, and io.ErrUnexpectedEOF when it ends inside one.
-// The returned Data is valid until the next call.
+// Next returns the next event. An event is complete only when a blank line
+// ends it. Next returns io.EOF when the stream ends cleanly between events,
+// and io.ErrUnexpectedEOF when it ends inside one (after a field line that
+// no blank line has ended yet). An event or a line over MaxEvent bytes is
+// an error wrapping ErrTooLarge. The returned Data is valid until the next
+// call.
 func (r *Reader) Next() (Event, error) {
 	var ev Event
 	r.data.Reset()
-	seen := false
+	seen := false    // an event or data field: a blank line dispatches
+	pending := false // a field line not yet ended by a blank line
 	for {
 		line, err := r.readLine()
 		if err != nil {
-			if err == io.EOF && seen {
-				ev.Data = r.data.Bytes()
-				return ev, nil
-			}
 			if err == io.EOF {
-				return ev, io.EOF
+				if pending {
+					return Event{}, io.ErrUnexpectedEOF
+				}
+				return Event{}, io.EOF
 			}
 			return ev, err
 		}
@@ -54,11 +62,13 @@ func (r *Reader) Next() (Event, error) {
 				ev.Data = r.data.Bytes()
 				return ev, nil
 			}
+			pending = false
 			continue
 		}
 		if line[0] == ':' {
 			continue // comment
 		}
+		pending = true
 		field, value, _ := bytes.Cut(line, []byte(":"))
 		if len(value) > 0 && value[0] == ' ' {
 			value = value[1:]
@@ -72,7 +82,7 @@ func (r *Reader) Next() (Event, error) {
 				r.data.WriteByte('\n')
 			}
 			if r.data.Len()+len(value) > MaxEvent {
-				return ev, fmt.Errorf("sse: event over %d bytes", MaxEvent)
+				return ev, fmt.Errorf("%w: over %d bytes", ErrTooLarge, MaxEvent)
 			}
 			r.data.Write(value)
 			seen = true
@@ -95,7 +105,7 @@ func (r *Reader) readLine() ([]byte, error) {
 		}
 		line = append(line, chunk...)
 		if len(line) > MaxEvent {
-			return nil, fmt.Errorf("sse: line over %d bytes", MaxEvent)
+			return nil, fmt.Errorf("%w: line over %d bytes", ErrTooLarge, MaxEvent)
 		}
 		if !isPrefix {
 			return line, nil
