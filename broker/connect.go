@@ -150,14 +150,17 @@ func Connect(ctx context.Context, c ConnectConfig) (*nats.Conn, error) {
 	}
 }
 
-// redact hides passwords in URLs like nats://user:pass@host.
+// redact hides passwords in URLs like nats://user:pass@host, and in
+// user:pass@host, which nats.go takes as nats://user:pass@host.
 func redact(urls string) string {
 	parts := strings.Split(urls, ",")
 	for i, u := range parts {
 		if at := strings.LastIndexByte(u, '@'); at >= 0 {
+			start := 0
 			if scheme := strings.Index(u, "://"); scheme >= 0 && scheme < at {
-				parts[i] = u[:scheme+3] + "***" + u[at:]
+				start = scheme + 3
 			}
+			parts[i] = u[:start] + "***" + u[at:]
 		}
 	}
 	return strings.Join(parts, ",")

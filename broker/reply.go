@@ -2,6 +2,7 @@ package broker
 
 import (
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 
@@ -60,10 +61,15 @@ func IsError(m *nats.Msg) bool {
 	return m.Header != nil && m.Header.Get(schema.HeaderStatus) != ""
 }
 
-// headerSafe makes s fit in one header line.
+// headerSafe makes s fit in one header line of at most 512 bytes, cut
+// between runes.
 func headerSafe(s string) string {
 	if len(s) > 512 {
-		s = s[:512]
+		cut := 512
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
 	}
 	b := []byte(s)
 	for i, c := range b {

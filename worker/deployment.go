@@ -126,6 +126,12 @@ func FromDeployment(d *config.Deployment, rs *config.RouterSettings) (Config, er
 		StreamTimeout: streamTimeout,
 		MaxTokens:     p.MaxTokens,
 	}
+	if rs != nil {
+		cfg.Cooldown = Cooldown{Time: rs.CooldownTime.D(), Disabled: rs.DisableCooldowns}
+		if rs.AllowedFails != nil {
+			cfg.Cooldown.AllowedFails = *rs.AllowedFails
+		}
+	}
 	var prov provider.Provider
 	switch name {
 	case ProviderSim:

@@ -45,6 +45,18 @@ func (w *Worker) Heartbeat() schema.Heartbeat {
 	lat, per, n := w.window.medians()
 	w.mu.Lock()
 	received := maps.Clone(w.received)
+	var jobs map[string][]uint64
+	if len(w.held) > 0 {
+		jobs = make(map[string][]uint64, len(w.held))
+		for d, h := range w.held {
+			seqs := make([]uint64, 0, len(h))
+			for seq := range h {
+				seqs = append(seqs, seq)
+			}
+			jobs[d] = seqs
+		}
+	}
+	coolUntil, coolReason := w.cool.state(time.Now())
 	w.mu.Unlock()
 	return schema.Heartbeat{
 		Worker:     w.cfg.ID,
@@ -67,6 +79,10 @@ func (w *Worker) Heartbeat() schema.Heartbeat {
 		Completed:  w.done.Load(),
 		Failed:     w.failed.Load(),
 		Received:   received,
+		Jobs:       jobs,
+
+		CoolingUntilMs: coolUntil,
+		CoolingReason:  coolReason,
 	}
 }
 

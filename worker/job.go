@@ -74,17 +74,44 @@ func (w *Worker) handle(m *nats.Msg) {
 	resp, err := w.cfg.Provider.Complete(ctx, req)
 	routing.CallMs = ms(time.Since(start))
 	if err != nil {
-		w.replyError(m, codec, w.callError(ctx, err))
+		w.fail(m, codec, w.callError(ctx, err))
 		return
 	}
 	w.window.add(routing.CallMs, resp.Usage.CompletionTokens)
 	w.complete(resp, routing)
 	if err := broker.Reply(w.nc, m.Reply, codec, resp); err != nil {
+		if errors.Is(err, nats.ErrMaxPayload) {
+			w.replyError(m, codec, schema.Errorf(schema.CodePayloadTooLarge, "the reply is over the NATS max payload of %d bytes", w.nc.MaxPayload()))
+			return
+		}
 		w.failed.Add(1)
 		w.log.Error("reply", "err", err)
 		return
 	}
 	w.done.Add(1)
+}
+
+// fail ends a job whose provider call failed. A job that came through a
+// dispatcher goes back to the dispatchers (Subjects.Retry), which retry it
+// elsewhere, fall back to another tier, or answer the producer; others are
+// answered here. Either way the failure counts toward a cooldown.
+func (w *Worker) fail(m *nats.Msg, codec schema.Codec, e *schema.Error) {
+	w.mu.Lock()
+	rest := w.cool.fail(w.cfg.Cooldown, e, time.Now())
+	w.mu.Unlock()
+	if rest {
+		w.log.Warn("deployment cooling down", "code", e.Code, "err", e.Message)
+		w.kick()
+	}
+	if m.Header.Get(schema.HeaderDispatcher) != "" {
+		b := broker.BounceMsg(w.cfg.Subjects.Retry(), m, e, w.cfg.Tier, w.cfg.Deployment)
+		if err := w.nc.PublishMsg(b); err == nil {
+			w.failed.Add(1)
+			w.log.Debug("job bounced for retry", "code", e.Code, "err", e.Message)
+			return
+		}
+	}
+	w.replyError(m, codec, e)
 }
 
 // complete fills the fields of a provider's response that llmq owns.

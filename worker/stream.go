@@ -80,6 +80,17 @@ func (w *Worker) stream(ctx context.Context, m *nats.Msg, req *schema.Request, c
 	}
 	if err != nil {
 		e := w.callError(ctx, err)
+		if seq == 0 {
+			// Nothing reached the producer yet: the job can go elsewhere.
+			w.fail(m, codec, e)
+			return
+		}
+		w.mu.Lock()
+		rest := w.cool.fail(w.cfg.Cooldown, e, time.Now())
+		w.mu.Unlock()
+		if rest {
+			w.kick()
+		}
 		w.failed.Add(1)
 		msg := broker.ErrorMsg(m.Reply, codec, e)
 		msg.Header[schema.HeaderStream] = []string{schema.StreamEnd}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,6 +64,8 @@ type Config struct {
 	// LatencyWindow is how many recent calls latency figures come from.
 	// Default 64.
 	LatencyWindow int
+	// Cooldown rests the deployment after failures (see Cooldown).
+	Cooldown Cooldown
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -87,7 +90,9 @@ type Worker struct {
 	beatMu sync.Mutex // orders beats (see beat)
 
 	mu       sync.Mutex
-	received map[string]uint64
+	received map[string]uint64            // per dispatcher: the highest Llmq-Job-Seq received
+	held     map[string]map[uint64]string // per dispatcher: the seqs held (value unused but for debugging: subject)
+	cool     cooldown
 	sub      *nats.Subscription
 	annSub   *nats.Subscription
 	started  bool
@@ -157,6 +162,7 @@ func New(cfg Config) (*Worker, error) {
 		window:   newWindow(cfg.LatencyWindow),
 		jobs:     make(chan *nats.Msg, cfg.Concurrency+cfg.Backlog),
 		received: map[string]uint64{},
+		held:     map[string]map[uint64]string{},
 		stopCh:   make(chan struct{}),
 		beatNow:  make(chan struct{}, 1),
 		idle:     make(chan struct{}, 1),
@@ -243,7 +249,16 @@ func (w *Worker) Stop(ctx context.Context) error {
 			break
 		}
 	}
-	_ = w.sub.Unsubscribe()
+	// Drain, not Unsubscribe: a job already buffered for the subscription
+	// still reaches accept and is served.
+	closedCh := w.sub.StatusChanged(nats.SubscriptionClosed)
+	if derr := w.sub.Drain(); derr == nil {
+		select {
+		case <-closedCh:
+		case <-time.After(5 * time.Second):
+			w.log.Warn("job subscription did not drain in 5s")
+		}
+	}
 	_ = w.annSub.Unsubscribe()
 	w.mu.Lock()
 	w.closed = true
@@ -265,8 +280,12 @@ func (w *Worker) Stop(ctx context.Context) error {
 // a runner without blocking.
 func (w *Worker) accept(m *nats.Msg) {
 	w.mu.Lock()
-	if d := m.Header.Get(schema.HeaderDispatcher); d != "" {
-		w.received[d]++
+	d, seq := jobKey(m)
+	if d != "" {
+		if seq == 0 {
+			seq = w.received[d] + 1
+		}
+		w.received[d] = max(w.received[d], seq)
 	}
 	closed := w.closed
 	var full bool
@@ -277,6 +296,12 @@ func (w *Worker) accept(m *nats.Msg) {
 		// the jobs in flight) always has room.
 		if w.inflight.Load() < int64(w.cfg.Concurrency+w.cfg.Backlog) {
 			w.inflight.Add(1)
+			if d != "" {
+				if w.held[d] == nil {
+					w.held[d] = map[uint64]string{}
+				}
+				w.held[d][seq] = ""
+			}
 			w.jobs <- m
 		} else {
 			full = true
@@ -306,20 +331,45 @@ func (w *Worker) run() {
 		select {
 		case m := <-w.jobs:
 			w.handle(m)
-			w.finish()
+			w.release(m)
 		case <-w.stopCh:
 			// Stop has closed the door; serve what got in before it did.
 			for {
 				select {
 				case m := <-w.jobs:
 					w.handle(m)
-					w.finish()
+					w.release(m)
 				default:
 					return
 				}
 			}
 		}
 	}
+}
+
+// release forgets a finished job and frees its slot.
+func (w *Worker) release(m *nats.Msg) {
+	if d, seq := jobKey(m); d != "" {
+		w.mu.Lock()
+		if h := w.held[d]; h != nil {
+			delete(h, seq)
+			if len(h) == 0 {
+				delete(w.held, d)
+			}
+		}
+		w.mu.Unlock()
+	}
+	w.finish()
+}
+
+// jobKey returns the dispatcher that sent m and the job's number from it.
+func jobKey(m *nats.Msg) (string, uint64) {
+	if m.Header == nil {
+		return "", 0
+	}
+	d := m.Header.Get(schema.HeaderDispatcher)
+	seq, _ := strconv.ParseUint(m.Header.Get(schema.HeaderJobSeq), 10, 64)
+	return d, seq
 }
 
 // finish marks one job done and tells dispatchers a slot is free.

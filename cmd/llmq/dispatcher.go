@@ -39,6 +39,7 @@ func (f *dispatcherFlags) dispatcherConfig(cfg *config.Config) dispatcher.Config
 			dc.DefaultTimeout = cfg.RouterSettings.Timeout.D()
 		}
 		dc.LatencyBuffer = cfg.RouterSettings.RoutingStrategyArgs.LowestLatencyBuffer
+		dc.Policy = policy(&cfg.RouterSettings)
 		for t := range cfg.Tiers() {
 			dc.Tiers = append(dc.Tiers, t)
 		}
@@ -86,4 +87,27 @@ func (a *app) dispatcherCmd() *cobra.Command {
 	cmd.Flags().DurationVar(&f.timeout, "default-timeout", 0, "deadline of jobs that bring none (default router_settings.timeout, else 600s)")
 	f.bind(cmd)
 	return cmd
+}
+
+// DefaultNumRetries applies when router_settings.num_retries is unset.
+const DefaultNumRetries = 2
+
+// policy maps LiteLLM's router settings to a dispatcher's failure policy.
+func policy(rs *config.RouterSettings) dispatcher.Policy {
+	p := dispatcher.Policy{
+		NumRetries:             DefaultNumRetries,
+		RetryPolicy:            dispatcher.RetryPolicyFromLiteLLM(rs.RetryPolicy),
+		RetryAfter:             rs.RetryAfter.D(),
+		Fallbacks:              dispatcher.FallbackMap(rs.Fallbacks),
+		ContextWindowFallbacks: dispatcher.FallbackMap(rs.ContextWindowFallbacks),
+		ContentPolicyFallbacks: dispatcher.FallbackMap(rs.ContentPolicyFallbacks),
+		DefaultFallbacks:       rs.DefaultFallbacks,
+	}
+	if rs.NumRetries != nil {
+		p.NumRetries = *rs.NumRetries
+	}
+	if rs.MaxFallbacks != nil {
+		p.MaxFallbacks = *rs.MaxFallbacks
+	}
+	return p
 }

@@ -245,9 +245,27 @@ func (b *trackingBody) Close() error { b.closed = true; return nil }
 
 func TestNewHTTPClientReusesConnections(t *testing.T) {
 	t.Parallel()
+	const width = 8
 	var newConns atomic.Int32
+	// gate holds every call until the test opens it, so that a round of
+	// concurrent calls really is width calls in flight at once.
+	var gate atomic.Pointer[chan struct{}]
+	open := make(chan struct{})
+	close(open)
+	gate.Store(&open)
+	arrived := make(chan struct{}, width)
+	stop := make(chan struct{})
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
+		g := *gate.Load()
+		select {
+		case arrived <- struct{}{}:
+			select {
+			case <-g:
+			case <-stop:
+			}
+		case <-stop:
+		}
 		_, _ = io.WriteString(w, `{"ok":true}`)
 	}))
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
@@ -257,6 +275,7 @@ func TestNewHTTPClientReusesConnections(t *testing.T) {
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(stop) }) // before srv.Close, which waits for handlers
 	c := newClient(t)
 
 	// Sequential calls share one connection.
@@ -267,6 +286,7 @@ func TestNewHTTPClientReusesConnections(t *testing.T) {
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		<-arrived
 	}
 	if n := newConns.Load(); n != 1 {
 		t.Fatalf("5 sequential calls opened %d connections, want 1", n)
@@ -274,15 +294,14 @@ func TestNewHTTPClientReusesConnections(t *testing.T) {
 
 	// Rounds of concurrent calls reuse the idle connections of the first
 	// round: more than the default 2 idle per host are kept.
-	const width = 8
 	round := func() {
+		g := make(chan struct{})
+		gate.Store(&g)
 		var wg sync.WaitGroup
-		start := make(chan struct{})
 		for i := 0; i < width; i++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				<-start
 				resp, err := provider.PostJSON(context.Background(), c, srv.URL, nil, map[string]int{})
 				if err != nil {
 					t.Error(err)
@@ -292,11 +311,21 @@ func TestNewHTTPClientReusesConnections(t *testing.T) {
 				resp.Body.Close()
 			}()
 		}
-		close(start)
+		for i := 0; i < width; i++ {
+			select {
+			case <-arrived:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("only %d of %d calls in flight", i, width)
+			}
+		}
+		close(g)
 		wg.Wait()
 	}
 	round()
 	afterFirst := newConns.Load()
+	if afterFirst != width {
+		t.Fatalf("%d calls in flight used %d connections, want %d", width, afterFirst, width)
+	}
 	for i := 0; i < 3; i++ {
 		round()
 	}

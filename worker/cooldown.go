@@ -1,0 +1,79 @@
+package worker
+
+import (
+	"time"
+
+	"github.com/llmq/llmq/schema"
+)
+
+// Cooldown rests a deployment after failures, as LiteLLM's router does:
+// AllowedFails failures within a minute, or one rate limit, and the
+// deployment takes no jobs for Time (or the provider's Retry-After, when
+// longer). The worker reports the rest in its heartbeats; dispatchers route
+// around it (except that a tier with one deployment is not rested on rate
+// limits alone). The zero value cools after 3 failures for 5 s.
+type Cooldown struct {
+	// AllowedFails within a minute before a rest. Default 3.
+	AllowedFails int
+	// Time of a rest. Default 5 s.
+	Time time.Duration
+	// Disabled turns cooldowns off.
+	Disabled bool
+}
+
+// cooling counts when a failure rests the deployment: LiteLLM cools on
+// 429, 401, 404, 408 and 5xx.
+func cooling(code string) bool {
+	switch code {
+	case schema.CodeRateLimited, schema.CodeAuthentication, schema.CodeNotFound,
+		schema.CodeTimeout, schema.CodeProviderError, schema.CodeConnection:
+		return true
+	}
+	return false
+}
+
+// cooldown is a worker's failure record. Guarded by the worker's mu.
+type cooldown struct {
+	fails  []time.Time // within the last minute
+	until  time.Time
+	reason string
+}
+
+// fail records a failure at now and reports whether it started a rest.
+func (c *cooldown) fail(cfg Cooldown, e *schema.Error, now time.Time) bool {
+	if cfg.Disabled || !cooling(e.Code) {
+		return false
+	}
+	allowed, rest := cfg.AllowedFails, cfg.Time
+	if allowed <= 0 {
+		allowed = 3
+	}
+	if rest <= 0 {
+		rest = 5 * time.Second
+	}
+	kept := c.fails[:0]
+	for _, t := range c.fails {
+		if now.Sub(t) < time.Minute {
+			kept = append(kept, t)
+		}
+	}
+	c.fails = append(kept, now)
+	if e.Code != schema.CodeRateLimited && len(c.fails) < allowed {
+		return false
+	}
+	rest = max(rest, e.RetryAfter())
+	if until := now.Add(rest); until.After(c.until) {
+		c.until, c.reason = until, e.Code
+		c.fails = c.fails[:0]
+		return true
+	}
+	return false
+}
+
+// state returns the rest in force at now (Unix ms, 0 for none) and why.
+func (c *cooldown) state(now time.Time) (int64, string) {
+	if now.Before(c.until) {
+		return c.until.UnixMilli(), c.reason
+	}
+	return 0, ""
+}
