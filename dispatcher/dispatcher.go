@@ -238,7 +238,7 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 	var held []heldJob
 	var buf []pending
 	for _, t := range d.tiers {
-		buf = t.queue.drain(buf[:0])
+		buf = t.batch.drain(t.queue.drain(buf[:0]))
 		for _, p := range buf {
 			held = append(held, heldJob{t.name, p})
 		}
@@ -301,8 +301,8 @@ func (d *Dispatcher) onJob(m *nats.Msg) {
 		d.reply(m, schema.Errorf(schema.CodeUnknownTier, "unknown tier %q (known: %s)", name, strings.Join(known, ", ")))
 		return
 	}
-	p := pending{msg: m, arrived: now, deadline: deadline}
-	if t.queue.len() == 0 {
+	p := pending{msg: m, arrived: now, deadline: deadline, batch: m.Header.Get(schema.HeaderPriority) == schema.PriorityBatch}
+	if t.queue.len() == 0 && (!p.batch || t.batch.len() == 0) {
 		if w := d.pick(t, &p, now); w != nil {
 			j := d.assign(t, w, p, now)
 			d.mu.Unlock()
@@ -327,7 +327,7 @@ func (d *Dispatcher) onJob(m *nats.Msg) {
 		d.reply(m, schema.Errorf(schema.CodeNoDeployments, "no worker serves tier %q", name))
 		return
 	}
-	ok := t.queue.push(p, d.cfg.MaxQueue)
+	ok := t.queueOf(&p).push(p, d.cfg.MaxQueue)
 	d.mu.Unlock()
 	if !ok {
 		d.reply(m, schema.Errorf(schema.CodeOverloaded, "tier %q has %d jobs waiting, the most this dispatcher holds", name, d.cfg.MaxQueue).WithRetryAfter(time.Second))
@@ -489,19 +489,31 @@ func (d *Dispatcher) onHeartbeat(m *nats.Msg) {
 // drain moves queued jobs to free workers, in order, until the queue is
 // empty or no worker has a free slot. Expired jobs on the way are failed.
 // Called with d.mu held.
+//
+// Interactive jobs go first; batch jobs only when no interactive job
+// waits, and only into the slots interactive work leaves (see
+// batchReserve).
 func (d *Dispatcher) drain(t *tier, now time.Time, out []dispatch, fails []failed) ([]dispatch, []failed) {
-	for t.queue.len() > 0 {
-		p := t.queue.peek()
+	out, fails = d.drainQueue(t, &t.queue, now, out, fails)
+	if t.queue.len() == 0 {
+		out, fails = d.drainQueue(t, &t.batch, now, out, fails)
+	}
+	return out, fails
+}
+
+func (d *Dispatcher) drainQueue(t *tier, q *queue, now time.Time, out []dispatch, fails []failed) ([]dispatch, []failed) {
+	for q.len() > 0 {
+		p := q.peek()
 		if p.deadline.Before(now) {
-			q := t.queue.pop()
-			fails = append(fails, failed{q.msg, schema.Errorf(schema.CodeTimeout, "no worker of tier %q was free before the job's deadline", t.name)})
+			x := q.pop()
+			fails = append(fails, failed{x.msg, schema.Errorf(schema.CodeTimeout, "no worker of tier %q was free before the job's deadline", t.name)})
 			continue
 		}
 		w := d.pick(t, p, now)
 		if w == nil {
 			break
 		}
-		out = append(out, d.assign(t, w, t.queue.pop(), now))
+		out = append(out, d.assign(t, w, q.pop(), now))
 	}
 	return out, fails
 }
@@ -541,7 +553,7 @@ func (d *Dispatcher) sweep(now time.Time, out []dispatch, fails []failed) ([]dis
 	d.due = d.delayed.popDue(now, d.due[:0])
 	for _, dj := range d.due {
 		if t := d.tiers[dj.tier]; t != nil {
-			t.queue.pushFront(dj.job)
+			t.queueOf(&dj.job).pushFront(dj.job)
 		}
 	}
 	clear(d.due)
@@ -554,16 +566,18 @@ func (d *Dispatcher) sweep(now time.Time, out []dispatch, fails []failed) ([]dis
 				fails = d.requeueLost(t, w, now, fails)
 			}
 		}
-		var expired []pending
-		expired = t.queue.removeExpired(now, expired)
-		for _, p := range expired {
-			fails = append(fails, failed{p.msg, schema.Errorf(schema.CodeTimeout, "no worker of tier %q was free before the job's deadline", t.name)})
-		}
-		if len(t.workers) == 0 && t.queue.len() > 0 && now.Sub(d.started) > d.cfg.StartupGrace {
-			var stranded []pending
-			stranded = t.queue.drain(stranded)
-			for _, p := range stranded {
-				fails = append(fails, failed{p.msg, schema.Errorf(schema.CodeNoDeployments, "no worker serves tier %q", t.name)})
+		for _, q := range []*queue{&t.queue, &t.batch} {
+			var expired []pending
+			expired = q.removeExpired(now, expired)
+			for _, p := range expired {
+				fails = append(fails, failed{p.msg, schema.Errorf(schema.CodeTimeout, "no worker of tier %q was free before the job's deadline", t.name)})
+			}
+			if len(t.workers) == 0 && q.len() > 0 && now.Sub(d.started) > d.cfg.StartupGrace {
+				var stranded []pending
+				stranded = q.drain(stranded)
+				for _, p := range stranded {
+					fails = append(fails, failed{p.msg, schema.Errorf(schema.CodeNoDeployments, "no worker serves tier %q", t.name)})
+				}
 			}
 		}
 		out, fails = d.drain(t, now, out, fails)
@@ -641,6 +655,9 @@ type Stats struct {
 type TierStats struct {
 	Name    string             `json:"name"`
 	Queued  int                `json:"queued"`
+	// BatchQueued are batch jobs waiting for capacity interactive jobs
+	// leave.
+	BatchQueued int `json:"batch_queued"`
 	Workers []schema.Heartbeat `json:"workers"`
 }
 
@@ -656,7 +673,7 @@ func (d *Dispatcher) Stats() Stats {
 	d.mu.Lock()
 	for _, name := range d.tierNames() {
 		t := d.tiers[name]
-		ts := TierStats{Name: name, Queued: t.queue.len()}
+		ts := TierStats{Name: name, Queued: t.queue.len(), BatchQueued: t.batch.len()}
 		for _, w := range t.workers {
 			ts.Workers = append(ts.Workers, w.hb)
 		}

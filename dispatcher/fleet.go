@@ -86,7 +86,25 @@ type tier struct {
 	name       string
 	configured bool
 	workers    []*worker
-	queue      queue
+	queue      queue // interactive jobs
+	batch      queue // batch jobs (Llmq-Priority: batch)
+}
+
+// queueOf is the queue p waits in.
+func (t *tier) queueOf(p *pending) *queue {
+	if p.batch {
+		return &t.batch
+	}
+	return &t.queue
+}
+
+// batchReserve is how many of a worker's slots batch jobs leave free for
+// interactive ones: one, on a worker with more than one slot.
+func batchReserve(w *worker) int {
+	if w.hb.Capacity > 1 {
+		return 1
+	}
+	return 0
 }
 
 // usable reports whether w may take a job at now: ready, and not cooling
@@ -161,6 +179,9 @@ func (t *tier) collect(buf []*worker, p *pending, now time.Time, avoid bool) []*
 	best := 0
 	for _, w := range t.workers {
 		if !t.usable(w, now) || (avoid && p != nil && p.excluded(w.hb.Deployment)) {
+			continue
+		}
+		if p != nil && p.batch && w.free() <= batchReserve(w) {
 			continue
 		}
 		o := order(w.hb.Order)

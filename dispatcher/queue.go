@@ -20,6 +20,8 @@ type pending struct {
 	origin    string
 	// exclude lists deployments that failed the job in this tier.
 	exclude []string
+	// batch jobs use only the capacity interactive jobs leave.
+	batch bool
 }
 
 func (p *pending) excluded(deployment string) bool {

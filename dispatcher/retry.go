@@ -101,7 +101,7 @@ func (d *Dispatcher) fallback(p pending, current, code string, now time.Time, ou
 			continue
 		}
 		p.origin, p.fallbacks, p.tierAttempts, p.exclude = origin, i+1, 0, nil
-		t.queue.pushFront(p)
+		t.queueOf(&p).pushFront(p)
 		d.fallbacks.Add(1)
 		d.log.Debug("fallback", "from", current, "to", name, "code", code)
 		out, fails = d.drain(t, now, out, fails)
@@ -126,7 +126,7 @@ func (d *Dispatcher) requeueLost(t *tier, w *worker, now time.Time, fails []fail
 			q := *p
 			q.attempts++
 			q.tierAttempts++
-			t.queue.pushFront(q)
+			t.queueOf(&q).pushFront(q)
 			d.redispatched.Add(1)
 		}
 	}

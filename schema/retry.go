@@ -45,3 +45,10 @@ func init() {
 		status int
 	}{TypeRateLimit, 429}
 }
+
+// HeaderPriority, set to PriorityBatch, marks a batch job: dispatchers run
+// it only on capacity that interactive (request-reply) jobs leave free.
+const HeaderPriority = "Llmq-Priority"
+
+// PriorityBatch is the value of HeaderPriority for batch jobs.
+const PriorityBatch = "batch"
