@@ -653,12 +653,12 @@ type Stats struct {
 
 // TierStats describe one tier as the dispatcher sees it.
 type TierStats struct {
-	Name    string             `json:"name"`
-	Queued  int                `json:"queued"`
+	Name   string `json:"name"`
+	Queued int    `json:"queued"`
 	// BatchQueued are batch jobs waiting for capacity interactive jobs
 	// leave.
-	BatchQueued int `json:"batch_queued"`
-	Workers []schema.Heartbeat `json:"workers"`
+	BatchQueued int                `json:"batch_queued"`
+	Workers     []schema.Heartbeat `json:"workers"`
 }
 
 // Stats returns a snapshot of the dispatcher's counters and fleet.

@@ -57,10 +57,15 @@ func (c Codec) Marshal(v any) ([]byte, error) {
 }
 
 // Unmarshal decodes data into v. JSON bodies with fields of the wrong type,
-// or trailing data, are errors.
+// or trailing data, are errors. A msgpack body is checked first (see
+// checkMsgpack) so that a few hostile bytes cannot make the decoder
+// allocate without bound.
 func (c Codec) Unmarshal(data []byte, v any) error {
 	if c == JSON {
 		return json.Unmarshal(data, v)
+	}
+	if err := checkMsgpack(data); err != nil {
+		return err
 	}
 	return msgpack.Unmarshal(data, v)
 }

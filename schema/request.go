@@ -71,10 +71,10 @@ func (r *Request) Validate() error {
 	if r.MaxCompletionTokens != nil && *r.MaxCompletionTokens < 1 {
 		return Errorf(CodeBadRequest, "max_completion_tokens: must be at least 1, got %d", *r.MaxCompletionTokens)
 	}
-	if r.Temperature != nil && (*r.Temperature < 0 || *r.Temperature > 2) {
+	if r.Temperature != nil && !(*r.Temperature >= 0 && *r.Temperature <= 2) { // NaN too
 		return Errorf(CodeBadRequest, "temperature: must be between 0 and 2, got %g", *r.Temperature)
 	}
-	if r.TopP != nil && (*r.TopP < 0 || *r.TopP > 1) {
+	if r.TopP != nil && !(*r.TopP >= 0 && *r.TopP <= 1) { // NaN too
 		return Errorf(CodeBadRequest, "top_p: must be between 0 and 1, got %g", *r.TopP)
 	}
 	if len(r.Stop) > 4 {
