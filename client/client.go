@@ -22,6 +22,19 @@ type Config struct {
 	Codec schema.Codec
 	// Timeout applies when ctx has no deadline. Default 60 s.
 	Timeout time.Duration
+	// NoResponderRetries is how many times Complete sends a job again when
+	// NATS says no dispatcher listens (during a dispatcher restart, say):
+	// the job certainly ran nowhere, so this is always safe. Waits 100 ms,
+	// doubling, within the deadline. Default 3; negative disables.
+	NoResponderRetries int
+	// AttemptTimeout, when set, makes Complete send a job again when no
+	// answer came within it (a dispatcher died holding the job). The job may
+	// then run twice — only the first answer is returned — so set it only
+	// for jobs that are safe to repeat. Default 0: wait for the deadline.
+	AttemptTimeout time.Duration
+	// Priority, when set, is sent as the Llmq-Priority header of every job
+	// (schema.PriorityBatch for batch jobs). Default: none (interactive).
+	Priority string
 }
 
 // Client sends jobs. It is safe for concurrent use.
@@ -36,6 +49,9 @@ func New(nc *nats.Conn, cfg Config) *Client {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 60 * time.Second
 	}
+	if cfg.NoResponderRetries == 0 {
+		cfg.NoResponderRetries = 3
+	}
 	return &Client{nc: nc, cfg: cfg, ct: []string{cfg.Codec.ContentType()}}
 }
 
@@ -48,15 +64,34 @@ func (c *Client) Complete(ctx context.Context, tier string, req *schema.Request)
 	defer cancel()
 	r := *req
 	r.Stream = false
-	msg, err := c.message(ctx, tier, &r, "")
-	if err != nil {
-		return nil, err
-	}
-	reply, err := c.nc.RequestMsgWithContext(ctx, msg)
-	if err != nil {
+	wait := 100 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		msg, err := c.message(ctx, tier, &r, "")
+		if err != nil {
+			return nil, err
+		}
+		actx, acancel := ctx, context.CancelFunc(func() {})
+		if c.cfg.AttemptTimeout > 0 {
+			actx, acancel = context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+		}
+		reply, err := c.nc.RequestMsgWithContext(actx, msg)
+		acancel()
+		if err == nil {
+			return schema.DecodeReply(broker.CodecOf(reply), reply.Data, broker.IsError(reply))
+		}
+		switch {
+		case errors.Is(err, nats.ErrNoResponders) && attempt < c.cfg.NoResponderRetries:
+			select {
+			case <-time.After(wait):
+				wait *= 2
+				continue
+			case <-ctx.Done():
+			}
+		case c.cfg.AttemptTimeout > 0 && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+			continue // this attempt's time is up, not the job's
+		}
 		return nil, c.requestError(ctx, tier, err)
 	}
-	return schema.DecodeReply(broker.CodecOf(reply), reply.Data, broker.IsError(reply))
 }
 
 func (c *Client) bound(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -79,6 +114,12 @@ func (c *Client) message(ctx context.Context, tier string, req *schema.Request, 
 		return nil, schema.Errorf(schema.CodePayloadTooLarge, "job of %d bytes is over the NATS max payload of %d bytes (less 1 KiB for headers)", len(data), max)
 	}
 	h := nats.Header{schema.HeaderContentType: c.ct}
+	if req.Stream {
+		h[schema.HeaderStreaming] = []string{"true"}
+	}
+	if c.cfg.Priority != "" {
+		h[schema.HeaderPriority] = []string{c.cfg.Priority}
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		h[schema.HeaderDeadline] = []string{strconv.FormatInt(dl.UnixMilli(), 10)}
 	}

@@ -39,7 +39,10 @@ func (c *Client) Stream(ctx context.Context, tier string, req *schema.Request) (
 	ctx, cancel := c.bound(ctx)
 	r := *req
 	r.Stream = true
-	inbox := c.nc.NewRespInbox()
+	// A fresh inbox of its own, not one under the connection's shared
+	// request subscription: when this subscription goes, NATS must see
+	// nobody listening, so the worker cancels.
+	inbox := c.nc.NewInbox()
 	msg, err := c.message(ctx, tier, &r, inbox)
 	if err != nil {
 		cancel()
@@ -77,7 +80,7 @@ func (s *Stream) Next() (chunk *schema.Chunk, last bool, err error) {
 		}
 		s.seq++
 		if n, perr := strconv.Atoi(m.Header.Get(HeaderSeq)); perr == nil && n != s.seq {
-			s.finish()
+			s.Close() // tell the worker to stop generating
 			return nil, true, schema.Errorf(schema.CodeConnection, "stream lost chunks (got %d, want %d): reader too slow", n, s.seq)
 		}
 		end := m.Header.Get(schema.HeaderStream) == schema.StreamEnd

@@ -120,7 +120,7 @@ func (e *Error) Is(target error) bool {
 // time-outs are; bad requests and authentication failures are not.
 func (e *Error) Retryable() bool {
 	switch e.Code {
-	case CodeRateLimited, CodeOverloaded, CodeNoDeployments, CodeProviderError, CodeConnection, CodeTimeout:
+	case CodeRateLimited, CodeOverloaded, CodeNoDeployments, CodeProviderError, CodeConnection, CodeTimeout, CodeCoolingDown:
 		return true
 	}
 	return false
