@@ -11,8 +11,6 @@ const (
 	// that cannot send an absolute deadline; the dispatcher turns it into
 	// HeaderDeadline when the job arrives.
 	HeaderTimeout = "Llmq-Timeout"
-	// HeaderJobID identifies a job; the reply repeats it.
-	HeaderJobID = "Llmq-Job-Id"
 	// HeaderStream marks the last message of a streamed reply: StreamEnd.
 	HeaderStream = "Llmq-Stream"
 	// HeaderStatus carries the status of error replies, in the header the

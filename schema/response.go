@@ -38,6 +38,10 @@ type Routing struct {
 	CallMs float64 `json:"call_ms" msgpack:"call_ms"`
 	// TTFTMs is the time to the first token of a streamed reply.
 	TTFTMs float64 `json:"ttft_ms,omitempty" msgpack:"ttft_ms,omitempty"`
+	// CostUSD is what the call cost in US dollars, from the deployment's
+	// input_cost_per_token and output_cost_per_token and the usage;
+	// omitted when the deployment has no prices.
+	CostUSD float64 `json:"cost_usd,omitempty" msgpack:"cost_usd,omitempty"`
 }
 
 // Response is a finished completion: an OpenAI chat.completion object plus

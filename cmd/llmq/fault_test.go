@@ -290,7 +290,7 @@ func TestFault_WorkersKilledAndProviderFaults_EveryJobAnswered(t *testing.T) {
 	}
 	r.awaitAnswers(jobs, 2*time.Minute)
 	// Answers that would come twice come within moments; give them a beat.
-	time.Sleep(500 * time.Millisecond) // a bound on absence, not a synchronisation
+	time.Sleep(500 * time.Millisecond)   // a bound on absence, not a synchronisation
 	byTier, errs := r.tally(jobs, ch, 8) // the killed worker's capacity
 	if len(errs) != 0 {
 		t.Errorf("jobs failed: %v (retries and the fallback tier should absorb every fault)", errs)
