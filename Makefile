@@ -6,7 +6,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 # Packages with tests; the full suite runs under the race detector.
 PKGS     := ./...
 
-.PHONY: build run test test-short lint fmt bench clean
+.PHONY: build run test test-short lint fmt bench clean node-deps fuzz-smoke
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/llmq
@@ -15,12 +15,25 @@ build:
 run: build
 	./$(BIN) up
 
-## test: vet, formatting, then every test under -race
-test:
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+# JavaScript clients the test suite runs (a producer written from
+# docs/protocol.md, the official openai package against the gateway).
+NODE_DIRS := $(wildcard docs/examples gateway/testdata/openai-client)
+
+## test: formatting, vet, every test under -race, a short fuzz of the job decoder
+test: node-deps
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path '*/node_modules/*')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+	$(MAKE) fuzz-smoke
+
+node-deps:
+	@for d in $(NODE_DIRS); do \
+	  if [ -f $$d/package-lock.json ] && [ ! -d $$d/node_modules ]; then \
+	    echo "npm ci --prefix $$d"; npm ci --prefix $$d --no-audit --no-fund || exit 1; fi; done
+
+fuzz-smoke:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime 10s ./schema
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
