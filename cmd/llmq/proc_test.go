@@ -42,6 +42,7 @@ func llmqBinary(t *testing.T) string {
 type proc struct {
 	name   string
 	cmd    *exec.Cmd
+	stdout *outBuf
 	stderr *outBuf
 	done   chan error
 }
@@ -50,9 +51,9 @@ type proc struct {
 // ends if still running.
 func startProc(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, stderr: newOutBuf(), done: make(chan error, 1)}
+	p := &proc{name: name, stdout: newOutBuf(), stderr: newOutBuf(), done: make(chan error, 1)}
 	p.cmd = exec.Command(llmqBinary(t), args...)
-	p.cmd.Stdout = newOutBuf()
+	p.cmd.Stdout = p.stdout
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
