@@ -416,33 +416,15 @@ func (c *Config) finish(raw []identity) error {
 	rs := &c.RouterSettings
 	ls := &c.LitellmSettings
 	// router_settings wins over litellm_settings for keys in both.
-	if rs.NumRetries == nil {
-		rs.NumRetries = ls.NumRetries
-	}
-	if rs.Timeout == nil {
-		rs.Timeout = ls.RequestTimeout
-	}
-	if rs.Fallbacks == nil {
-		rs.Fallbacks = ls.Fallbacks
-	}
-	if rs.ContextWindowFallbacks == nil {
-		rs.ContextWindowFallbacks = ls.ContextWindowFallbacks
-	}
-	if rs.ContentPolicyFallbacks == nil {
-		rs.ContentPolicyFallbacks = ls.ContentPolicyFallbacks
-	}
-	if rs.MaxFallbacks == nil {
-		rs.MaxFallbacks = ls.MaxFallbacks
-	}
-	if rs.DefaultFallbacks == nil {
-		rs.DefaultFallbacks = ls.DefaultFallbacks
-	}
-	if rs.AllowedFails == nil {
-		rs.AllowedFails = ls.AllowedFails
-	}
-	if rs.CooldownTime == nil {
-		rs.CooldownTime = ls.CooldownTime
-	}
+	inherit(&rs.NumRetries, ls.NumRetries)
+	inherit(&rs.Timeout, ls.RequestTimeout)
+	inherit(&rs.MaxFallbacks, ls.MaxFallbacks)
+	inherit(&rs.AllowedFails, ls.AllowedFails)
+	inherit(&rs.CooldownTime, ls.CooldownTime)
+	inheritList(&rs.Fallbacks, ls.Fallbacks)
+	inheritList(&rs.ContextWindowFallbacks, ls.ContextWindowFallbacks)
+	inheritList(&rs.ContentPolicyFallbacks, ls.ContentPolicyFallbacks)
+	inheritList(&rs.DefaultFallbacks, ls.DefaultFallbacks)
 	unused := make([]string, 0, len(ls.Other))
 	for k := range ls.Other {
 		unused = append(unused, k)
@@ -616,4 +598,19 @@ func NewDeployment(modelName, id string, p LitellmParams, lookup func(string) (s
 		}
 	}
 	return d
+}
+
+// inherit sets *dst to src when dst is unset.
+func inherit[T any](dst **T, src *T) {
+	if *dst == nil {
+		*dst = src
+	}
+}
+
+// inheritList sets *dst to src when dst is unset (nil; an empty list set
+// in the file counts as set).
+func inheritList[T any](dst *[]T, src []T) {
+	if *dst == nil {
+		*dst = src
+	}
 }
