@@ -38,6 +38,11 @@ fuzz-smoke:
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
 
+## bench: measure llmq on this machine and write BENCHMARKS.md (about 6 minutes, loopback only)
+bench: build
+	$(GO) build -o bin/llmq-bench ./bench/cmd/llmq-bench
+	./bin/llmq-bench --llmq $(BIN) --out BENCHMARKS.md --notes bench/NOTES.md
+
 lint:
 	$(GO) vet $(PKGS)
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 	"github.com/nats-io/nuid"
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -59,6 +60,14 @@ type Config struct {
 	Policy Policy
 	// Seed makes routing choices repeatable in tests. Default: random.
 	Seed uint64
+	// Observer, when set, is told of heartbeats, lost workers and each
+	// job forwarded or answered with an error (see Observer). Default none.
+	Observer Observer
+	// NoService leaves out the NATS micro service the dispatcher registers
+	// (ServiceName; see startService). Default: registered.
+	NoService bool
+	// Version is reported to NATS micro: a semantic version, else "0.0.0".
+	Version string
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -73,6 +82,7 @@ type Dispatcher struct {
 	jobSub   *nats.Subscription
 	hbSub    *nats.Subscription
 	retrySub *nats.Subscription
+	svc      micro.Service
 
 	mu       sync.Mutex
 	tiers    map[string]*tier
@@ -194,7 +204,14 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		return fmt.Errorf("dispatcher: subscribe retries: %w", err)
 	}
 	d.hbSub, d.jobSub, d.retrySub = hb, jobs, retry
+	if err := d.startService(); err != nil {
+		_ = hb.Unsubscribe()
+		_ = jobs.Unsubscribe()
+		_ = retry.Unsubscribe()
+		return err
+	}
 	if err := broker.Flush(ctx, d.nc); err != nil {
+		d.stopService()
 		_ = hb.Unsubscribe()
 		_ = jobs.Unsubscribe()
 		_ = retry.Unsubscribe()
@@ -229,6 +246,7 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 	d.mu.Unlock()
 
 	err := errors.Join(d.jobSub.Unsubscribe(), d.retrySub.Unsubscribe())
+	d.stopService()
 	d.mu.Lock()
 	d.stopping = true
 	type heldJob struct {
@@ -408,6 +426,7 @@ func (d *Dispatcher) forward(j dispatch) {
 	err := d.nc.PublishMsg(&nats.Msg{Subject: j.w.subject, Reply: m.Reply, Header: h, Data: m.Data})
 	if err == nil {
 		d.dispatched.Add(1)
+		d.observeDispatched(j.tier, j.queued)
 		return
 	}
 	d.mu.Lock()
@@ -425,6 +444,7 @@ func (d *Dispatcher) reply(m *nats.Msg, e *schema.Error) {
 	d.errMu.Lock()
 	d.errors[e.Code]++
 	d.errMu.Unlock()
+	d.observeAnswered(m, e.Code)
 	if err := broker.ReplyError(d.nc, m.Reply, broker.CodecOf(m), e); err != nil {
 		d.log.Error("error reply", "code", e.Code, "err", err)
 	}
@@ -441,6 +461,7 @@ func (d *Dispatcher) onHeartbeat(m *nats.Msg) {
 		d.log.Warn("heartbeat missing fields", "subject", m.Subject, "worker", hb.Worker)
 		return
 	}
+	d.observeBeat(&hb)
 	now := time.Now()
 	var out []dispatch
 	var fails []failed
@@ -563,6 +584,7 @@ func (d *Dispatcher) sweep(now time.Time, out []dispatch, fails []failed) ([]dis
 				d.log.Warn("worker lost: no heartbeat for three intervals", "worker", w.hb.Worker, "tier", t.name, "last_seen", w.lastSeen, "jobs_held", len(w.jobs))
 				t.remove(i)
 				d.notify()
+				d.observeLost(t.name, w.hb.Worker)
 				fails = d.requeueLost(t, w, now, fails)
 			}
 		}

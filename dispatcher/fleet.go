@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"slices"
 	"time"
 
 	"github.com/llmq/llmq/schema"
@@ -64,21 +65,29 @@ func (w *worker) reconcile(self string) {
 		return
 	}
 	held := w.hb.Jobs[self]
+	if len(held) > 16 && !slices.IsSorted(held) {
+		// Binary searches in a sorted copy: a beat costs O(n log n), not
+		// O(n²), when a worker holds thousands of this dispatcher's jobs.
+		held = slices.Clone(held)
+		slices.Sort(held)
+	}
 	for seq := range w.jobs {
 		if seq > w.seen {
 			continue // not yet received when the beat was taken
 		}
-		still := false
-		for _, h := range held {
-			if h == seq {
-				still = true
-				break
-			}
-		}
-		if !still {
+		if !holds(held, seq) {
 			delete(w.jobs, seq)
 		}
 	}
+}
+
+// holds reports whether held has seq; held is sorted when it is long.
+func holds(held []uint64, seq uint64) bool {
+	if len(held) > 16 {
+		_, ok := slices.BinarySearch(held, seq)
+		return ok
+	}
+	return slices.Contains(held, seq)
 }
 
 // tier is one model group: its workers and the jobs waiting for them.

@@ -125,6 +125,9 @@ func FromDeployment(d *config.Deployment, rs *config.RouterSettings) (Config, er
 		Timeout:       timeout,
 		StreamTimeout: streamTimeout,
 		MaxTokens:     p.MaxTokens,
+
+		InputCostPerToken:  p.InputCostPerToken,
+		OutputCostPerToken: p.OutputCostPerToken,
 	}
 	if rs != nil {
 		cfg.Cooldown = Cooldown{Time: rs.CooldownTime.D(), Disabled: rs.DisableCooldowns}

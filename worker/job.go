@@ -20,7 +20,7 @@ import (
 func (w *Worker) handle(m *nats.Msg) {
 	codec := broker.CodecOf(m)
 	if m.Reply == "" {
-		w.failed.Add(1)
+		w.jobFailed(OutcomeDropped)
 		w.log.Warn("job without a reply subject dropped", "subject", m.Subject, "bytes", len(m.Data))
 		return
 	}
@@ -84,11 +84,11 @@ func (w *Worker) handle(m *nats.Msg) {
 			w.replyError(m, codec, schema.Errorf(schema.CodePayloadTooLarge, "the reply is over the NATS max payload of %d bytes", w.nc.MaxPayload()))
 			return
 		}
-		w.failed.Add(1)
+		w.jobFailed(schema.CodeInternal)
 		w.log.Error("reply", "err", err)
 		return
 	}
-	w.done.Add(1)
+	w.jobDone(routing, resp.Usage)
 }
 
 // fail ends a job whose provider call failed. A job that came through a
@@ -96,17 +96,11 @@ func (w *Worker) handle(m *nats.Msg) {
 // elsewhere, fall back to another tier, or answer the producer; others are
 // answered here. Either way the failure counts toward a cooldown.
 func (w *Worker) fail(m *nats.Msg, codec schema.Codec, e *schema.Error) {
-	w.mu.Lock()
-	rest := w.cool.fail(w.cfg.Cooldown, e, time.Now())
-	w.mu.Unlock()
-	if rest {
-		w.log.Warn("deployment cooling down", "code", e.Code, "err", e.Message)
-		w.kick()
-	}
+	w.coolFail(e)
 	if m.Header.Get(schema.HeaderDispatcher) != "" {
 		b := broker.BounceMsg(w.cfg.Subjects.Retry(), m, e, w.cfg.Tier, w.cfg.Deployment)
 		if err := w.nc.PublishMsg(b); err == nil {
-			w.failed.Add(1)
+			w.jobFailed(e.Code)
 			w.log.Debug("job bounced for retry", "code", e.Code, "err", e.Message)
 			return
 		}
@@ -129,6 +123,7 @@ func (w *Worker) complete(resp *schema.Response, routing *schema.Routing) {
 	if resp.Usage.TotalTokens == 0 {
 		resp.Usage.TotalTokens = resp.Usage.PromptTokens + resp.Usage.CompletionTokens
 	}
+	routing.CostUSD = w.cost(resp.Usage)
 	resp.Routing = routing
 }
 
@@ -151,7 +146,7 @@ func (w *Worker) callError(ctx context.Context, err error) *schema.Error {
 }
 
 func (w *Worker) replyError(m *nats.Msg, codec schema.Codec, e *schema.Error) {
-	w.failed.Add(1)
+	w.jobFailed(e.Code)
 	if err := broker.ReplyError(w.nc, m.Reply, codec, e, schema.HeaderTier, w.cfg.Tier); err != nil {
 		w.log.Error("error reply", "err", err)
 	}

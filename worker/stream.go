@@ -74,7 +74,7 @@ func (w *Worker) stream(ctx context.Context, m *nats.Msg, req *schema.Request, c
 	routing.CallMs = ms(time.Since(start))
 	routing.TTFTMs = ms(ttft)
 	if errors.Is(context.Cause(ctx), errProducerGone) {
-		w.failed.Add(1)
+		w.jobFailed(schema.CodeCancelled)
 		w.log.Debug("stream cancelled: producer stopped listening")
 		return
 	}
@@ -85,13 +85,8 @@ func (w *Worker) stream(ctx context.Context, m *nats.Msg, req *schema.Request, c
 			w.fail(m, codec, e)
 			return
 		}
-		w.mu.Lock()
-		rest := w.cool.fail(w.cfg.Cooldown, e, time.Now())
-		w.mu.Unlock()
-		if rest {
-			w.kick()
-		}
-		w.failed.Add(1)
+		w.coolFail(e)
+		w.jobFailed(e.Code)
 		msg := broker.ErrorMsg(m.Reply, codec, e)
 		msg.Header[schema.HeaderStream] = []string{schema.StreamEnd}
 		msg.Header[HeaderSeq] = []string{strconv.Itoa(seq + 1)}
@@ -111,11 +106,11 @@ func (w *Worker) stream(ctx context.Context, m *nats.Msg, req *schema.Request, c
 	last.Usage = &resp.Usage
 	last.Routing = routing
 	if err := send(&last, schema.HeaderStream, schema.StreamEnd); err != nil {
-		w.failed.Add(1)
+		w.jobFailed(schema.CodeInternal)
 		w.log.Error("stream end", "err", err)
 		return
 	}
-	w.done.Add(1)
+	w.jobDone(routing, resp.Usage)
 }
 
 // streamControl cancels a stream: NATS's "no responders" status (the

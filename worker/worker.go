@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 	"github.com/nats-io/nuid"
 
 	"github.com/llmq/llmq/broker"
@@ -66,6 +67,18 @@ type Config struct {
 	LatencyWindow int
 	// Cooldown rests the deployment after failures (see Cooldown).
 	Cooldown Cooldown
+	// InputCostPerToken and OutputCostPerToken (US dollars) price the
+	// calls: each reply's routing block carries its cost_usd. Default 0
+	// (no cost reported).
+	InputCostPerToken, OutputCostPerToken float64
+	// Observer, when set, is told of every job's end and every cooldown
+	// (see Observer). Default none.
+	Observer Observer
+	// NoService leaves out the NATS micro service the worker registers
+	// (ServiceName; see startService). Default: registered.
+	NoService bool
+	// Version is reported to NATS micro: a semantic version, else "0.0.0".
+	Version string
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -108,6 +121,7 @@ type Worker struct {
 	inboxSub *nats.Subscription
 	inbox    string
 	streams  sync.Map // stream id -> context.CancelFunc
+	svc      micro.Service
 }
 
 // New validates cfg and returns a worker.
@@ -204,6 +218,12 @@ func (w *Worker) Start(ctx context.Context) error {
 		return fmt.Errorf("worker: subscribe stream inbox: %w", err)
 	}
 	w.sub, w.annSub, w.inboxSub = sub, ann, inboxSub
+	if err := w.startService(); err != nil {
+		_ = sub.Unsubscribe()
+		_ = ann.Unsubscribe()
+		_ = inboxSub.Unsubscribe()
+		return err
+	}
 	for range w.cfg.Concurrency {
 		w.wg.Add(1)
 		go w.run()
@@ -269,6 +289,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 	_ = w.inboxSub.Unsubscribe()
 	w.cancel()
 	w.final()
+	w.stopService()
 	if ferr := w.nc.Flush(); ferr != nil && err == nil && !errors.Is(ferr, nats.ErrConnectionClosed) {
 		err = ferr
 	}
@@ -319,7 +340,7 @@ func (w *Worker) accept(m *nats.Msg) {
 
 // reject answers a job the worker will not run.
 func (w *Worker) reject(m *nats.Msg, e *schema.Error) {
-	w.failed.Add(1)
+	w.jobFailed(e.Code)
 	if m.Reply != "" {
 		_ = broker.ReplyError(w.nc, m.Reply, broker.CodecOf(m), e)
 	}

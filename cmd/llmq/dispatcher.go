@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -49,6 +50,8 @@ func (f *dispatcherFlags) dispatcherConfig(cfg *config.Config) dispatcher.Config
 
 func (a *app) dispatcherCmd() *cobra.Command {
 	var f dispatcherFlags
+	var bf batchFlags
+	var mf metricsFlag
 	cmd := &cobra.Command{
 		Use:   "dispatcher",
 		Short: "Route jobs to workers (run one or more, against NATS)",
@@ -67,8 +70,14 @@ func (a *app) dispatcherCmd() *cobra.Command {
 				return err
 			}
 			defer nc.Close()
+			o, err := mf.start(ctx, a.g.logger)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = o.stop(context.Background()) }()
 			dc := f.dispatcherConfig(cfg)
 			dc.Conn, dc.Subjects, dc.Logger = nc, a.subjects(cfg), a.g.logger
+			dc.Observer, dc.Version = o.dispatcher(), version
 			d, err := dispatcher.New(dc)
 			if err != nil {
 				return err
@@ -76,16 +85,24 @@ func (a *app) dispatcherCmd() *cobra.Command {
 			if err := d.Start(ctx); err != nil {
 				return err
 			}
+			o.addDispatcher(d)
+			br, err := a.startBatchRunner(ctx, nc, cfg, &bf, true)
+			if err != nil {
+				_ = d.Stop(context.Background())
+				return err
+			}
 			<-ctx.Done()
 			sctx, cancel := context.WithTimeout(context.Background(), f.drain)
 			defer cancel()
-			return d.Stop(sctx)
+			return errors.Join(stopBatchRunner(sctx, br), d.Stop(sctx))
 		},
 	}
 	cmd.Flags().StringVarP(&f.config, "config", "c", "", "config file (LiteLLM config.yaml shape); optional: without it tiers are learned from heartbeats")
 	cmd.Flags().StringVar(&f.id, "id", "", "dispatcher id (default random)")
 	cmd.Flags().DurationVar(&f.timeout, "default-timeout", 0, "deadline of jobs that bring none (default router_settings.timeout, else 600s)")
 	f.bind(cmd)
+	bf.bindRunner(cmd, true)
+	mf.bind(cmd)
 	return cmd
 }
 

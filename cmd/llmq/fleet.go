@@ -27,6 +27,7 @@ type workerOptions struct {
 	concurrency int
 	skipCheck   bool
 	logger      *slog.Logger
+	obs         *obs // metrics, when --metrics is on
 }
 
 // startWorkers builds and starts one worker per deployment. On error the
@@ -54,6 +55,7 @@ func startWorkers(ctx context.Context, nc *nats.Conn, deps []*config.Deployment,
 			}
 		}
 		wc.Conn, wc.Subjects, wc.HeartbeatInterval, wc.Logger = nc, o.subjects, o.heartbeat, o.logger
+		wc.Observer, wc.Version = o.obs.worker(), version
 		w, err := worker.New(wc)
 		if err != nil {
 			return fail(fmt.Errorf("deployment %s: %w", d, err))
@@ -62,6 +64,7 @@ func startWorkers(ctx context.Context, nc *nats.Conn, deps []*config.Deployment,
 			return fail(fmt.Errorf("deployment %s: %w", d, err))
 		}
 		started = append(started, w)
+		o.obs.addWorker(w)
 	}
 	return started, nil
 }

@@ -142,11 +142,12 @@ func printFleet(w io.Writer, list []schema.Heartbeat) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIER\tWORKER\tDEPLOYMENT\tPROVIDER\tMODEL\tHOST\tSTATE\tIN-FLIGHT\tP50 MS\tMS/TOKEN\tDONE\tFAILED")
+	fmt.Fprintln(tw, "TIER\tWORKER\tDEPLOYMENT\tPROVIDER\tMODEL\tHOST\tSTATE\tIN-FLIGHT\tP50 MS\tMS/TOKEN\tDONE\tFAILED\tCOOLING")
+	now := time.Now()
 	for _, hb := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%.1f\t%.2f\t%d\t%d\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%.1f\t%.2f\t%d\t%d\t%s\n",
 			hb.Tier, hb.Worker, hb.Deployment, hb.Provider, hb.Model, cmp.Or(hb.Host, "-"), hb.State,
-			hb.InFlight, hb.Capacity, hb.LatencyMs, hb.MsPerToken, hb.Completed, hb.Failed)
+			hb.InFlight, hb.Capacity, hb.LatencyMs, hb.MsPerToken, hb.Completed, hb.Failed, coolingText(hb, now))
 	}
 	tw.Flush()
 }

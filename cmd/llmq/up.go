@@ -13,6 +13,7 @@ import (
 	"github.com/llmq/llmq/config"
 	"github.com/llmq/llmq/dispatcher"
 	"github.com/llmq/llmq/examples"
+	"github.com/llmq/llmq/gateway"
 )
 
 func (a *app) upCmd() *cobra.Command {
@@ -20,7 +21,10 @@ func (a *app) upCmd() *cobra.Command {
 		cfgPath, listen, storeDir string
 		heartbeat                 time.Duration
 		df                        dispatcherFlags
+		bf                        batchFlags
 		skipCheck                 bool
+		mf                        metricsFlag
+		gatewayListen             string
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -52,6 +56,13 @@ func (a *app) upCmd() *cobra.Command {
 			ec := broker.EmbeddedConfig{Listen: listen}
 			if storeDir != "" {
 				ec.JetStream, ec.StoreDir = true, storeDir
+			} else if !bf.off {
+				// Batches need JetStream: without --store-dir, a temporary store.
+				if ec.StoreDir, err = os.MkdirTemp("", "llmq-up-"); err != nil {
+					return err
+				}
+				defer os.RemoveAll(ec.StoreDir)
+				ec.JetStream = true
 			}
 			srv, err := broker.StartEmbedded(ec)
 			if err != nil {
@@ -66,8 +77,14 @@ func (a *app) upCmd() *cobra.Command {
 			}
 			defer nc.Close()
 			subjects := a.subjects(cfg)
+			o, err := mf.start(ctx, a.g.logger)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = o.stop(context.Background()) }()
 			dc := df.dispatcherConfig(cfg)
 			dc.Conn, dc.Subjects, dc.Logger = nc, subjects, a.g.logger
+			dc.Observer, dc.Version = o.dispatcher(), version
 			d, err := dispatcher.New(dc)
 			if err != nil {
 				return err
@@ -75,14 +92,21 @@ func (a *app) upCmd() *cobra.Command {
 			if err := d.Start(ctx); err != nil {
 				return err
 			}
+			o.addDispatcher(d)
 			deps := make([]*config.Deployment, len(cfg.ModelList))
 			for i := range cfg.ModelList {
 				deps[i] = &cfg.ModelList[i]
 			}
+			br, err := a.startBatchRunner(ctx, nc, cfg, &bf, false)
+			if err != nil {
+				_ = d.Stop(context.Background())
+				return err
+			}
 			ws, err := startWorkers(ctx, nc, deps, &cfg.RouterSettings, workerOptions{
-				subjects: subjects, heartbeat: heartbeatInterval(cfg, heartbeat), skipCheck: skipCheck, logger: a.g.logger,
+				subjects: subjects, heartbeat: heartbeatInterval(cfg, heartbeat), skipCheck: skipCheck, logger: a.g.logger, obs: o,
 			})
 			if err != nil {
+				_ = stopBatchRunner(context.Background(), br)
 				_ = d.Stop(context.Background())
 				return err
 			}
@@ -93,12 +117,37 @@ func (a *app) upCmd() *cobra.Command {
 				}
 			}
 			cancel()
+			var g *gateway.Gateway
+			if gatewayListen != "" {
+				if g, err = a.startGateway(ctx, nc, cfg, subjects, gatewayListen, 0, o); err != nil {
+					sctx, scancel := context.WithTimeout(context.Background(), df.drain)
+					defer scancel()
+					return errors.Join(err, stopBatchRunner(sctx, br), d.Stop(sctx), stopWorkers(sctx, ws, a.g.logger))
+				}
+			}
 			a.printReady(srv.ClientURL(), source, cfg, subjects)
+			if g != nil {
+				fmt.Fprintf(a.stdout, "OpenAI-compatible gateway: http://%s/v1\n", g.Addr())
+			}
+			if u := o.url(); u != "" {
+				fmt.Fprintf(a.stdout, "Prometheus metrics: %s\n", u)
+			}
+			if br != nil {
+				where := "JetStream store " + ec.StoreDir
+				if storeDir == "" {
+					where = "a temporary JetStream store, lost at exit; --store-dir DIR keeps batches"
+				}
+				fmt.Fprintf(a.stdout, "Run a batch (%s):\n  llmq batch submit jobs.jsonl\n", where)
+			}
 			<-ctx.Done()
 			a.g.logger.Info("stopping: draining workers")
 			sctx, scancel := context.WithTimeout(context.Background(), df.drain)
 			defer scancel()
-			err = errors.Join(d.Stop(sctx), stopWorkers(sctx, ws, a.g.logger))
+			var gerr error
+			if g != nil {
+				gerr = g.Stop(sctx)
+			}
+			err = errors.Join(gerr, stopBatchRunner(sctx, br), d.Stop(sctx), stopWorkers(sctx, ws, a.g.logger))
 			nc.Close()
 			return err
 		},
@@ -106,10 +155,13 @@ func (a *app) upCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVarP(&cfgPath, "config", "c", "", "config file (LiteLLM config.yaml shape); default: the built-in demo of simulated tiers")
 	f.StringVar(&listen, "listen", "127.0.0.1:4222", "address of the embedded NATS server")
-	f.StringVar(&storeDir, "store-dir", "", "enable JetStream in the embedded server, storing here")
+	f.StringVar(&storeDir, "store-dir", "", "JetStream store of the embedded server (default: a temporary directory, removed at exit; none with --no-batch)")
 	f.DurationVar(&heartbeat, "heartbeat", 0, "heartbeat interval (default llmq_settings.heartbeat_interval, else 1s)")
 	f.BoolVar(&skipCheck, "skip-model-check", false, "do not check at start that models are on their Ollama hosts")
 	df.bind(cmd)
+	bf.bindRunner(cmd, true)
+	mf.bind(cmd)
+	f.StringVar(&gatewayListen, "gateway", "", "also serve the OpenAI-compatible HTTP gateway on this address, e.g. "+gateway.DefaultListen+" (default: off)")
 	return cmd
 }
 

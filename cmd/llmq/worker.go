@@ -19,6 +19,7 @@ func (a *app) workerCmd() *cobra.Command {
 		weight                       float64
 		timeout, heartbeat, drain    time.Duration
 		skipCheck                    bool
+		mf                           metricsFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -60,9 +61,14 @@ func (a *app) workerCmd() *cobra.Command {
 			if cfg != nil {
 				rs = &cfg.RouterSettings
 			}
+			o, err := mf.start(ctx, a.g.logger)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = o.stop(context.Background()) }()
 			ws, err := startWorkers(ctx, nc, []*config.Deployment{dep}, rs, workerOptions{
 				subjects: a.subjects(cfg), heartbeat: heartbeatInterval(cfg, heartbeat),
-				concurrency: concurrency, skipCheck: skipCheck, logger: a.g.logger,
+				concurrency: concurrency, skipCheck: skipCheck, logger: a.g.logger, obs: o,
 			})
 			if err != nil {
 				return err
@@ -92,5 +98,6 @@ func (a *app) workerCmd() *cobra.Command {
 	f.DurationVar(&heartbeat, "heartbeat", 0, "heartbeat interval (default llmq_settings.heartbeat_interval, else 1s)")
 	f.DurationVar(&drain, "drain-timeout", 30*time.Second, "how long a stop waits for in-flight jobs")
 	f.BoolVar(&skipCheck, "skip-model-check", false, "do not check at start that the model is on the Ollama host")
+	mf.bind(cmd)
 	return cmd
 }

@@ -1,0 +1,125 @@
+// Command llmq-bench measures llmq on this machine and writes
+// BENCHMARKS.md: the latency llmq adds, the throughput ceiling, routing
+// quality against an oracle, and memory per job in flight. `make bench`
+// runs it with the llmq binary it has just built:
+//
+//	llmq-bench --llmq bin/llmq --out BENCHMARKS.md
+//
+// It is a separate command, not `llmq bench`, so that the load generator,
+// fake providers, simulated hosts and profile reader stay out of the
+// binary that ships, and so that it drives llmq the way production does:
+// as separate processes started from the binary under test.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/llmq/llmq/bench"
+)
+
+func main() {
+	if bench.HelperMain() {
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := command().ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "llmq-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func command() *cobra.Command {
+	var (
+		o                   bench.Options
+		out, jsonOut, notes string
+		quick               bool
+	)
+	cmd := &cobra.Command{
+		Use:           "llmq-bench",
+		Short:         "Measure llmq on this machine and write BENCHMARKS.md",
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if quick {
+				q := bench.Quick()
+				q.LLMQ, q.Sections = o.LLMQ, o.Sections
+				o = q
+			}
+			o.Command = "llmq-bench " + strings.Join(os.Args[1:], " ")
+			o.Log = cmd.ErrOrStderr()
+			var noteText string
+			if notes != "" {
+				b, err := os.ReadFile(notes)
+				if err != nil {
+					return err
+				}
+				noteText = string(b)
+			}
+			res, err := bench.Run(cmd.Context(), o)
+			if res != nil {
+				if werr := write(res, out, jsonOut, noteText); werr != nil && err == nil {
+					err = werr
+				}
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.LLMQ, "llmq", "bin/llmq", "llmq binary to run as separate processes")
+	f.StringSliceVar(&o.Sections, "sections", nil, "sections to run: latency, throughput, routing, memory (default all)")
+	f.IntSliceVar(&o.Rates, "rates", nil, "offered loads of the latency section, req/s (default 1000,5000)")
+	f.DurationVar(&o.RateDuration, "rate-duration", 0, "how long each path runs at each rate (default 8s)")
+	f.IntSliceVar(&o.Concurrency, "concurrency", nil, "throughput levels (default 1,4,16,64,256,1024)")
+	f.DurationVar(&o.StepDuration, "step-duration", 0, "how long each throughput level runs (default 2s)")
+	f.Float64SliceVar(&o.Loads, "loads", nil, "routing loads as shares of capacity (default 0.5,0.8,0.95)")
+	f.StringSliceVar(&o.Strategies, "strategies", nil, "routing strategies to compare (default all)")
+	f.DurationVar(&o.RoutingDuration, "routing-duration", 0, "how long each routing run offers load (default 6s)")
+	f.IntVar(&o.InFlight, "in-flight", 0, "jobs in flight in the memory section (default 10000)")
+	f.Uint64Var(&o.Seed, "seed", 0, "seed of workloads and routing choices (default 1)")
+	f.BoolVar(&quick, "quick", false, "smoke-sized numbers: every section in seconds (not for BENCHMARKS.md)")
+	f.StringVar(&out, "out", "BENCHMARKS.md", "Markdown report to write (- for stdout)")
+	f.StringVar(&jsonOut, "json", "", "also write the raw results as JSON here")
+	f.StringVar(&notes, "notes", "", "Markdown file of analysis to place after the targets")
+	return cmd
+}
+
+func write(res *bench.Results, out, jsonOut, notes string) error {
+	if jsonOut != "" {
+		b, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if out == "-" {
+		return res.Markdown(os.Stdout, notes)
+	}
+	tmp := out + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if err := res.Markdown(f, notes); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "llmq-bench: wrote %s at %s\n", out, time.Now().Format(time.TimeOnly))
+	return os.Rename(tmp, out)
+}

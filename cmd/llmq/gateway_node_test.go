@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/llmq/llmq/metrics/metricstest"
+)
+
+// openaiHint is what to run when the openai client cannot start.
+const openaiHint = "run `npm ci --prefix gateway/testdata/openai-client` (Node.js 18+ needed)"
+
+// pricedConfig is a fleet with prices, a master key read through
+// os.environ/ (resolved from environment_variables, so the test needs no
+// process environment), and a second tier.
+const pricedConfig = `model_list:
+  - model_name: tier1
+    litellm_params:
+      model: sim/local-small
+      sim: {ttft: 5ms, tokens_per_second: 2000, parallel: 4}
+      input_cost_per_token: 0.000001
+      output_cost_per_token: 0.000002
+    model_info: {id: tier1-gpu-a}
+  - model_name: tier1
+    litellm_params:
+      model: sim/local-small
+      sim: {ttft: 5ms, tokens_per_second: 1000, parallel: 2}
+      input_cost_per_token: 0.000001
+      output_cost_per_token: 0.000002
+    model_info: {id: tier1-gpu-b}
+  - model_name: tier2
+    litellm_params:
+      model: sim/flash
+      sim: {parallel: 8}
+    model_info: {id: tier2-flash}
+general_settings:
+  master_key: os.environ/LLMQ_GATEWAY_TEST_KEY
+environment_variables:
+  LLMQ_GATEWAY_TEST_KEY: sk-llmq-test
+`
+
+const (
+	inPrice, outPrice = 0.000001, 0.000002
+	testKey           = "sk-llmq-test"
+)
+
+var (
+	gatewayRE = regexp.MustCompile(`OpenAI-compatible gateway: (http://\S+/v1)\n`)
+	metricsRE = regexp.MustCompile(`Prometheus metrics: (http://\S+/metrics)\n`)
+)
+
+// usage is OpenAI's usage object.
+type usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+// openaiSummary is what gateway/testdata/openai-client/client.mjs prints.
+type openaiSummary struct {
+	OK     bool     `json:"ok"`
+	Errors []string `json:"errors"`
+	Models []string `json:"models"`
+	Plain  []struct {
+		Object, Content, Finish string
+		Usage                   usage
+		Routing                 struct {
+			Tier, Deployment string
+			CostUSD          float64 `json:"cost_usd"`
+		}
+	} `json:"plain"`
+	Stream []struct {
+		Content, Finish string
+		Chunks          int
+		Usage           *usage
+		Routing         *struct {
+			Tier    string
+			CostUSD float64 `json:"cost_usd"`
+			TTFTMs  float64 `json:"ttft_ms"`
+		}
+	} `json:"stream"`
+	Helper struct {
+		Content, Finish string
+		Usage           *usage
+	} `json:"helper"`
+	Failures map[string]struct {
+		Class      string
+		Status     int
+		Code, Type *string
+		RetryAfter *string
+	} `json:"failures"`
+}
+
+// TestGateway_OfficialOpenAIClient runs the official openai npm package,
+// unchanged, against `llmq up --gateway` (plain, streamed, the SDK's stream
+// helper, errors), then scrapes `--metrics` and checks the counters add up
+// to the requests it sent.
+func TestGateway_OfficialOpenAIClient(t *testing.T) {
+	t.Parallel()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "gateway", "testdata", "openai-client")
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node is not on PATH (%v): install Node.js and %s", err, openaiHint)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openai", "package.json")); err != nil {
+		t.Fatalf("gateway/testdata/openai-client/node_modules/openai is missing: %s", openaiHint)
+	}
+
+	u := startUp(t, "-c", writeConfig(t, pricedConfig), "--gateway", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
+	base := u.Stdout.await(t, gatewayRE, nil)[1]
+	metricsURL := u.Stdout.await(t, metricsRE, nil)[1]
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	run := exec.CommandContext(ctx, node, "client.mjs", base, testKey, "tier1")
+	run.Dir = dir
+	out, err := run.CombinedOutput()
+	line := lastLine(string(out))
+	if err != nil {
+		t.Fatalf("node client.mjs: %v\n%s", err, out)
+	}
+	var s openaiSummary
+	if err := json.Unmarshal([]byte(line), &s); err != nil {
+		t.Fatalf("summary is not JSON: %v\n%s", err, out)
+	}
+	t.Logf("summary: %s", line)
+	if !s.OK {
+		t.Fatalf("client reported: %v", s.Errors)
+	}
+	if strings.Join(s.Models, ",") != "tier1,tier2" {
+		t.Errorf("models %v, want tier1, tier2", s.Models)
+	}
+
+	var prompt, completion int
+	if len(s.Plain) != 3 {
+		t.Fatalf("%d plain completions", len(s.Plain))
+	}
+	for i, p := range s.Plain {
+		if p.Object != "chat.completion" || p.Content == "" || p.Finish == "" || p.Routing.Tier != "tier1" ||
+			p.Usage.CompletionTokens == 0 || p.Usage.TotalTokens != p.Usage.PromptTokens+p.Usage.CompletionTokens {
+			t.Errorf("plain %d: %+v", i, p)
+		}
+		if want := float64(p.Usage.PromptTokens)*inPrice + float64(p.Usage.CompletionTokens)*outPrice; math.Abs(p.Routing.CostUSD-want) > 1e-12 {
+			t.Errorf("plain %d: cost_usd %g, want %g", i, p.Routing.CostUSD, want)
+		}
+		prompt += p.Usage.PromptTokens
+		completion += p.Usage.CompletionTokens
+	}
+	if len(s.Stream) != 2 {
+		t.Fatalf("%d streams", len(s.Stream))
+	}
+	for i, st := range s.Stream {
+		if st.Content == "" || st.Finish == "" || st.Chunks < 3 || st.Usage == nil || st.Routing == nil || st.Routing.Tier != "tier1" || st.Routing.TTFTMs <= 0 {
+			t.Fatalf("stream %d: %+v", i, st)
+		}
+		prompt += st.Usage.PromptTokens
+		completion += st.Usage.CompletionTokens
+	}
+	if s.Helper.Content == "" || s.Helper.Finish == "" || s.Helper.Usage == nil {
+		t.Fatalf("stream helper: %+v", s.Helper)
+	}
+	prompt += s.Helper.Usage.PromptTokens
+	completion += s.Helper.Usage.CompletionTokens
+
+	wantFailures := map[string]struct {
+		class  string
+		status int
+		code   string
+	}{
+		"unknown_model":        {"NotFoundError", 404, "model_not_found"},
+		"unknown_model_stream": {"NotFoundError", 404, "model_not_found"},
+		"bad_key":              {"AuthenticationError", 401, "invalid_api_key"},
+		"bad_request":          {"BadRequestError", 400, "bad_request"},
+	}
+	for name, w := range wantFailures {
+		got, ok := s.Failures[name]
+		if !ok || got.Class != w.class || got.Status != w.status || got.Code == nil || *got.Code != w.code {
+			t.Errorf("%s: %+v, want %s %d %s", name, got, w.class, w.status, w.code)
+		}
+	}
+
+	// The counters add up to what the client sent: 6 completions (3
+	// plain, 2 streamed, 1 through the helper), 2 unknown models (which
+	// reach the dispatcher), 1 bad key and 1 bad request (refused by the
+	// gateway).
+	const okJobs, unknown, badKey, badReq = 6, 2, 1, 1
+	var m metricstest.Samples
+	deadline := time.Now().Add(wait)
+	for {
+		m = metricstest.Scrape(t, metricsURL)
+		if (m.Sum("llmq_worker_jobs_total") == okJobs && m.Sum("llmq_gateway_requests_total") == okJobs+unknown+badKey+badReq) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // counters land just after the replies: poll the scrape
+	}
+	checks := []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"llmq_gateway_requests_total", nil, okJobs + unknown + badKey + badReq},
+		{"llmq_gateway_requests_total", []string{"status", "200"}, okJobs},
+		{"llmq_gateway_requests_total", []string{"status", "200", "stream", "true", "tier", "tier1"}, 3},
+		{"llmq_gateway_requests_total", []string{"status", "404", "tier", "_unknown"}, unknown},
+		{"llmq_gateway_requests_total", []string{"status", "401"}, badKey},
+		{"llmq_gateway_requests_total", []string{"status", "400"}, badReq},
+		{"llmq_gateway_request_duration_seconds_count", nil, okJobs + unknown + badKey + badReq},
+		{"llmq_gateway_ttft_seconds_count", nil, 3},
+		{"llmq_gateway_in_flight_requests", nil, 0},
+		{"llmq_dispatcher_jobs_received_total", nil, okJobs + unknown},
+		{"llmq_dispatcher_jobs_dispatched_total", []string{"tier", "tier1"}, okJobs},
+		{"llmq_dispatcher_errors_total", []string{"code", "unknown_tier"}, unknown},
+		{"llmq_dispatcher_errors_total", nil, unknown},
+		{"llmq_worker_jobs_total", []string{"tier", "tier1", "outcome", "ok"}, okJobs},
+		{"llmq_worker_jobs_total", nil, okJobs},
+		{"llmq_worker_call_duration_seconds_count", nil, okJobs},
+		{"llmq_worker_ttft_seconds_count", nil, 3},
+		{"llmq_worker_input_tokens_total", nil, float64(prompt)},
+		{"llmq_worker_output_tokens_total", nil, float64(completion)},
+		{"llmq_dispatcher_workers", []string{"state", "ready"}, 3},
+		{"llmq_worker_capacity_jobs", []string{"deployment", "tier1-gpu-a"}, 4},
+		{"llmq_dispatcher_queue_depth_jobs", nil, 0},
+	}
+	for _, c := range checks {
+		if got := m.Sum(c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %g, want %g", c.name, c.labels, got, c.want)
+		}
+	}
+	wantCost := float64(prompt)*inPrice + float64(completion)*outPrice
+	for _, name := range []string{"llmq_worker_cost_usd_total", "llmq_gateway_cost_usd_total"} {
+		if got := m.Sum(name, "tier", "tier1"); math.Abs(got-wantCost) > 1e-12 {
+			t.Errorf("%s = %g, want %g", name, got, wantCost)
+		}
+	}
+	if m.Sum("llmq_dispatcher_heartbeats_total") == 0 || !m.Has("go_goroutines") {
+		t.Error("heartbeats or runtime metrics missing")
+	}
+}

@@ -1,0 +1,299 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/llmq/llmq/broker"
+	"github.com/llmq/llmq/client"
+	"github.com/llmq/llmq/schema"
+)
+
+// DefaultListen is where a gateway listens by default: loopback only.
+const DefaultListen = "127.0.0.1:8080"
+
+// Config configures a Gateway. Only Conn is required.
+type Config struct {
+	// Conn is the NATS connection. Required.
+	Conn *nats.Conn
+	// Subjects lays out subjects. Default prefix "llm".
+	Subjects broker.Subjects
+	// Listen is the HTTP host:port. Default DefaultListen; port 0 picks a
+	// free one (see Addr).
+	Listen string
+	// Keys are the bearer keys clients must send (Authorization: Bearer
+	// <key>); general_settings.master_key in a config. None: no key is
+	// asked for.
+	Keys []string
+	// Tiers are listed by GET /v1/models besides the tiers workers announce
+	// in their heartbeats (the config's model names).
+	Tiers []string
+	// Timeout bounds a request: its job's deadline. Default 600 s.
+	Timeout time.Duration
+	// MaxBodyBytes bounds a request body; larger ones get 413. Default
+	// 8 MiB (a job must also fit the NATS max payload).
+	MaxBodyBytes int64
+	// Codec of the jobs sent on NATS. Default msgpack.
+	Codec schema.Codec
+	// Observer, when set, is told of every chat-completion request (see
+	// Observer). Default none.
+	Observer Observer
+	// NoService leaves out the NATS micro service the gateway registers
+	// (ServiceName). Default: registered.
+	NoService bool
+	// Version is reported to NATS micro: a semantic version, else "0.0.0".
+	Version string
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Observer is told of every chat-completion request; package metrics
+// implements it. Methods run on request goroutines: they must be quick and
+// safe for concurrent use.
+type Observer interface {
+	// RequestStarted is called when a request arrives.
+	RequestStarted()
+	// RequestDone is called once for each RequestStarted, when the
+	// response is complete.
+	RequestDone(r RequestReport)
+}
+
+// RequestReport describes one chat-completion request.
+type RequestReport struct {
+	// Tier is the model asked for, or "" when the gateway knows no tier of
+	// that name (so that made-up names cannot grow a label set).
+	Tier   string
+	Stream bool
+	// Status is the HTTP status sent (499 when the client went away
+	// before the answer).
+	Status int
+	// Code is the llmq error code of a failed request (CodeInvalidKey for
+	// one refused for want of a valid key), "" on success.
+	Code string
+	// Duration is the whole request; TTFT the time to the first streamed
+	// chunk (0 for other requests).
+	Duration, TTFT time.Duration
+	// Routing is the routing block of a successful completion.
+	Routing *schema.Routing
+}
+
+// Gateway is an OpenAI-compatible HTTP server that turns each request into
+// a job on NATS. Create it with New, run it with Start, end it with Stop.
+type Gateway struct {
+	cfg    Config
+	client *client.Client
+	log    *slog.Logger
+	keys   [][]byte
+
+	mu      sync.Mutex
+	srv     *http.Server
+	ln      net.Listener
+	hbSub   *nats.Subscription
+	svc     micro.Service
+	done    chan struct{}
+	started time.Time
+	stopped bool
+	seen    map[string]seenWorker // worker id -> its tier, while it beats
+	subject string                // of the micro stats endpoint
+
+	stats  stats
+	active sync.WaitGroup // handlers running, waited for by Stop
+}
+
+type seenWorker struct {
+	tier    string
+	expires time.Time
+}
+
+// New validates cfg and returns a gateway.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Conn == nil {
+		return nil, errors.New("gateway: Conn is required")
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 600 * time.Second
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 8 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	g := &Gateway{
+		cfg:    cfg,
+		client: client.New(cfg.Conn, client.Config{Subjects: cfg.Subjects, Codec: cfg.Codec, Timeout: cfg.Timeout}),
+		log:    cfg.Logger.With("component", "gateway"),
+		seen:   map[string]seenWorker{},
+		stats:  stats{byStatus: map[int]uint64{}},
+	}
+	for _, k := range cfg.Keys {
+		if k == "" {
+			return nil, errors.New("gateway: an empty key would let anyone in")
+		}
+		g.keys = append(g.keys, []byte(k))
+	}
+	for _, t := range cfg.Tiers {
+		if !broker.ValidTier(t) {
+			return nil, fmt.Errorf("gateway: tier %q is not a valid subject suffix", t)
+		}
+	}
+	return g, nil
+}
+
+// Start listens, learns the tiers from heartbeats and serves in the
+// background. ctx bounds only the start.
+func (g *Gateway) Start(ctx context.Context) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.srv != nil || g.stopped {
+		return errors.New("gateway: already started")
+	}
+	hb, err := g.cfg.Conn.Subscribe(g.cfg.Subjects.HeartbeatWildcard(), g.onHeartbeat)
+	if err != nil {
+		return fmt.Errorf("gateway: subscribe heartbeats: %w", err)
+	}
+	if err := g.cfg.Conn.Publish(g.cfg.Subjects.Announce(), nil); err != nil {
+		_ = hb.Unsubscribe()
+		return fmt.Errorf("gateway: announce: %w", err)
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", g.cfg.Listen)
+	if err != nil {
+		_ = hb.Unsubscribe()
+		return fmt.Errorf("gateway: listen %s: %w", g.cfg.Listen, err)
+	}
+	g.hbSub, g.ln, g.started = hb, ln, time.Now()
+	if err := g.startService(); err != nil {
+		_ = hb.Unsubscribe()
+		_ = ln.Close()
+		return err
+	}
+	h := g.Handler()
+	g.srv = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			g.active.Add(1)
+			defer g.active.Done()
+			h.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+	}
+	g.done = make(chan struct{})
+	go func() {
+		defer close(g.done)
+		if err := g.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			g.log.Error("serve", "err", err)
+		}
+	}()
+	g.log.Info("gateway listening", "url", "http://"+ln.Addr().String()+"/v1", "auth", len(g.keys) > 0)
+	return nil
+}
+
+// Addr returns the host:port the gateway listens on, once started.
+func (g *Gateway) Addr() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ln == nil {
+		return ""
+	}
+	return g.ln.Addr().String()
+}
+
+// Stop stops taking requests and waits for those in progress until ctx
+// ends, then cuts the rest (their streams end; their jobs are cancelled).
+// Safe to call twice.
+func (g *Gateway) Stop(ctx context.Context) error {
+	g.mu.Lock()
+	srv, done, hb := g.srv, g.done, g.hbSub
+	first := !g.stopped
+	g.stopped = true
+	g.mu.Unlock()
+	if srv == nil || !first {
+		return nil
+	}
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		err = errors.Join(err, srv.Close()) // cuts the streams still open
+	}
+	<-done
+	g.active.Wait() // a cut handler ends at once: its request's context is done
+	_ = hb.Unsubscribe()
+	g.stopService()
+	// Once Stop returns the server has seen the unsubscriptions: discovery
+	// no longer finds the gateway.
+	if ferr := broker.Flush(context.WithoutCancel(ctx), g.cfg.Conn); ferr != nil && !errors.Is(ferr, nats.ErrConnectionClosed) {
+		err = errors.Join(err, ferr)
+	}
+	g.log.Info("gateway stopped")
+	return err
+}
+
+// onHeartbeat keeps the tiers workers serve, for /v1/models.
+func (g *Gateway) onHeartbeat(m *nats.Msg) {
+	var hb schema.Heartbeat
+	if msgpack.Unmarshal(m.Data, &hb) != nil || hb.Worker == "" || !broker.ValidTier(hb.Tier) {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if hb.State == schema.StateStopped {
+		delete(g.seen, hb.Worker)
+		return
+	}
+	iv := time.Duration(max(hb.IntervalMs, 1)) * time.Millisecond
+	g.seen[hb.Worker] = seenWorker{tier: hb.Tier, expires: time.Now().Add(3 * iv)}
+}
+
+// tiers returns the tiers the gateway knows, sorted: the configured ones
+// and those of workers that beat within their last three intervals.
+func (g *Gateway) tiers() []string {
+	now := time.Now()
+	set := map[string]bool{}
+	for _, t := range g.cfg.Tiers {
+		set[t] = true
+	}
+	g.mu.Lock()
+	for id, w := range g.seen {
+		if now.After(w.expires) {
+			delete(g.seen, id)
+			continue
+		}
+		set[w.tier] = true
+	}
+	g.mu.Unlock()
+	out := make([]string, 0, len(set))
+	for t := range set {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// known reports whether tier is one the gateway knows.
+func (g *Gateway) known(tier string) bool {
+	if slices.Contains(g.cfg.Tiers, tier) {
+		return true
+	}
+	now := time.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, w := range g.seen {
+		if w.tier == tier && now.Before(w.expires) {
+			return true
+		}
+	}
+	return false
+}
