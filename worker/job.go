@@ -169,4 +169,4 @@ func headerDeadline(m *nats.Msg) (time.Time, bool) {
 	return time.UnixMilli(msec), true
 }
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
