@@ -79,3 +79,12 @@ func Token(s string) string {
 // Retry is the subject workers bounce failed jobs to, for any dispatcher
 // (in the queue group) to retry, fall back or answer.
 func (s Subjects) Retry() string { return s.prefix() + ".retry" }
+
+// Name is the prefix itself (DefaultPrefix for the zero value).
+func (s Subjects) Name() string { return s.prefix() }
+
+// ServiceStats is the subject of a component's micro "stats" endpoint:
+// <prefix>.ctl.<kind>.<id>.stats (kind: dispatcher, worker, gateway).
+func (s Subjects) ServiceStats(kind, id string) string {
+	return s.prefix() + ".ctl." + kind + "." + id + ".stats"
+}

@@ -4,14 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/llmq/llmq/schema"
+
+	"github.com/llmq/llmq/broker"
 )
 
 // Observer is told of what a dispatcher's Stats do not count: heartbeats,
@@ -102,7 +102,7 @@ func (d *Dispatcher) summary() ServiceSummary {
 // ServiceSubject returns the subject of the dispatcher's micro "stats"
 // endpoint, which answers its Stats as JSON.
 func (d *Dispatcher) ServiceSubject() string {
-	return strings.TrimSuffix(d.cfg.Subjects.Announce(), ".ctl.announce") + ".ctl.dispatcher." + d.cfg.ID + ".stats"
+	return d.cfg.Subjects.ServiceStats("dispatcher", d.cfg.ID)
 }
 
 // startService registers the dispatcher with NATS micro, so `nats micro
@@ -114,8 +114,8 @@ func (d *Dispatcher) startService() error {
 	if d.cfg.NoService {
 		return nil
 	}
-	prefix := strings.TrimSuffix(d.cfg.Subjects.Announce(), ".ctl.announce")
-	version, build := serviceVersion(d.cfg.Version)
+	prefix := d.cfg.Subjects.Name()
+	version, build := broker.ServiceVersion(d.cfg.Version)
 	svc, err := micro.AddService(d.nc, micro.Config{
 		Name:        ServiceName,
 		Version:     version,
@@ -147,20 +147,4 @@ func (d *Dispatcher) stopService() {
 			d.log.Debug("micro service stop", "err", err)
 		}
 	}
-}
-
-// semver is the version syntax micro accepts (its own expression).
-var semver = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
-
-// serviceVersion returns v as micro wants it (semantic, no leading "v")
-// or "0.0.0", and v itself for the metadata.
-func serviceVersion(v string) (version, build string) {
-	s := strings.TrimPrefix(v, "v")
-	if semver.MatchString(s) {
-		return s, v
-	}
-	if v == "" {
-		v = "dev"
-	}
-	return "0.0.0", v
 }

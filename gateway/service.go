@@ -4,13 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+
+	"github.com/llmq/llmq/broker"
 )
 
 // ServiceName is the NATS micro service name gateways register under
@@ -81,12 +82,12 @@ func (g *Gateway) ServiceSubject() string {
 // (ServiceStats takes g.mu).
 func (g *Gateway) startService() error {
 	addr := g.ln.Addr().String()
-	prefix := strings.TrimSuffix(g.cfg.Subjects.Announce(), ".ctl.announce")
+	prefix := g.cfg.Subjects.Name()
 	g.subject = prefix + ".ctl.gateway.g" + addr[strings.LastIndex(addr, ":")+1:] + ".stats"
 	if g.cfg.NoService {
 		return nil
 	}
-	version, build := serviceVersion(g.cfg.Version)
+	version, build := broker.ServiceVersion(g.cfg.Version)
 	url := "http://" + addr + "/v1"
 	svc, err := micro.AddService(g.cfg.Conn, micro.Config{
 		Name:         ServiceName,
@@ -119,20 +120,4 @@ func (g *Gateway) stopService() {
 			g.log.Debug("micro service stop", "err", err)
 		}
 	}
-}
-
-// semver is the version syntax micro accepts (its own expression).
-var semver = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
-
-// serviceVersion returns v as micro wants it (semantic, no leading "v")
-// or "0.0.0", and v itself for the metadata.
-func serviceVersion(v string) (version, build string) {
-	s := strings.TrimPrefix(v, "v")
-	if semver.MatchString(s) {
-		return s, v
-	}
-	if v == "" {
-		v = "dev"
-	}
-	return "0.0.0", v
 }

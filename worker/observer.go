@@ -4,15 +4,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/llmq/llmq/schema"
+
+	"github.com/llmq/llmq/broker"
 )
 
 // Observer is told of every job a worker ends and of every cooldown it
@@ -183,8 +183,8 @@ func (w *Worker) startService() error {
 	if w.cfg.NoService {
 		return nil
 	}
-	prefix := strings.TrimSuffix(w.cfg.Subjects.Announce(), ".ctl.announce")
-	version, build := serviceVersion(w.cfg.Version)
+	prefix := w.cfg.Subjects.Name()
+	version, build := broker.ServiceVersion(w.cfg.Version)
 	svc, err := micro.AddService(w.nc, micro.Config{
 		Name:        ServiceName,
 		Version:     version,
@@ -213,7 +213,7 @@ func (w *Worker) startService() error {
 // ServiceSubject returns the subject of the worker's micro "stats"
 // endpoint, which answers its ServiceStats as JSON.
 func (w *Worker) ServiceSubject() string {
-	return strings.TrimSuffix(w.cfg.Subjects.Announce(), ".ctl.announce") + ".ctl.worker." + w.cfg.ID + ".stats"
+	return w.cfg.Subjects.ServiceStats("worker", w.cfg.ID)
 }
 
 func (w *Worker) stopService() {
@@ -222,20 +222,4 @@ func (w *Worker) stopService() {
 			w.log.Debug("micro service stop", "err", err)
 		}
 	}
-}
-
-// semver is the version syntax micro accepts (its own expression).
-var semver = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
-
-// serviceVersion returns v as micro wants it (semantic, no leading "v")
-// or "0.0.0", and v itself for the metadata.
-func serviceVersion(v string) (version, build string) {
-	s := strings.TrimPrefix(v, "v")
-	if semver.MatchString(s) {
-		return s, v
-	}
-	if v == "" {
-		v = "dev"
-	}
-	return "0.0.0", v
 }

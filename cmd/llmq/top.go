@@ -196,7 +196,7 @@ type topDispatcherRow struct {
 // snapshot reads the heartbeats and asks the micro services for their
 // stats, waiting up to wait for replies.
 func (v *topView) snapshot(ctx context.Context, nc *nats.Conn, s broker.Subjects, wait time.Duration) topSnapshot {
-	prefix := strings.TrimSuffix(s.Announce(), ".ctl.announce")
+	prefix := s.Name()
 	snap := topSnapshot{Prefix: prefix, At: time.Now(), Queued: map[string]int{}}
 	var ws, ds []micro.Stats
 	var wg sync.WaitGroup
