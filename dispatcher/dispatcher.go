@@ -328,6 +328,12 @@ func (d *Dispatcher) onJob(m *nats.Msg) {
 			return
 		}
 	}
+	// A tier whose every worker rests: a new job falls back or is told so
+	// at once. Jobs already queued keep waiting for the first worker back
+	// (or their deadline): a rest is short, and failing them all over to
+	// the fallback tier at once would move the tier's whole load there
+	// (measured in the fault test: 95% of jobs fell back, and the fallback
+	// tier's single deployment then failed some).
 	if cooling, back := t.allCooling(now); cooling {
 		if m.Header.Get(schema.HeaderDisableFallbacks) != "true" {
 			if out, fails, ok := d.fallback(p, name, schema.CodeCoolingDown, now, nil, nil); ok {
