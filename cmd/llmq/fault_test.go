@@ -119,7 +119,7 @@ func newFaultRun(t *testing.T, provider string) *faultRun {
     model_info: {id: t2-c}
 router_settings:
   routing_strategy: least-busy
-  num_retries: 3
+  num_retries: 5          # a job fails only after six faults in a row, per tier
   allowed_fails: 1000
   cooldown_time: 0.2
   fallbacks: [{tier1: [tier2]}]
