@@ -9,9 +9,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
-	"github.com/llmq/llmq/schema"
-
 	"github.com/llmq/llmq/broker"
+	"github.com/llmq/llmq/schema"
 )
 
 // Observer is told of what a dispatcher's Stats do not count: heartbeats,

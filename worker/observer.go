@@ -10,9 +10,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
-	"github.com/llmq/llmq/schema"
-
 	"github.com/llmq/llmq/broker"
+	"github.com/llmq/llmq/schema"
 )
 
 // Observer is told of every job a worker ends and of every cooldown it

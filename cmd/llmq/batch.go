@@ -462,29 +462,19 @@ func (a *app) batchResultsCmd(open openFunc) *cobra.Command {
 }
 
 func (a *app) batchCancelCmd(open openFunc) *cobra.Command {
-	return &cobra.Command{
-		Use:   "cancel ID",
-		Short: "Cancel a batch: jobs not started are not run; running ones finish",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, closeConn, err := open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeConn()
-			if err := c.Cancel(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "batch %s cancelled\n", args[0])
-			return nil
-		},
-	}
+	return a.batchIDCmd(open, "cancel ID", "Cancel a batch: jobs not started are not run; running ones finish", "cancelled", (*batch.Client).Cancel)
 }
 
 func (a *app) batchDeleteCmd(open openFunc) *cobra.Command {
+	return a.batchIDCmd(open, "delete ID", "Delete a batch's jobs, results and record (cancel it first if it runs)", "deleted", (*batch.Client).Delete)
+}
+
+// batchIDCmd is a command that does one thing to the batch named by its
+// argument and says so.
+func (a *app) batchIDCmd(open openFunc, use, short, done string, act func(*batch.Client, context.Context, string) error) *cobra.Command {
 	return &cobra.Command{
-		Use:   "delete ID",
-		Short: "Delete a batch's jobs, results and record (cancel it first if it runs)",
+		Use:   use,
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, closeConn, err := open(cmd.Context())
@@ -492,10 +482,10 @@ func (a *app) batchDeleteCmd(open openFunc) *cobra.Command {
 				return err
 			}
 			defer closeConn()
-			if err := c.Delete(cmd.Context(), args[0]); err != nil {
+			if err := act(c, cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "batch %s deleted\n", args[0])
+			fmt.Fprintf(a.stdout, "batch %s %s\n", args[0], done)
 			return nil
 		},
 	}
