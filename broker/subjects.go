@@ -1,7 +1,5 @@
 package broker
 
-import "strings"
-
 // DefaultPrefix is the first token of every llmq subject.
 const DefaultPrefix = "llm"
 
@@ -54,15 +52,6 @@ func (s Subjects) Announce() string { return s.prefix() + ".ctl.announce" }
 
 // DispatcherQueue is the queue group dispatchers share jobs in.
 func (s Subjects) DispatcherQueue() string { return s.prefix() + "-dispatchers" }
-
-// ValidTier reports whether tier can be a subject suffix: not empty, no
-// spaces or wildcards, no empty tokens.
-func ValidTier(tier string) bool {
-	if tier == "" || strings.ContainsAny(tier, " \t\r\n*>") {
-		return false
-	}
-	return !strings.HasPrefix(tier, ".") && !strings.HasSuffix(tier, ".") && !strings.Contains(tier, "..")
-}
 
 // Token makes s safe as one subject token: characters other than letters,
 // digits, '-' and '_' become '_'.

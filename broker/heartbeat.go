@@ -1,0 +1,134 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/llmq/llmq/schema"
+)
+
+// Bounds a received heartbeat is clamped to. A heartbeat may come from any
+// client of the NATS server: DecodeHeartbeat refuses one that names
+// subjects it may not, and clamps every number, so no beat can make a
+// reader allocate without bound, wait forever or route jobs elsewhere.
+const (
+	// MaxCapacity is the most slots a worker may report.
+	MaxCapacity = 4096
+	// MinBeatInterval and MaxBeatInterval bound a beat's interval (a
+	// dispatcher drops a worker after three intervals of silence).
+	MinBeatInterval = 10 * time.Millisecond
+	MaxBeatInterval = time.Minute
+	// MaxCooling bounds how far ahead of the receiver's clock a beat's
+	// cooling_until may lie. A worker that rests longer (a long Retry-After)
+	// says so again in every beat, so the clamp never ends a real rest early.
+	MaxCooling = 10 * time.Minute
+	// MaxBeatDispatchers bounds the dispatchers a beat's received and jobs
+	// maps may name, and MaxBeatJobs the job numbers it may list in all.
+	MaxBeatDispatchers = 256
+	MaxBeatJobs        = 4 * MaxCapacity
+	// MaxHeartbeatBytes is the largest heartbeat read.
+	MaxHeartbeatBytes = 256 << 10
+)
+
+// ErrBadHeartbeat wraps every reason a heartbeat is refused.
+var ErrBadHeartbeat = errors.New("bad heartbeat")
+
+// DecodeHeartbeat decodes a heartbeat received on subject at now, checks
+// that it is the shape a worker sends and clamps its numbers:
+//   - the body is checked for hostile lengths before it is decoded
+//     (schema.Codec.Unmarshal);
+//   - worker is a valid worker id, received on <prefix>.hb.<worker>, and its
+//     job subject is exactly <prefix>.w.<worker>;
+//   - tier is a valid tier, state one of ready, draining, stopped, and the
+//     other names at most MaxNameLen bytes;
+//   - capacity is 1…MaxCapacity, in_flight 0…2×capacity, interval_ms
+//     within MinBeatInterval…MaxBeatInterval, weight, order and latencies
+//     finite and not negative, cooling_until_ms at most MaxCooling ahead;
+//   - received and jobs name at most MaxBeatDispatchers dispatchers and
+//     MaxBeatJobs jobs.
+//
+// Every refusal wraps ErrBadHeartbeat.
+func (s Subjects) DecodeHeartbeat(subject string, data []byte, now time.Time) (schema.Heartbeat, error) {
+	var hb schema.Heartbeat
+	if len(data) > MaxHeartbeatBytes {
+		return hb, fmt.Errorf("%w: %d bytes", ErrBadHeartbeat, len(data))
+	}
+	if err := schema.MsgPack.Unmarshal(data, &hb); err != nil {
+		return hb, fmt.Errorf("%w: %v", ErrBadHeartbeat, err)
+	}
+	if err := s.checkHeartbeat(subject, &hb); err != nil {
+		return hb, fmt.Errorf("%w: %v", ErrBadHeartbeat, err)
+	}
+	clampHeartbeat(&hb, now)
+	return hb, nil
+}
+
+func (s Subjects) checkHeartbeat(subject string, hb *schema.Heartbeat) error {
+	switch {
+	case !ValidWorkerID(hb.Worker):
+		return fmt.Errorf("worker id %.64q is not a token of at most %d bytes", hb.Worker, MaxWorkerIDLen)
+	case subject != s.Heartbeat(hb.Worker):
+		return fmt.Errorf("worker %s beat on %.64q", hb.Worker, subject)
+	case hb.Subject != s.Worker(hb.Worker):
+		return fmt.Errorf("worker %s names job subject %.64q, want %s", hb.Worker, hb.Subject, s.Worker(hb.Worker))
+	case !ValidTier(hb.Tier):
+		return fmt.Errorf("worker %s: tier %.64q is not a valid tier", hb.Worker, hb.Tier)
+	case hb.State != schema.StateReady && hb.State != schema.StateDraining && hb.State != schema.StateStopped:
+		return fmt.Errorf("worker %s: unknown state %.32q", hb.Worker, hb.State)
+	case hb.Capacity <= 0:
+		return fmt.Errorf("worker %s: capacity %d", hb.Worker, hb.Capacity)
+	case len(hb.Received) > MaxBeatDispatchers || len(hb.Jobs) > MaxBeatDispatchers:
+		return fmt.Errorf("worker %s: %d/%d dispatchers named, at most %d", hb.Worker, len(hb.Received), len(hb.Jobs), MaxBeatDispatchers)
+	}
+	for _, v := range []string{hb.Deployment, hb.Provider, hb.Model, hb.Host, hb.CoolingReason} {
+		if len(v) > MaxNameLen {
+			return fmt.Errorf("worker %s: a name of %d bytes, at most %d", hb.Worker, len(v), MaxNameLen)
+		}
+	}
+	jobs := 0
+	for d, seqs := range hb.Jobs {
+		if len(d) > MaxWorkerIDLen {
+			return fmt.Errorf("worker %s: dispatcher id of %d bytes", hb.Worker, len(d))
+		}
+		jobs += len(seqs)
+	}
+	for d := range hb.Received {
+		if len(d) > MaxWorkerIDLen {
+			return fmt.Errorf("worker %s: dispatcher id of %d bytes", hb.Worker, len(d))
+		}
+	}
+	if jobs > MaxBeatJobs {
+		return fmt.Errorf("worker %s: %d jobs listed, at most %d", hb.Worker, jobs, MaxBeatJobs)
+	}
+	return nil
+}
+
+func clampHeartbeat(hb *schema.Heartbeat, now time.Time) {
+	if hb.Deployment == "" {
+		hb.Deployment = hb.Tier
+	}
+	hb.Capacity = min(hb.Capacity, MaxCapacity)
+	hb.InFlight = min(max(hb.InFlight, 0), 2*hb.Capacity)
+	hb.IntervalMs = min(max(hb.IntervalMs, MinBeatInterval.Milliseconds()), MaxBeatInterval.Milliseconds())
+	hb.Weight = finite(hb.Weight, 1e9)
+	hb.Order = min(max(hb.Order, 0), 1_000_000)
+	hb.LatencyMs = finite(hb.LatencyMs, 86_400_000)
+	hb.MsPerToken = finite(hb.MsPerToken, 86_400_000)
+	hb.Samples = max(hb.Samples, 0)
+	if hb.CoolingUntilMs < 0 {
+		hb.CoolingUntilMs = 0
+	}
+	if limit := now.Add(MaxCooling).UnixMilli(); hb.CoolingUntilMs > limit {
+		hb.CoolingUntilMs = limit
+	}
+}
+
+// finite returns v within 0…limit, and 0 for NaN.
+func finite(v, limit float64) float64 {
+	if math.IsNaN(v) || v < 0 {
+		return 0
+	}
+	return min(v, limit)
+}
