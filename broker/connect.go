@@ -36,6 +36,25 @@ type ConnectConfig struct {
 	TLSFirst bool
 	// ConnectTimeout of each dial. Default 5 s.
 	ConnectTimeout time.Duration
+	// PingInterval is how often the client pings the server, and
+	// MaxPingsOut how many pings may go unanswered before the connection
+	// is taken as dead and replaced by one to another server. nats.go's
+	// defaults (2 min, 2) leave a connection to a frozen node (a network
+	// partition, a SIGSTOPped server) open for minutes while everything
+	// sent over it is lost. Defaults 2 s and 2: a dead server is given up
+	// within about 4-6 s.
+	PingInterval time.Duration
+	MaxPingsOut  int
+	// InboxPrefix replaces nats.go's "_INBOX" as the prefix of the
+	// connection's reply subjects, so a server can let each user read only
+	// its own replies (subscribe allow "<InboxPrefix>.>"). Default "_INBOX".
+	InboxPrefix string
+	// OnClosed is called once when the connection is closed for good:
+	// by Close, or by nats.go giving up (the server refused the client, or
+	// reconnecting failed). err is the reason (nil after Close). Long-running
+	// commands exit on it so a supervisor restarts them; a process must
+	// never keep running without its connection. Default: only a log line.
+	OnClosed func(err error)
 	// Logger receives connection events. Default slog.Default().
 	Logger *slog.Logger
 	// Options are appended last, e.g. nats.InProcessServer in tests.
@@ -76,8 +95,18 @@ func Connect(ctx context.Context, c ConnectConfig) (*nats.Conn, error) {
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
+	ping := c.PingInterval
+	if ping <= 0 {
+		ping = 2 * time.Second
+	}
+	pingsOut := c.MaxPingsOut
+	if pingsOut <= 0 {
+		pingsOut = 2
+	}
 	opts := []nats.Option{
 		nats.Name(name),
+		nats.PingInterval(ping),
+		nats.MaxPingsOutstanding(pingsOut),
 		nats.Timeout(timeout),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500 * time.Millisecond),
@@ -90,6 +119,15 @@ func Connect(ctx context.Context, c ConnectConfig) (*nats.Conn, error) {
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("nats reconnected", "server", nc.ConnectedUrlRedacted())
 		}),
+		nats.ClosedHandler(func(nc *nats.Conn) {
+			err := nc.LastError()
+			if err != nil {
+				log.Error("nats connection closed for good", "err", err)
+			}
+			if c.OnClosed != nil {
+				c.OnClosed(err)
+			}
+		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subject := ""
 			if sub != nil {
@@ -97,6 +135,9 @@ func Connect(ctx context.Context, c ConnectConfig) (*nats.Conn, error) {
 			}
 			log.Error("nats error", "subject", subject, "err", err)
 		}),
+	}
+	if c.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(c.InboxPrefix))
 	}
 	if c.CredsFile != "" {
 		opts = append(opts, nats.UserCredentials(c.CredsFile))
