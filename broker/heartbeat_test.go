@@ -1,0 +1,191 @@
+package broker_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/llmq/llmq/broker"
+	"github.com/llmq/llmq/schema"
+)
+
+// validBeat is a heartbeat as a worker sends it, for subjects s.
+func validBeat(s broker.Subjects) schema.Heartbeat {
+	return schema.Heartbeat{
+		Worker: "tier1-gpu-a-x1", Tier: "tier1", Deployment: "tier1-gpu-a", Provider: "ollama", Model: "qwen",
+		Subject: s.Worker("tier1-gpu-a-x1"), State: schema.StateReady, Seq: 7, IntervalMs: 1000, Capacity: 4, InFlight: 1,
+		Received: map[string]uint64{"d-1": 3}, Jobs: map[string][]uint64{"d-1": {3}},
+	}
+}
+
+func encodeBeat(t testing.TB, hb schema.Heartbeat) []byte {
+	t.Helper()
+	data, err := msgpack.Marshal(&hb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func TestDecodeHeartbeat_AcceptsAWorkersBeat(t *testing.T) {
+	t.Parallel()
+	s := broker.Subjects{Prefix: "p"}
+	want := validBeat(s)
+	got, err := s.DecodeHeartbeat(s.Heartbeat(want.Worker), encodeBeat(t, want), time.Now())
+	if err != nil {
+		t.Fatalf("DecodeHeartbeat: %v", err)
+	}
+	if got.Worker != want.Worker || got.Capacity != 4 || got.InFlight != 1 || got.Seq != 7 || got.Jobs["d-1"][0] != 3 {
+		t.Fatalf("decoded %+v, want %+v", got, want)
+	}
+}
+
+func TestDecodeHeartbeat_RefusesBeatsThatNameOtherSubjects(t *testing.T) {
+	t.Parallel()
+	s := broker.Subjects{Prefix: "p"}
+	tests := []struct {
+		name    string
+		subject string // received on; default the worker's own
+		edit    func(*schema.Heartbeat)
+	}{
+		{"job subject elsewhere", "", func(hb *schema.Heartbeat) { hb.Subject = "evil.sink.1" }},
+		{"job subject a jobs subject", "", func(hb *schema.Heartbeat) { hb.Subject = s.Jobs("tier2") }},
+		{"job subject another worker's", "", func(hb *schema.Heartbeat) { hb.Subject = s.Worker("other") }},
+		{"beat on another worker's subject", s.Heartbeat("other"), nil},
+		{"worker id with a dot", "", func(hb *schema.Heartbeat) { hb.Worker = "a.b" }},
+		{"empty worker", "", func(hb *schema.Heartbeat) { hb.Worker = "" }},
+		{"long worker id", "", func(hb *schema.Heartbeat) { hb.Worker = strings.Repeat("w", broker.MaxWorkerIDLen+1) }},
+		{"wildcard tier", "", func(hb *schema.Heartbeat) { hb.Tier = "tier.>" }},
+		{"long tier", "", func(hb *schema.Heartbeat) { hb.Tier = strings.Repeat("t", broker.MaxTierLen+1) }},
+		{"unknown state", "", func(hb *schema.Heartbeat) { hb.State = "zombie" }},
+		{"no capacity", "", func(hb *schema.Heartbeat) { hb.Capacity = 0 }},
+		{"long model", "", func(hb *schema.Heartbeat) { hb.Model = strings.Repeat("m", broker.MaxNameLen+1) }},
+		{"too many jobs", "", func(hb *schema.Heartbeat) { hb.Jobs = map[string][]uint64{"d": make([]uint64, broker.MaxBeatJobs+1)} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			hb := validBeat(s)
+			if tt.edit != nil {
+				tt.edit(&hb)
+			}
+			if hb.Subject == s.Worker("tier1-gpu-a-x1") && hb.Worker != "tier1-gpu-a-x1" {
+				hb.Subject = s.Worker(hb.Worker)
+			}
+			subject := tt.subject
+			if subject == "" {
+				subject = s.Heartbeat(hb.Worker)
+			}
+			_, err := s.DecodeHeartbeat(subject, encodeBeat(t, hb), time.Now())
+			if !errors.Is(err, broker.ErrBadHeartbeat) {
+				t.Fatalf("DecodeHeartbeat = %v, want ErrBadHeartbeat", err)
+			}
+		})
+	}
+}
+
+func TestDecodeHeartbeat_ClampsNumbers(t *testing.T) {
+	t.Parallel()
+	s := broker.Subjects{Prefix: "p"}
+	now := time.Now()
+	hb := validBeat(s)
+	hb.Capacity = 1 << 30
+	hb.InFlight = -5
+	hb.IntervalMs = 1 << 40
+	hb.Weight = math.Inf(1)
+	hb.LatencyMs = math.NaN()
+	hb.MsPerToken = -1
+	hb.Order = -3
+	hb.CoolingUntilMs = 1 << 62
+	got, err := s.DecodeHeartbeat(s.Heartbeat(hb.Worker), encodeBeat(t, hb), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Capacity != broker.MaxCapacity || got.InFlight != 0 || got.IntervalMs != broker.MaxBeatInterval.Milliseconds() ||
+		got.Weight != 1e9 || got.LatencyMs != 0 || got.MsPerToken != 0 || got.Order != 0 {
+		t.Fatalf("not clamped: %+v", got)
+	}
+	if limit := now.Add(broker.MaxCooling).UnixMilli(); got.CoolingUntilMs != limit {
+		t.Fatalf("cooling_until_ms = %d, want clamped to %d", got.CoolingUntilMs, limit)
+	}
+	hb.IntervalMs = 0
+	if got, _ = s.DecodeHeartbeat(s.Heartbeat(hb.Worker), encodeBeat(t, hb), now); got.IntervalMs != broker.MinBeatInterval.Milliseconds() {
+		t.Fatalf("interval 0 became %d ms, want %d", got.IntervalMs, broker.MinBeatInterval.Milliseconds())
+	}
+}
+
+// TestDecodeHeartbeat_HostileLengthsDoNotAllocate is finding 3 of issue
+// 10: a 59-byte beat whose array claims 2^32 elements made every reader
+// die of "out of memory" (msgpack allocates the claimed length up front).
+//
+// Not parallel: it measures the process's allocations.
+func TestDecodeHeartbeat_HostileLengthsDoNotAllocate(t *testing.T) {
+	s := broker.Subjects{Prefix: "p"}
+	// {"jobs": {"d": array32 of 2^32-1 elements}}
+	data := []byte{0x81, 0xa4, 'j', 'o', 'b', 's', 0x81, 0xa1, 'd', 0xdd}
+	data = binary.BigEndian.AppendUint32(data, math.MaxUint32)
+	data = append(data, make([]byte, 40)...)
+	var before, after runtimeMem
+	before.read()
+	_, err := s.DecodeHeartbeat(s.Heartbeat("w"), data, time.Now())
+	after.read()
+	if !errors.Is(err, broker.ErrBadHeartbeat) {
+		t.Fatalf("DecodeHeartbeat = %v, want ErrBadHeartbeat", err)
+	}
+	if grew := after.total - before.total; grew > 64<<20 {
+		t.Fatalf("decoding a %d-byte beat allocated %d bytes", len(data), grew)
+	}
+}
+
+func TestCheckReply(t *testing.T) {
+	t.Parallel()
+	s := broker.Subjects{Prefix: "llm"}
+	ok := []string{"_INBOX.abc.def", "_INBOX.alice.x1.y2", "reply-1"}
+	bad := []string{"", strings.Repeat("a", broker.MaxReplyLen+1), "$JS.API.STREAM.DELETE.x", "$SYS.REQ.SERVER.PING",
+		"llm.w.worker1", "llm.hb.w", "llm.jobs.tier1", "a.*.b", "a.>", "a..b", ".a", "a.", "a b", "a\r\nPUB x 1"}
+	for _, r := range ok {
+		if err := s.CheckReply(r); err != nil {
+			t.Errorf("CheckReply(%q) = %v, want nil", r, err)
+		}
+	}
+	for _, r := range bad {
+		if err := s.CheckReply(r); err == nil {
+			t.Errorf("CheckReply(%.40q) = nil, want an error", r)
+		}
+	}
+}
+
+// FuzzDecodeHeartbeat: DecodeHeartbeat never panics, and what it accepts
+// is within its bounds.
+func FuzzDecodeHeartbeat(f *testing.F) {
+	s := broker.Subjects{Prefix: "p"}
+	f.Add(encodeBeat(f, validBeat(s)))
+	hb := validBeat(s)
+	hb.Capacity, hb.CoolingUntilMs, hb.Seq = 1<<30, 1<<62, 1<<62
+	f.Add(encodeBeat(f, hb))
+	f.Add([]byte{0x81, 0xa4, 'j', 'o', 'b', 's', 0x81, 0xa1, 'd', 0xdd, 0xff, 0xff, 0xff, 0xff})
+	now := time.Now()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var probe struct {
+			Worker string `msgpack:"worker"`
+		}
+		_ = schema.MsgPack.Unmarshal(data, &probe) // only to name the subject
+		got, err := s.DecodeHeartbeat(s.Heartbeat(probe.Worker), data, now)
+		if err != nil {
+			if !errors.Is(err, broker.ErrBadHeartbeat) {
+				t.Fatalf("error %v does not wrap ErrBadHeartbeat", err)
+			}
+			return
+		}
+		if got.Capacity < 1 || got.Capacity > broker.MaxCapacity || got.InFlight < 0 || got.InFlight > 2*got.Capacity ||
+			got.IntervalMs < broker.MinBeatInterval.Milliseconds() || got.IntervalMs > broker.MaxBeatInterval.Milliseconds() ||
+			got.CoolingUntilMs > now.Add(broker.MaxCooling).UnixMilli() || got.Subject != s.Worker(got.Worker) || !broker.ValidTier(got.Tier) {
+			t.Fatalf("accepted out of bounds: %+v", got)
+		}
+	})
+}
