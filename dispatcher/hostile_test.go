@@ -125,6 +125,9 @@ func TestDispatcher_ProducerInternalHeaders_CannotPanicDispatcher(t *testing.T) 
 		t.Fatalf("routing %+v, want tier2 after 2 attempts", r)
 	}
 	e.stillServes("tier2")
+	if n := d.Stats().Dropped.InternalHeaders; n != 1 {
+		t.Fatalf("internal headers counted on %d jobs, want 1", n)
+	}
 }
 
 func TestDispatcher_ProducerTierAttemptsHeader_CannotBuyRetries(t *testing.T) {
@@ -244,6 +247,11 @@ func TestDispatcher_ForgedBounces_HeldCountTowardMaxQueue(t *testing.T) {
 			t.Fatalf("%d of %d bounces over max_queue %d answered overloaded", got, n-maxQueue, maxQueue)
 		}
 	}
+	for _, ts := range d.Stats().Tiers {
+		if ts.Name == "tier1" && (ts.Retrying != maxQueue || ts.Queued != maxQueue) {
+			t.Fatalf("tier1: %d retries held, queued %d; want %d each", ts.Retrying, ts.Queued, maxQueue)
+		}
+	}
 	e.stillServes("tier1")
 }
 
@@ -276,6 +284,9 @@ func TestDispatcher_LongReplySubject_AnsweredBadRequestAndConnectionSurvives(t *
 		t.Fatalf("message %q does not name the reply subject's length %d", msg, len(reply))
 	}
 	e.stillServes("tier1")
+	if n := d.Stats().Dropped.BadReplies; n != 1 {
+		t.Fatalf("bad replies counted %d, want 1", n)
+	}
 }
 
 func TestDispatcher_ReplyOnLlmqSubject_NeitherForwardedNorAnswered(t *testing.T) {
@@ -300,6 +311,10 @@ func TestDispatcher_ReplyOnLlmqSubject_NeitherForwardedNorAnswered(t *testing.T)
 		m, _ := trap.NextMsg(time.Second)
 		t.Fatalf("something was published on %s: %s", trapSubject, m.Data)
 	}
+	s := d.Stats()
+	if s.Dropped.BadReplies != 1 || s.Errors[schema.CodeBadRequest] != 0 {
+		t.Fatalf("bad replies %d, bad_request answers %d; want the job counted and dropped", s.Dropped.BadReplies, s.Errors[schema.CodeBadRequest])
+	}
 }
 
 // realWorker starts an echo worker of tier1 with a known id and beat
@@ -320,10 +335,14 @@ func TestDispatcher_ForgedBeatNamingAnotherSubject_Refused(t *testing.T) {
 			Seq: 1, IntervalMs: 60_000, Capacity: 1000, Order: 1})
 	}
 	e.probe(d)
-	for _, ts := range d.Stats().Tiers {
+	s := d.Stats()
+	for _, ts := range s.Tiers {
 		if ts.Name == "tier1" && len(ts.Workers) != 1 {
 			t.Fatalf("tier1 has %d workers after forged beats, want the real one", len(ts.Workers))
 		}
+	}
+	if s.Dropped.BadHeartbeats != 3 {
+		t.Fatalf("bad heartbeats counted %d, want 3", s.Dropped.BadHeartbeats)
 	}
 	for i := range 20 {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -385,7 +404,8 @@ func TestDispatcher_HugeTimeouts_DoNotOverflowIntoTimeout(t *testing.T) {
 func TestDispatcher_BeatsNamingNewTiers_StateBounded(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	d := e.dispatcher(dispatcher.Config{Tiers: []string{"tier1", "probe"}})
+	rec := newRecorder()
+	d := e.dispatcher(dispatcher.Config{Tiers: []string{"tier1", "probe"}, Observer: rec})
 	const n = 20_000
 	pad := strings.Repeat("t", 100)
 	for i := range n {
@@ -394,8 +414,18 @@ func TestDispatcher_BeatsNamingNewTiers_StateBounded(t *testing.T) {
 			Seq: 1, IntervalMs: 60_000, Capacity: 1})
 	}
 	e.probe(d)
-	if got := len(d.Stats().Tiers); got > 300 {
-		t.Fatalf("%d tiers known after %d beats naming new tiers", got, n)
+	s := d.Stats()
+	if got := len(s.Tiers); got != 2+256 {
+		t.Fatalf("%d tiers known after %d beats naming new tiers, want 2 configured + 256 learned", got, n)
+	}
+	if s.Dropped.TierLimit != n-256 {
+		t.Fatalf("tier limit counted %d beats, want %d", s.Dropped.TierLimit, n-256)
+	}
+	rec.mu.Lock()
+	labels := len(rec.beats)
+	rec.mu.Unlock()
+	if labels > 2+256 {
+		t.Fatalf("the observer was told of %d tiers", labels)
 	}
 	reply, err := e.rawJob("nosuchtier", nil, wait)
 	if err != nil {
@@ -404,8 +434,69 @@ func TestDispatcher_BeatsNamingNewTiers_StateBounded(t *testing.T) {
 	if code := reply.Header.Get(schema.HeaderErrorCode); code != schema.CodeUnknownTier {
 		t.Fatalf("code %q, want unknown_tier", code)
 	}
-	if len(reply.Data) > 4096 {
-		t.Fatalf("unknown_tier reply of %d bytes", len(reply.Data))
+	se := schema.DecodeError(schema.JSON, reply.Data)
+	if !strings.Contains(se.Message, "known: probe, tier1, ") || !strings.HasSuffix(se.Message, " and 250 more)") || len(se.Message) > 2048 {
+		t.Fatalf("unknown_tier message of %d bytes: %.300s", len(se.Message), se.Message)
+	}
+}
+
+func TestDispatcher_BeatsOfNewWorkers_Bounded(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	d := e.dispatcher(dispatcher.Config{Tiers: []string{"tier1", "probe"}, MaxWorkers: 100})
+	for i := range 1000 {
+		id := "w" + strconv.Itoa(i)
+		e.beat(id, schema.Heartbeat{Worker: id, Tier: "tier1", Subject: e.subjects.Worker(id), State: schema.StateDraining,
+			Seq: 1, IntervalMs: 60_000, Capacity: 1})
+	}
+	// The probe is the 1001st worker: refused too. Wait on the counter.
+	e.beat("probe-1", schema.Heartbeat{Worker: "probe-1", Tier: "probe", Subject: e.subjects.Worker("probe-1"), State: schema.StateDraining,
+		Seq: 1, IntervalMs: 60_000, Capacity: 1})
+	s := awaitStats(t, d, "901 beats refused", func(s dispatcher.Stats) bool { return s.Dropped.WorkerLimit == 901 })
+	for _, ts := range s.Tiers {
+		if ts.Name == "tier1" && len(ts.Workers) != 100 {
+			t.Fatalf("tier1 has %d workers, want the limit of 100", len(ts.Workers))
+		}
+	}
+}
+
+func TestDispatcher_LearnedTier_ForgottenAfterExpiry(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	d := e.dispatcher(dispatcher.Config{Tiers: []string{"tier1"}, LearnedTierExpiry: 50 * time.Millisecond})
+	hb := schema.Heartbeat{Worker: "w1", Tier: "learned", Subject: e.subjects.Worker("w1"), State: schema.StateReady,
+		Seq: 1, IntervalMs: 60_000, Capacity: 1}
+	e.beat("w1", hb)
+	awaitStats(t, d, "the learned tier", func(s dispatcher.Stats) bool { return len(s.Tiers) == 2 })
+	hb.State, hb.Seq = schema.StateStopped, 2
+	e.beat("w1", hb)
+	awaitStats(t, d, "the learned tier forgotten", func(s dispatcher.Stats) bool { return len(s.Tiers) == 1 })
+	reply, err := e.rawJob("learned", nil, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := reply.Header.Get(schema.HeaderErrorCode); code != schema.CodeUnknownTier {
+		t.Fatalf("code %q, want unknown_tier", code)
+	}
+}
+
+func TestDispatcher_ForgedBeatMovingWorkerToAnotherTier_Refused(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	d := e.dispatcher(dispatcher.Config{Tiers: []string{"tier1", "tier2", "probe"}})
+	e.realWorker(d, "real-1")
+	e.beat("real-1", schema.Heartbeat{Worker: "real-1", Tier: "tier2", Subject: e.subjects.Worker("real-1"), State: schema.StateReady,
+		Seq: 1 << 40, IntervalMs: 60_000, Capacity: 10})
+	e.probe(d)
+	if n := d.Stats().Dropped.BadHeartbeats; n != 1 {
+		t.Fatalf("bad heartbeats %d, want the forged one", n)
+	}
+	reply, err := e.rawJob("tier2", nil, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := reply.Header.Get(schema.HeaderErrorCode); code != schema.CodeNoDeployments {
+		t.Fatalf("a tier2 job: code %q, want no_deployments (tier1's worker must not take it)", code)
 	}
 }
 
