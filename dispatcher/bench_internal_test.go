@@ -60,3 +60,17 @@ func BenchmarkOnJob(b *testing.B) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// BenchmarkJobChecks is what issue 10 added to every job: the reply
+// subject check and the removal of internal headers (none present).
+func BenchmarkJobChecks(b *testing.B) {
+	s := brokertest.Subjects(b)
+	h := nats.Header{schema.HeaderContentType: {schema.ContentTypeJSON}, schema.HeaderDeadline: {"1795856577000"}}
+	reply := "_INBOX.abcdefghijklmnopqrstuv.12345678"
+	b.ReportAllocs()
+	for b.Loop() {
+		if s.CheckReply(reply) != nil || stripInternal(h) != 0 {
+			b.Fatal("refused")
+		}
+	}
+}

@@ -39,8 +39,8 @@ type Config struct {
 	// Default 0.
 	LatencyBuffer float64
 	// Tiers the dispatcher serves from the start (the config's model
-	// names). Tiers that workers announce in heartbeats are served too; any
-	// other tier is unknown.
+	// names). Tiers that workers announce in heartbeats are served too
+	// (within MaxLearnedTiers); any other tier is unknown.
 	Tiers []string
 	// MaxQueue is how many jobs may wait per tier for a free worker; more
 	// are answered "overloaded". Default 10000.
