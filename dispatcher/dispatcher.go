@@ -17,7 +17,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 	"github.com/nats-io/nuid"
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/llmq/llmq/broker"
 	"github.com/llmq/llmq/config"
@@ -40,14 +39,31 @@ type Config struct {
 	// Default 0.
 	LatencyBuffer float64
 	// Tiers the dispatcher serves from the start (the config's model
-	// names). Tiers that workers announce in heartbeats are served too; any
-	// other tier is unknown.
+	// names). Tiers that workers announce in heartbeats are served too
+	// (within MaxLearnedTiers); any other tier is unknown.
 	Tiers []string
 	// MaxQueue is how many jobs may wait per tier for a free worker; more
 	// are answered "overloaded". Default 10000.
 	MaxQueue int
 	// DefaultTimeout is the deadline of jobs that bring none. Default 600 s.
 	DefaultTimeout time.Duration
+	// MaxTimeout bounds every job's deadline: a job whose Llmq-Deadline or
+	// Llmq-Timeout lies further ahead is given now + MaxTimeout (and the
+	// worker is told that deadline), so that no number a producer sends
+	// can overflow into a deadline already passed or hold a job without
+	// end. Default 24 h (and never less than DefaultTimeout).
+	MaxTimeout time.Duration
+	// MaxLearnedTiers bounds the tiers learned from heartbeats (tiers not
+	// in Tiers). A beat naming a new tier past it is refused (counted in
+	// Stats.Dropped.TierLimit). Default 256.
+	MaxLearnedTiers int
+	// LearnedTierExpiry is how long a learned tier is kept with no worker
+	// and no job; it is then forgotten (and unknown). Default 1 min.
+	LearnedTierExpiry time.Duration
+	// MaxWorkers bounds the workers the dispatcher tracks, in all tiers. A
+	// beat of a new worker past it is refused (counted in
+	// Stats.Dropped.WorkerLimit). Default 4096.
+	MaxWorkers int
 	// StartupGrace is how long after start a tier with no worker holds its
 	// jobs (workers are still announcing themselves) before answering
 	// "no_deployments" at once. Default 3 s.
@@ -95,6 +111,13 @@ type Dispatcher struct {
 	stopping bool
 	stopped  bool
 	changed  chan struct{} // closed and replaced when the fleet changes
+	// learned counts the tiers learned from beats, nworkers the workers
+	// known in all tiers (Config.MaxLearnedTiers, Config.MaxWorkers).
+	learned, nworkers int
+	// byID is the tier of each known worker.
+	byID map[string]*tier
+	// reconnects is the connection's reconnect count the sweep last saw.
+	reconnects uint64
 
 	stopCh chan struct{}
 	wg     sync.WaitGroup
@@ -107,6 +130,7 @@ type Dispatcher struct {
 	redispatched atomic.Uint64
 	errMu        sync.Mutex
 	errors       map[string]uint64
+	drops        drops
 }
 
 // dispatch is a job ready to forward.
@@ -143,6 +167,19 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.DefaultTimeout <= 0 {
 		cfg.DefaultTimeout = 600 * time.Second
 	}
+	if cfg.MaxTimeout <= 0 {
+		cfg.MaxTimeout = 24 * time.Hour
+	}
+	cfg.MaxTimeout = max(cfg.MaxTimeout, cfg.DefaultTimeout)
+	if cfg.MaxLearnedTiers <= 0 {
+		cfg.MaxLearnedTiers = 256
+	}
+	if cfg.LearnedTierExpiry <= 0 {
+		cfg.LearnedTierExpiry = time.Minute
+	}
+	if cfg.MaxWorkers <= 0 {
+		cfg.MaxWorkers = 4096
+	}
 	if cfg.StartupGrace <= 0 {
 		cfg.StartupGrace = 3 * time.Second
 	}
@@ -162,6 +199,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		log:     cfg.Logger.With("dispatcher", cfg.ID),
 		idVal:   []string{cfg.ID},
 		tiers:   map[string]*tier{},
+		byID:    map[string]*tier{},
 		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		changed: make(chan struct{}),
 		stopCh:  make(chan struct{}),
@@ -217,9 +255,8 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		_ = retry.Unsubscribe()
 		return fmt.Errorf("dispatcher: flush: %w", err)
 	}
-	if err := d.nc.Publish(d.cfg.Subjects.Announce(), nil); err != nil {
-		d.log.Warn("announce", "err", err)
-	}
+	d.reconnects = d.nc.Stats().Reconnects
+	d.announce()
 	d.started = time.Now()
 	d.running = true
 	d.wg.Add(1)
@@ -263,6 +300,9 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 	}
 	for _, dj := range d.delayed {
 		held = append(held, heldJob{dj.tier, dj.job})
+		if t := d.tiers[dj.tier]; t != nil {
+			*t.heldOf(&dj.job)--
+		}
 	}
 	d.delayed = nil
 	d.mu.Unlock()
@@ -287,17 +327,38 @@ func (d *Dispatcher) handBack(m *nats.Msg, tierName string) {
 	}
 }
 
+// announce asks every worker to beat at once: at start, and after the
+// connection reconnected (beats sent while it was down, or over a dead
+// route, were missed).
+func (d *Dispatcher) announce() {
+	if err := d.nc.Publish(d.cfg.Subjects.Announce(), nil); err != nil {
+		d.log.Warn("announce", "err", err)
+	}
+}
+
 // onJob runs on the job subscription's goroutine for every job.
 func (d *Dispatcher) onJob(m *nats.Msg) {
 	d.received.Add(1)
 	now := time.Now()
 	if m.Reply == "" {
-		d.noReply.Add(1)
-		d.log.Warn("job without a reply subject dropped", "subject", m.Subject, "bytes", len(m.Data))
+		n := d.noReply.Add(1)
+		if d.drops.noReplyLog.allow(now) {
+			d.log.Warn("job without a reply subject dropped", "subject", clip(m.Subject), "bytes", len(m.Data), "dropped", n)
+		}
 		return
 	}
+	if err := d.cfg.Subjects.CheckReply(m.Reply); err != nil {
+		d.refuseReply(m, "job", err, now)
+		return
+	}
+	if stripInternal(m.Header) > 0 {
+		n := d.drops.internalHeaders.Add(1)
+		if d.drops.headerLog.allow(now) {
+			d.log.Warn("job carried headers only llmq components set; removed", "subject", clip(m.Subject), "jobs", n)
+		}
+	}
 	name, _ := d.cfg.Subjects.Tier(m.Subject)
-	deadline, err := d.deadline(m, now)
+	deadline, err := deadlineOf(m.Header, now, d.cfg.DefaultTimeout, d.cfg.MaxTimeout)
 	if err != nil {
 		d.reply(m, err)
 		return
@@ -314,9 +375,9 @@ func (d *Dispatcher) onJob(m *nats.Msg) {
 	}
 	t := d.tiers[name]
 	if t == nil {
-		known := d.tierNames()
+		e := d.unknownTier(name)
 		d.mu.Unlock()
-		d.reply(m, schema.Errorf(schema.CodeUnknownTier, "unknown tier %q (known: %s)", name, strings.Join(known, ", ")))
+		d.reply(m, e)
 		return
 	}
 	p := pending{msg: m, arrived: now, deadline: deadline, batch: m.Header.Get(schema.HeaderPriority) == schema.PriorityBatch}
@@ -351,7 +412,7 @@ func (d *Dispatcher) onJob(m *nats.Msg) {
 		d.reply(m, schema.Errorf(schema.CodeNoDeployments, "no worker serves tier %q", name))
 		return
 	}
-	ok := t.queueOf(&p).push(p, d.cfg.MaxQueue)
+	ok := t.room(&p, d.cfg.MaxQueue) && t.queueOf(&p).push(p, d.cfg.MaxQueue)
 	d.mu.Unlock()
 	if !ok {
 		d.reply(m, schema.Errorf(schema.CodeOverloaded, "tier %q has %d jobs waiting, the most this dispatcher holds", name, d.cfg.MaxQueue).WithRetryAfter(time.Second))
@@ -402,26 +463,32 @@ func (d *Dispatcher) stamp(j dispatch) {
 	}
 }
 
-// deadline reads the job's deadline: Llmq-Deadline, else Llmq-Timeout
-// from now, else the default time-out.
-func (d *Dispatcher) deadline(m *nats.Msg, now time.Time) (time.Time, *schema.Error) {
-	if m.Header != nil {
-		if v := m.Header.Get(schema.HeaderDeadline); v != "" {
-			ms, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || ms <= 0 {
-				return time.Time{}, schema.Errorf(schema.CodeBadRequest, "header %s: %q is not a positive number of Unix milliseconds", schema.HeaderDeadline, v)
-			}
-			return time.UnixMilli(ms), nil
+// deadlineOf reads a job's deadline from its headers: Llmq-Deadline, else
+// Llmq-Timeout from now, else now + def; never later than now + limit
+// (Config.MaxTimeout), so a huge value cannot overflow into the past.
+func deadlineOf(h nats.Header, now time.Time, def, limit time.Duration) (time.Time, *schema.Error) {
+	latest := now.Add(limit)
+	if v := h.Get(schema.HeaderDeadline); v != "" {
+		ms, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || ms <= 0 {
+			return time.Time{}, schema.Errorf(schema.CodeBadRequest, "header %s: %.32q is not a positive number of Unix milliseconds", schema.HeaderDeadline, v)
 		}
-		if v := m.Header.Get(schema.HeaderTimeout); v != "" {
-			ms, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || ms <= 0 {
-				return time.Time{}, schema.Errorf(schema.CodeBadRequest, "header %s: %q is not a positive number of milliseconds", schema.HeaderTimeout, v)
-			}
-			return now.Add(time.Duration(ms) * time.Millisecond), nil
+		if ms > latest.UnixMilli() {
+			return latest, nil
 		}
+		return time.UnixMilli(ms), nil
 	}
-	return now.Add(d.cfg.DefaultTimeout), nil
+	if v := h.Get(schema.HeaderTimeout); v != "" {
+		ms, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || ms <= 0 {
+			return time.Time{}, schema.Errorf(schema.CodeBadRequest, "header %s: %.32q is not a positive number of milliseconds", schema.HeaderTimeout, v)
+		}
+		if ms > limit.Milliseconds() {
+			return latest, nil
+		}
+		return now.Add(time.Duration(ms) * time.Millisecond), nil
+	}
+	return now.Add(def), nil
 }
 
 // forward sends a job to the worker picked for it. It runs without the
@@ -454,63 +521,6 @@ func (d *Dispatcher) reply(m *nats.Msg, e *schema.Error) {
 	if err := broker.ReplyError(d.nc, m.Reply, broker.CodecOf(m), e); err != nil {
 		d.log.Error("error reply", "code", e.Code, "err", err)
 	}
-}
-
-// onHeartbeat updates the fleet and dispatches what the beat made room for.
-func (d *Dispatcher) onHeartbeat(m *nats.Msg) {
-	var hb schema.Heartbeat
-	if err := msgpack.Unmarshal(m.Data, &hb); err != nil {
-		d.log.Warn("malformed heartbeat", "subject", m.Subject, "err", err)
-		return
-	}
-	if hb.Tier == "" || hb.Worker == "" || hb.Subject == "" || hb.Capacity <= 0 {
-		d.log.Warn("heartbeat missing fields", "subject", m.Subject, "worker", hb.Worker)
-		return
-	}
-	d.observeBeat(&hb)
-	now := time.Now()
-	var out []dispatch
-	var fails []failed
-	d.mu.Lock()
-	t := d.tiers[hb.Tier]
-	if t == nil {
-		t = &tier{name: hb.Tier}
-		d.tiers[hb.Tier] = t
-	}
-	i, w := t.find(hb.Worker)
-	switch {
-	case hb.State == schema.StateStopped:
-		if w != nil {
-			t.remove(i)
-			d.notify()
-			d.log.Info("worker left", "worker", hb.Worker, "tier", hb.Tier)
-			w.hb, w.seen = hb, hb.Received[d.cfg.ID]
-			w.reconcile(d.cfg.ID)
-			fails = d.requeueLost(t, w, now, fails) // a worker that left holding jobs
-			out, fails = d.drain(t, now, out, fails)
-		}
-		d.mu.Unlock()
-		d.send(out, fails)
-		return
-	case w == nil:
-		w = &worker{subject: hb.Subject}
-		t.workers = append(t.workers, w)
-		d.notify()
-		d.log.Info("worker joined", "worker", hb.Worker, "tier", hb.Tier, "deployment", hb.Deployment, "capacity", hb.Capacity)
-	case hb.Seq <= w.hb.Seq:
-		d.mu.Unlock() // an old beat overtaken by a newer one
-		return
-	}
-	if w.hb.State != hb.State && w.hb.State != "" {
-		d.notify()
-	}
-	w.hb = hb
-	w.seen = hb.Received[d.cfg.ID]
-	w.lastSeen = now
-	w.reconcile(d.cfg.ID)
-	out, fails = d.drain(t, now, out, fails)
-	d.mu.Unlock()
-	d.send(out, fails)
 }
 
 // drain moves queued jobs to free workers, in order, until the queue is
@@ -566,6 +576,13 @@ func (d *Dispatcher) sweepLoop() {
 		case <-d.stopCh:
 			return
 		case now := <-t.C:
+			// The connection's handlers belong to broker.Connect: a
+			// reconnect is noticed here, by its count.
+			if r := d.nc.Stats().Reconnects; r != d.reconnects {
+				d.reconnects = r
+				d.log.Info("connection reconnected: asking workers to announce themselves", "reconnects", r)
+				d.announce()
+			}
 			out, fails = d.sweep(now, out[:0], fails[:0])
 			d.send(out, fails)
 			clear(out)
@@ -580,16 +597,21 @@ func (d *Dispatcher) sweep(now time.Time, out []dispatch, fails []failed) ([]dis
 	d.due = d.delayed.popDue(now, d.due[:0])
 	for _, dj := range d.due {
 		if t := d.tiers[dj.tier]; t != nil {
+			*t.heldOf(&dj.job)--
 			t.queueOf(&dj.job).pushFront(dj.job)
 		}
 	}
 	clear(d.due)
-	for _, t := range d.tiers {
+	for name, t := range d.tiers {
+		if d.forget(t, now) {
+			delete(d.tiers, name)
+			d.learned--
+			continue
+		}
 		for i := len(t.workers) - 1; i >= 0; i-- {
 			if w := t.workers[i]; w.expired(now) {
 				d.log.Warn("worker lost: no heartbeat for three intervals", "worker", w.hb.Worker, "tier", t.name, "last_seen", w.lastSeen, "jobs_held", len(w.jobs))
-				t.remove(i)
-				d.notify()
+				d.removeWorker(t, i)
 				d.observeLost(t.name, w.hb.Worker)
 				fails = d.requeueLost(t, w, now, fails)
 			}
@@ -637,6 +659,14 @@ func (d *Dispatcher) tierNames() []string {
 	return names
 }
 
+// clip bounds a string from a message for a log line.
+func clip(s string) string {
+	if len(s) > 128 {
+		return s[:128] + "…"
+	}
+	return s
+}
+
 // WaitWorkers blocks until the dispatcher knows at least n ready workers
 // of tier, or ctx ends.
 func (d *Dispatcher) WaitWorkers(ctx context.Context, tierName string, n int) error {
@@ -676,23 +706,30 @@ type Stats struct {
 	Fallbacks    uint64            `json:"fallbacks"`
 	Redispatched uint64            `json:"redispatched"`
 	Errors       map[string]uint64 `json:"errors"`
-	Tiers        []TierStats       `json:"tiers"`
+	// Dropped counts hostile or malformed messages refused or repaired.
+	Dropped Dropped     `json:"dropped"`
+	Tiers   []TierStats `json:"tiers"`
 }
 
 // TierStats describe one tier as the dispatcher sees it.
 type TierStats struct {
-	Name   string `json:"name"`
-	Queued int    `json:"queued"`
+	Name string `json:"name"`
+	// Queued are interactive jobs waiting: for a free worker, or for the
+	// back-off of a retry to end (Retrying counts those, of both
+	// priorities). Both count toward Config.MaxQueue.
+	Queued int `json:"queued"`
 	// BatchQueued are batch jobs waiting for capacity interactive jobs
-	// leave.
+	// leave (or for a retry's back-off).
 	BatchQueued int                `json:"batch_queued"`
+	Retrying    int                `json:"retrying"`
 	Workers     []schema.Heartbeat `json:"workers"`
 }
 
 // Stats returns a snapshot of the dispatcher's counters and fleet.
 func (d *Dispatcher) Stats() Stats {
 	s := Stats{ID: d.cfg.ID, Strategy: d.cfg.Strategy, Received: d.received.Load(), Dispatched: d.dispatched.Load(), NoReply: d.noReply.Load(),
-		Retries: d.retries.Load(), Fallbacks: d.fallbacks.Load(), Redispatched: d.redispatched.Load(), Errors: map[string]uint64{}}
+		Retries: d.retries.Load(), Fallbacks: d.fallbacks.Load(), Redispatched: d.redispatched.Load(), Errors: map[string]uint64{},
+		Dropped: d.drops.snapshot()}
 	d.errMu.Lock()
 	for k, v := range d.errors {
 		s.Errors[k] = v
@@ -701,7 +738,7 @@ func (d *Dispatcher) Stats() Stats {
 	d.mu.Lock()
 	for _, name := range d.tierNames() {
 		t := d.tiers[name]
-		ts := TierStats{Name: name, Queued: t.queue.len(), BatchQueued: t.batch.len()}
+		ts := TierStats{Name: name, Queued: t.queue.len() + t.held, BatchQueued: t.batch.len() + t.heldBatch, Retrying: t.held + t.heldBatch}
 		for _, w := range t.workers {
 			ts.Workers = append(ts.Workers, w.hb)
 		}

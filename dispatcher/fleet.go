@@ -97,6 +97,13 @@ type tier struct {
 	workers    []*worker
 	queue      queue // interactive jobs
 	batch      queue // batch jobs (Llmq-Priority: batch)
+	// held and heldBatch count the tier's retries waiting out their
+	// back-off in the dispatcher's delay heap; they count toward
+	// Config.MaxQueue like the queues.
+	held, heldBatch int
+	// idleSince is when a learned tier was last seen with no worker and
+	// no job (zero while it has some).
+	idleSince time.Time
 }
 
 // queueOf is the queue p waits in.
@@ -105,6 +112,20 @@ func (t *tier) queueOf(p *pending) *queue {
 		return &t.batch
 	}
 	return &t.queue
+}
+
+// heldOf is the count of held retries of p's priority.
+func (t *tier) heldOf(p *pending) *int {
+	if p.batch {
+		return &t.heldBatch
+	}
+	return &t.held
+}
+
+// room reports whether one more job of p's priority fits under max:
+// queued and held retries together.
+func (t *tier) room(p *pending, max int) bool {
+	return t.queueOf(p).len()+*t.heldOf(p) < max
 }
 
 // batchReserve is how many of a worker's slots batch jobs leave free for

@@ -19,7 +19,11 @@ import (
 // dispatcher's lock held: they must be quick, safe for concurrent use, and
 // must not call the dispatcher.
 type Observer interface {
-	// Heartbeat is called for every well-formed heartbeat received.
+	// Heartbeat is called for every heartbeat accepted: well-formed (see
+	// broker.Subjects.DecodeHeartbeat), of a configured tier or one
+	// admitted within Config.MaxLearnedTiers, and not overtaken by a newer
+	// beat. Tiers and codes passed to an Observer are never more than
+	// those, so they may be used as metric labels.
 	Heartbeat(hb *schema.Heartbeat)
 	// WorkerLost is called when a worker is dropped after three missed
 	// beats.

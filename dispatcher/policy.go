@@ -118,7 +118,24 @@ func (p *Policy) maxFallbacks() int {
 	if p.MaxFallbacks <= 0 {
 		return 5
 	}
-	return p.MaxFallbacks
+	return min(p.MaxFallbacks, maxPolicyCount)
+}
+
+// mostRetries is the most retries any error code gets in one tier.
+func (p *Policy) mostRetries() int {
+	n := p.NumRetries
+	for _, v := range p.RetryPolicy {
+		n = max(n, v)
+	}
+	return min(max(n, 0), maxPolicyCount)
+}
+
+// budget is the most attempts one job may make: every retry in its tier
+// and in each tier it may fall back to. A bounce claiming more is
+// answered, not retried. (A job sent again because its worker was lost
+// also counts an attempt, so such a job may reach its budget early.)
+func (p *Policy) budget() int {
+	return (p.mostRetries() + 1) * (p.maxFallbacks() + 1)
 }
 
 // FallbackMap flattens LiteLLM's list-of-maps fallbacks.

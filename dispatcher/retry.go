@@ -1,8 +1,8 @@
 package dispatcher
 
 import (
+	"errors"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -20,39 +20,36 @@ var errorHeaders = []string{
 // onRetry takes a job a worker bounced after a failed attempt: it retries
 // it in its tier after a back-off (elsewhere when the tier has another
 // deployment), falls back to another tier, or answers the producer with
-// the failure.
+// the failure. The bounce is checked and clamped first (parseBounce), and
+// honoured only within the job's retry budget and the tier's max_queue.
 func (d *Dispatcher) onRetry(m *nats.Msg) {
-	if m.Reply == "" || m.Header == nil {
-		d.noReply.Add(1)
-		d.log.Warn("bounced job without reply subject or headers dropped", "bytes", len(m.Data))
+	now := time.Now()
+	if m.Reply == "" {
+		n := d.noReply.Add(1)
+		if d.drops.noReplyLog.allow(now) {
+			d.log.Warn("bounced job without reply subject dropped", "bytes", len(m.Data), "dropped", n)
+		}
 		return
 	}
-	now := time.Now()
+	b, err := parseBounce(m.Header, m.Reply, d.bounceRules(), now)
+	if errors.Is(err, errBounceReply) {
+		d.refuseReply(m, "bounce", err, now)
+		return
+	}
+	if err != nil {
+		n := d.drops.badBounces.Add(1)
+		if d.drops.bounceLog.allow(now) {
+			d.log.Warn("bounce refused", "err", err, "refused", n)
+		}
+		d.reply(m, schema.Errorf(schema.CodeInternal, "the job's failed attempt came back malformed (%v); not retried", err))
+		return
+	}
 	h := m.Header
-	e := bouncedError(h)
-	tierName := h.Get(schema.HeaderTier)
-	p := pending{
-		msg:          m,
-		arrived:      now,
-		attempts:     atoiOr(h.Get(schema.HeaderAttempt), 1),
-		tierAttempts: atoiOr(h.Get(schema.HeaderTierAttempts), 1),
-		fallbacks:    atoiOr(h.Get(schema.HeaderFallbacks), 0),
-		origin:       h.Get(schema.HeaderOriginTier),
-	}
-	if ex := h.Get(schema.HeaderExclude); ex != "" {
-		p.exclude = strings.Split(ex, ",")
-	}
-	if dep := h.Get(schema.HeaderFailedDeployment); dep != "" && !p.excluded(dep) {
-		p.exclude = append(p.exclude, dep)
-	}
-	deadline, derr := d.deadline(m, now)
-	if derr != nil {
-		deadline = now.Add(d.cfg.DefaultTimeout)
-	}
-	p.deadline = deadline
 	for _, k := range errorHeaders {
 		delete(h, k)
 	}
+	p, e, tierName := b.p, b.err, b.tier
+	p.msg = m
 
 	d.mu.Lock()
 	if d.stopping {
@@ -60,11 +57,23 @@ func (d *Dispatcher) onRetry(m *nats.Msg) {
 		d.handBack(m, cmpOr(p.origin, tierName))
 		return
 	}
+	if budget := d.cfg.Policy.budget(); p.attempts > budget {
+		d.mu.Unlock()
+		e.Message += " (after " + strconv.Itoa(p.attempts) + " attempts, over the job's budget of " + strconv.Itoa(budget) + ")"
+		d.reply(m, e)
+		return
+	}
 	t := d.tiers[tierName]
 	if t != nil && p.tierAttempts <= d.cfg.Policy.retries(e.Code) {
 		delay := d.cfg.Policy.backoff(p.tierAttempts, e.RetryAfter(), d.rng)
-		if due := now.Add(delay); due.Before(deadline) {
+		if due := now.Add(delay); due.Before(p.deadline) {
+			if !t.room(&p, d.cfg.MaxQueue) {
+				d.mu.Unlock()
+				d.reply(m, schema.Errorf(schema.CodeOverloaded, "tier %q has %d jobs waiting or waiting to retry, the most this dispatcher holds", tierName, d.cfg.MaxQueue).WithRetryAfter(time.Second))
+				return
+			}
 			d.delayed.add(delayedJob{due: due, tier: tierName, job: p})
+			*t.heldOf(&p)++
 			d.mu.Unlock()
 			d.retries.Add(1)
 			d.log.Debug("retry scheduled", "tier", tierName, "code", e.Code, "attempt", p.attempts+1, "delay", delay)
@@ -85,6 +94,10 @@ func (d *Dispatcher) onRetry(m *nats.Msg) {
 	d.reply(m, e)
 }
 
+func (d *Dispatcher) bounceRules() bounceRules {
+	return bounceRules{subjects: d.cfg.Subjects, policy: &d.cfg.Policy, defaultTimeout: d.cfg.DefaultTimeout, maxTimeout: d.cfg.MaxTimeout}
+}
+
 // fallback moves p to the next fallback tier that has a worker not
 // cooling, if any, and dispatches what it can there. Called with d.mu
 // held.
@@ -99,6 +112,9 @@ func (d *Dispatcher) fallback(p pending, current, code string, now time.Time, ou
 		}
 		if cooling, _ := t.allCooling(now); cooling {
 			continue
+		}
+		if !t.room(&p, d.cfg.MaxQueue) {
+			continue // full: falling back must not grow a queue past its bound
 		}
 		p.origin, p.fallbacks, p.tierAttempts, p.exclude = origin, i+1, 0, nil
 		t.queueOf(&p).pushFront(p)
@@ -131,25 +147,4 @@ func (d *Dispatcher) requeueLost(t *tier, w *worker, now time.Time, fails []fail
 		}
 	}
 	return fails
-}
-
-// bouncedError rebuilds the typed error a worker bounced a job with.
-func bouncedError(h nats.Header) *schema.Error {
-	code := h.Get(schema.HeaderErrorCode)
-	if code == "" {
-		code = schema.CodeInternal
-	}
-	e := schema.NewError(code, h.Get(schema.HeaderErrorMessage))
-	if ms, err := strconv.ParseInt(h.Get(schema.HeaderRetryAfterMs), 10, 64); err == nil && ms > 0 {
-		e.RetryAfterMs = ms
-	}
-	e.ProviderStatus = atoiOr(h.Get(schema.HeaderProviderStatus), 0)
-	return e
-}
-
-func atoiOr(s string, def int) int {
-	if n, err := strconv.Atoi(s); err == nil {
-		return n
-	}
-	return def
 }

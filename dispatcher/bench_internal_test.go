@@ -1,0 +1,76 @@
+package dispatcher
+
+import (
+	"io"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/llmq/llmq/broker/brokertest"
+	"github.com/llmq/llmq/schema"
+)
+
+// BenchmarkOnJob is the hot path: a producer's job (JSON, with a deadline)
+// taken by onJob and forwarded at once to a worker with a free slot, over
+// a real connection. The worker's subject has no subscriber: the server
+// drops the forward.
+func BenchmarkOnJob(b *testing.B) {
+	srv := brokertest.NewServer(b, brokertest.Options{})
+	subjects := brokertest.Subjects(b)
+	d, err := New(Config{Conn: srv.Connect("bench"), Subjects: subjects, Tiers: []string{"tier1"}, Logger: discard()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := &worker{
+		subject: subjects.Worker("w1"),
+		hb:      schema.Heartbeat{Worker: "w1", Tier: "tier1", Deployment: "dep", State: schema.StateReady, Capacity: 1 << 20},
+	}
+	d.tiers["tier1"].workers = []*worker{w}
+	body := []byte(`{"messages":[{"role":"user","content":"hello"}]}`)
+	deadline := []string{strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10)}
+	m := &nats.Msg{
+		Subject: subjects.Jobs("tier1"), Reply: "_INBOX.abcdefghijklmnopqrstuv.12345678",
+		Header: nats.Header{schema.HeaderContentType: {schema.ContentTypeJSON}, schema.HeaderDeadline: deadline},
+		Data:   body,
+	}
+	stamped := []string{schema.HeaderDispatcher, schema.HeaderJobSeq, schema.HeaderQueuedUs}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		d.onJob(m)
+		// Restore the producer's headers, as a new job would bring them.
+		for _, k := range stamped {
+			delete(m.Header, k)
+		}
+		m.Header[schema.HeaderDeadline] = deadline
+		if i%1024 == 1023 {
+			d.mu.Lock()
+			clear(w.jobs)
+			w.seen = w.sent
+			d.mu.Unlock()
+		}
+	}
+	b.StopTimer()
+	if got := d.dispatched.Load(); got != uint64(b.N) {
+		b.Fatalf("dispatched %d of %d", got, b.N)
+	}
+}
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// BenchmarkJobChecks is what issue 10 added to every job: the reply
+// subject check and the removal of internal headers (none present).
+func BenchmarkJobChecks(b *testing.B) {
+	s := brokertest.Subjects(b)
+	h := nats.Header{schema.HeaderContentType: {schema.ContentTypeJSON}, schema.HeaderDeadline: {"1795856577000"}}
+	reply := "_INBOX.abcdefghijklmnopqrstuv.12345678"
+	b.ReportAllocs()
+	for b.Loop() {
+		if s.CheckReply(reply) != nil || stripInternal(h) != 0 {
+			b.Fatal("refused")
+		}
+	}
+}
