@@ -2,14 +2,18 @@ package worker_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/llmq/llmq/dispatcher"
 	"github.com/llmq/llmq/schema"
 	"github.com/llmq/llmq/worker"
 	"github.com/llmq/llmq/worker/provider"
+	"github.com/llmq/llmq/worker/provider/openai"
+	"github.com/llmq/llmq/worker/provider/openai/openaitest"
 )
 
 // slowOn is a provider that answers at once, except that a job whose last
@@ -143,5 +147,41 @@ func TestWorker_DeploymentTimeoutFires_CountsTowardCooldown(t *testing.T) {
 	}
 	if until, reason := w.Cooling(); until.IsZero() || reason != schema.CodeTimeout {
 		t.Fatalf("Cooling() = %v, %q; want a rest for timeout", until, reason)
+	}
+}
+
+// Issue 10 finding 9: a provider reply over the size llmq reads was a
+// connection_error, which the dispatcher retried, downloading it again.
+// It is payload_too_large: the producer gets it after one call.
+func TestWorker_ProviderReplyOverCap_AnsweredOnceNotRetried(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	const limit = 1 << 20
+	fake := openaitest.NewServer(t, openaitest.Config{Reply: strings.Repeat("z", 2*limit)})
+	hc := provider.NewHTTPClient()
+	t.Cleanup(hc.CloseIdleConnections)
+	p, err := openai.New(provider.Options{Model: "m", APIBase: fake.URL(), HTTP: hc, MaxReplyBytes: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dispatcher.New(dispatcher.Config{Conn: e.srv.Connect("dispatcher"), Subjects: e.subjects, Tiers: []string{tier},
+		Logger: quiet(), Policy: dispatcher.Policy{NumRetries: 2, BackoffInitial: time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Stop(context.Background()) })
+	e.worker(p)
+	e.worker(p) // a second deployment a retry could go to
+	waitWorkers(t, d, 2)
+
+	reply := e.request(e.rawJob(ask("x"), schema.HeaderTimeout, "20000"))
+	if got := decodeError(t, reply); got.Code != schema.CodePayloadTooLarge || !strings.Contains(got.Message, "over") {
+		t.Fatalf("error %+v, want payload_too_large saying the reply is over the cap", got)
+	}
+	if n := len(fake.Requests()); n != 1 {
+		t.Fatalf("the provider was called %d times for one job, want 1 (no retry of an over-cap reply)", n)
 	}
 }
