@@ -18,6 +18,12 @@ const senderTTL = 10 * time.Minute
 
 // sender is what a worker keeps of one dispatcher that sends it jobs: what
 // its heartbeats' received and jobs report. Guarded by the worker's mu.
+//
+// Every bound broker.DecodeHeartbeat checks holds whatever jobs arrive: at
+// most MaxBeatDispatchers senders (receive), ids of at most MaxWorkerIDLen
+// bytes (jobKey), and at most Concurrency+Backlog ≤ 2×MaxCapacity ≤
+// MaxBeatJobs held seqs (New, accept). The largest beat that allows is
+// about 150 KB, within MaxHeartbeatBytes.
 type sender struct {
 	received uint64         // the highest Llmq-Job-Seq received
 	held     map[uint64]int // seqs of the jobs held → how many hold it

@@ -40,14 +40,17 @@ type Config struct {
 	ProviderName, Model string
 	// Host is the backend's address, reported in heartbeats.
 	Host string
-	// Concurrency is how many jobs run at once. Default 4.
+	// Concurrency is how many jobs run at once, at most broker.MaxCapacity
+	// (what a heartbeat may report). Default 4.
 	Concurrency int
 	// Backlog is how many more jobs may wait in the worker when dispatchers
 	// send more than Concurrency (several dispatchers may each see the last
-	// free slot). Beyond it a job is answered "overloaded". Default:
-	// Concurrency.
+	// free slot). Beyond it a job is answered "overloaded". At most
+	// broker.MaxCapacity. Default: Concurrency.
 	Backlog int
-	// HeartbeatInterval. Default 1 s.
+	// HeartbeatInterval, within broker.MinBeatInterval…MaxBeatInterval
+	// (receivers clamp a beat's interval to those bounds; a longer one is
+	// shortened to match). Default 1 s.
 	HeartbeatInterval time.Duration
 	// StateInterval is the least time between the extra beats a worker sends
 	// when a slot frees, so dispatchers learn of free capacity at once
