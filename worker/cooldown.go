@@ -21,8 +21,27 @@ type Cooldown struct {
 	Disabled bool
 }
 
-// cooling counts when a failure rests the deployment: LiteLLM cools on
-// 429, 401, 404, 408 and 5xx.
+// cooling reports whether a failure counts toward AllowedFails (LiteLLM
+// cools on 429, 401, 404, 408 and 5xx). Exactly these outcomes of a
+// provider call count, once per attempt:
+//
+//   - rate_limited (one is enough to rest the deployment);
+//   - authentication, not_found: the deployment's key or model is wrong;
+//   - provider_error, connection_error: the provider failed or could not
+//     be reached (including a stream it cut midway);
+//   - timeout, only the deployment's own: its timeout or stream_timeout
+//     ended the call before the job's deadline, or the provider answered
+//     408.
+//
+// Nothing else counts. In particular not the producer's deadline passing,
+// before or during the call (Llmq-Deadline/Llmq-Timeout shorter than the
+// deployment's time-out: the job ran out of time, the deployment did not
+// fail; the worker answers timeout and never calls coolFail, see
+// call.expired); nor a producer cancelling its stream or going away, the
+// worker stopping (cancelled), the job's own faults (bad_request,
+// context_window_exceeded, content_policy), a reply over the size llmq
+// reads (payload_too_large), or the worker's own refusals (overloaded,
+// no_deployments, a job it drops).
 func cooling(code string) bool {
 	switch code {
 	case schema.CodeRateLimited, schema.CodeAuthentication, schema.CodeNotFound,

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"maps"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -43,20 +42,10 @@ func (w *Worker) Heartbeat() schema.Heartbeat {
 		state = schema.StateDraining
 	}
 	lat, per, n := w.window.medians()
+	now := time.Now()
 	w.mu.Lock()
-	received := maps.Clone(w.received)
-	var jobs map[string][]uint64
-	if len(w.held) > 0 {
-		jobs = make(map[string][]uint64, len(w.held))
-		for d, h := range w.held {
-			seqs := make([]uint64, 0, len(h))
-			for seq := range h {
-				seqs = append(seqs, seq)
-			}
-			jobs[d] = seqs
-		}
-	}
-	coolUntil, coolReason := w.cool.state(time.Now())
+	received, jobs := w.senderState(now)
+	coolUntil, coolReason := w.cool.state(now)
 	w.mu.Unlock()
 	return schema.Heartbeat{
 		Worker:     w.cfg.ID,

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llmq/llmq/broker"
 	"github.com/llmq/llmq/schema"
 	"github.com/llmq/llmq/worker"
 	"github.com/llmq/llmq/worker/provider/sim"
@@ -25,7 +26,8 @@ func TestWorker_Heartbeat_FirstBeatDescribesReadyWorker(t *testing.T) {
 	want := schema.Heartbeat{
 		Worker: w.ID(), Tier: tier, Deployment: deployment, Provider: provName, Model: modelName,
 		Host: "http://gpu1:11434", Subject: w.Subject(), State: schema.StateReady, Seq: 1,
-		IntervalMs: time.Hour.Milliseconds(), Capacity: 3, InFlight: 0, Weight: 2.5, Order: 1,
+		// The setup's hour is clamped to what receivers accept.
+		IntervalMs: broker.MaxBeatInterval.Milliseconds(), Capacity: 3, InFlight: 0, Weight: 2.5, Order: 1,
 	}
 	if !equalBeats(hb, want) {
 		t.Fatalf("first beat\n got %+v\nwant %+v", hb, want)

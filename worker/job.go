@@ -14,19 +14,35 @@ import (
 	"github.com/llmq/llmq/worker/provider"
 )
 
+// maxAttempt bounds the attempt number a job's header may report in its
+// routing block.
+const maxAttempt = 1 << 16
+
+// call is one job being run: the message, its codec and dispatcher key,
+// and whether the producer's deadline is what bounds the provider call.
+type call struct {
+	queued
+	codec schema.Codec
+	// producerDeadline is set when the job's deadline (Llmq-Deadline) comes
+	// before the deployment's own time-out, and so ends the call.
+	producerDeadline bool
+}
+
+// expired reports whether a call ended because the producer's deadline
+// passed. That is the job's time running out, not the deployment failing
+// (see cooling).
+func (c *call) expired(ctx context.Context) bool {
+	return c.producerDeadline && errors.Is(ctx.Err(), context.DeadlineExceeded)
+}
+
 // handle runs one job and replies. Every path out of it replies to the
-// producer, except a job that came without a reply subject (logged and
-// counted: there is nobody to tell).
-func (w *Worker) handle(m *nats.Msg) {
-	codec := broker.CodecOf(m)
-	if m.Reply == "" {
-		w.jobFailed(OutcomeDropped)
-		w.log.Warn("job without a reply subject dropped", "subject", m.Subject, "bytes", len(m.Data))
-		return
-	}
-	req, err := schema.DecodeRequest(codec, m.Data)
+// producer (accept has dropped the jobs that cannot be answered).
+func (w *Worker) handle(q queued) {
+	m := q.m
+	c := &call{queued: q, codec: broker.CodecOf(m)}
+	req, err := schema.DecodeRequest(c.codec, m.Data)
 	if err != nil {
-		w.replyError(m, codec, schema.AsError(err))
+		w.replyError(m, c.codec, schema.AsError(err))
 		return
 	}
 	if req.Limit() == 0 && w.cfg.MaxTokens > 0 {
@@ -40,48 +56,47 @@ func (w *Worker) handle(m *nats.Msg) {
 		Provider:   w.cfg.ProviderName,
 		Model:      w.cfg.Model,
 		Attempts:   1,
+		Dispatcher: q.from,
 	}
 	if m.Header != nil {
-		routing.Dispatcher = m.Header.Get(schema.HeaderDispatcher)
-		if us, err := strconv.ParseInt(m.Header.Get(schema.HeaderQueuedUs), 10, 64); err == nil {
+		if us, err := strconv.ParseInt(m.Header.Get(schema.HeaderQueuedUs), 10, 64); err == nil && us > 0 {
 			routing.QueueMs = float64(us) / 1000
 		}
 		if a, err := strconv.Atoi(m.Header.Get(schema.HeaderAttempt)); err == nil && a > 0 {
-			routing.Attempts = a
+			routing.Attempts = min(a, maxAttempt)
 		}
 	}
 	timeout := w.cfg.Timeout
 	if req.Stream {
 		timeout = w.cfg.StreamTimeout
 	}
-	deadline := time.Now().Add(timeout)
-	if dl, ok := headerDeadline(m); ok {
-		if !dl.After(time.Now()) {
-			w.replyError(m, codec, schema.NewError(schema.CodeTimeout, "the job's deadline passed before a worker started it"))
+	now := time.Now()
+	deadline := now.Add(timeout)
+	if dl, ok := headerDeadline(m, deadline); ok {
+		if !dl.After(now) {
+			w.replyError(m, c.codec, schema.NewError(schema.CodeTimeout, "the job's deadline passed before a worker started it"))
 			return
 		}
-		if dl.Before(deadline) {
-			deadline = dl
-		}
+		deadline, c.producerDeadline = dl, true
 	}
 	ctx, cancel := context.WithDeadline(w.ctx, deadline)
 	defer cancel()
 	if req.Stream {
-		w.stream(ctx, m, req, codec, routing)
+		w.stream(ctx, c, req, routing)
 		return
 	}
 	start := time.Now()
 	resp, err := w.cfg.Provider.Complete(ctx, req)
 	routing.CallMs = ms(time.Since(start))
 	if err != nil {
-		w.fail(m, codec, w.callError(ctx, err))
+		w.fail(ctx, c, err)
 		return
 	}
 	w.window.add(routing.CallMs, resp.Usage.CompletionTokens)
 	w.complete(resp, routing)
-	if err := broker.Reply(w.nc, m.Reply, codec, resp); err != nil {
+	if err := broker.Reply(w.nc, m.Reply, c.codec, resp); err != nil {
 		if errors.Is(err, nats.ErrMaxPayload) {
-			w.replyError(m, codec, schema.Errorf(schema.CodePayloadTooLarge, "the reply is over the NATS max payload of %d bytes", w.nc.MaxPayload()))
+			w.replyError(m, c.codec, schema.Errorf(schema.CodePayloadTooLarge, "the reply is over the NATS max payload of %d bytes", w.nc.MaxPayload()))
 			return
 		}
 		w.jobFailed(schema.CodeInternal)
@@ -91,21 +106,32 @@ func (w *Worker) handle(m *nats.Msg) {
 	w.jobDone(routing, resp.Usage)
 }
 
-// fail ends a job whose provider call failed. A job that came through a
-// dispatcher goes back to the dispatchers (Subjects.Retry), which retry it
-// elsewhere, fall back to another tier, or answer the producer; others are
-// answered here. Either way the failure counts toward a cooldown.
-func (w *Worker) fail(m *nats.Msg, codec schema.Codec, e *schema.Error) {
+// fail ends a job whose provider call failed before anything reached the
+// producer.
+//
+//   - The producer's deadline passed: the job is answered timeout here; it
+//     is no failure of the deployment (no cooldown) and there is no time
+//     left for another attempt (no bounce).
+//   - Otherwise the failure counts toward a cooldown (see cooling), and a
+//     job that came through a dispatcher goes back to the dispatchers
+//     (Subjects.Retry), which retry it elsewhere, fall back to another
+//     tier, or answer the producer; others are answered here.
+func (w *Worker) fail(ctx context.Context, c *call, err error) {
+	if c.expired(ctx) {
+		w.replyError(c.m, c.codec, schema.NewError(schema.CodeTimeout, "the job's deadline passed during the provider call"))
+		return
+	}
+	e := w.callError(ctx, err)
 	w.coolFail(e)
-	if m.Header.Get(schema.HeaderDispatcher) != "" {
-		b := broker.BounceMsg(w.cfg.Subjects.Retry(), m, e, w.cfg.Tier, w.cfg.Deployment)
+	if c.from != "" {
+		b := broker.BounceMsg(w.cfg.Subjects.Retry(), c.m, e, w.cfg.Tier, w.cfg.Deployment)
 		if err := w.nc.PublishMsg(b); err == nil {
 			w.jobFailed(e.Code)
 			w.log.Debug("job bounced for retry", "code", e.Code, "err", e.Message)
 			return
 		}
 	}
-	w.replyError(m, codec, e)
+	w.replyError(c.m, c.codec, e)
 }
 
 // complete fills the fields of a provider's response that llmq owns.
@@ -128,8 +154,13 @@ func (w *Worker) complete(resp *schema.Response, routing *schema.Routing) {
 }
 
 // callError types a provider failure, telling a passed deadline from a
-// worker shutting down.
+// worker shutting down. A call whose deadline passed is a timeout whatever
+// the adapter made of it: a stream cut by the deadline midway may look
+// like a malformed or dropped one to the adapter.
 func (w *Worker) callError(ctx context.Context, err error) *schema.Error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && schema.CodeOf(err) != schema.CodeTimeout {
+		return schema.NewError(schema.CodeTimeout, "the deployment's time-out passed during the provider call")
+	}
 	e := schema.AsError(err)
 	if schema.CodeOf(err) == "" && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		// A bare context error: the stream's emit returns one once the
@@ -153,8 +184,11 @@ func (w *Worker) replyError(m *nats.Msg, codec schema.Codec, e *schema.Error) {
 	w.log.Debug("job failed", "code", e.Code, "err", e.Message)
 }
 
-// headerDeadline reads the job's absolute deadline.
-func headerDeadline(m *nats.Msg) (time.Time, bool) {
+// headerDeadline reads the job's absolute deadline (Llmq-Deadline, Unix
+// ms) and reports whether it comes before limit, the deployment's own
+// time-out. The header is untrusted: a value that is not a positive
+// number, or is later than limit, is ignored (the time-out applies).
+func headerDeadline(m *nats.Msg, limit time.Time) (time.Time, bool) {
 	if m.Header == nil {
 		return time.Time{}, false
 	}
@@ -163,7 +197,7 @@ func headerDeadline(m *nats.Msg) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	msec, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || msec <= 0 {
+	if err != nil || msec <= 0 || msec > limit.UnixMilli() {
 		return time.Time{}, false
 	}
 	return time.UnixMilli(msec), true

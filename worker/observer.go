@@ -30,7 +30,9 @@ type Observer interface {
 const (
 	// OutcomeOK is a job answered with a completion.
 	OutcomeOK = "ok"
-	// OutcomeDropped is a job that came without a reply subject.
+	// OutcomeDropped is a job that could not be answered at all: no reply
+	// subject, or one a worker must not publish on (see
+	// broker.Subjects.CheckReply).
 	OutcomeDropped = "dropped"
 )
 
@@ -126,6 +128,9 @@ type ServiceStats struct {
 	Capacity   int    `json:"capacity"`
 	Completed  uint64 `json:"completed"`
 	Failed     uint64 `json:"failed"`
+	// Dropped counts the jobs of Failed that could not be answered at all
+	// (OutcomeDropped).
+	Dropped uint64 `json:"dropped"`
 	// Latency percentiles of the provider call, in milliseconds.
 	P50Ms   float64 `json:"p50_ms"`
 	P90Ms   float64 `json:"p90_ms"`
@@ -146,7 +151,7 @@ func (w *Worker) ServiceStats() ServiceStats {
 	in, capacity := w.Load()
 	s := ServiceStats{
 		Worker: w.cfg.ID, Tier: w.cfg.Tier, Deployment: w.cfg.Deployment, State: state,
-		InFlight: in, Capacity: capacity, Completed: w.done.Load(), Failed: w.failed.Load(),
+		InFlight: in, Capacity: capacity, Completed: w.done.Load(), Failed: w.failed.Load(), Dropped: w.dropped.Load(),
 		P50Ms: qs[0], P90Ms: qs[1], P99Ms: qs[2], Samples: n,
 	}
 	if until, reason := w.Cooling(); !until.IsZero() {

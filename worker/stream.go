@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -24,7 +25,8 @@ const HeaderSeq = "Llmq-Seq"
 // a reply subject of the worker's: when the producer's inbox has no
 // subscriber any more NATS answers there with "no responders", and a
 // producer may publish there to cancel; either cancels the provider call.
-func (w *Worker) stream(ctx context.Context, m *nats.Msg, req *schema.Request, codec schema.Codec, routing *schema.Routing) {
+func (w *Worker) stream(ctx context.Context, c *call, req *schema.Request, routing *schema.Routing) {
+	m, codec := c.m, c.codec
 	id := nuid.Next()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -79,13 +81,19 @@ func (w *Worker) stream(ctx context.Context, m *nats.Msg, req *schema.Request, c
 		return
 	}
 	if err != nil {
-		e := w.callError(ctx, err)
 		if seq == 0 {
 			// Nothing reached the producer yet: the job can go elsewhere.
-			w.fail(m, codec, e)
+			w.fail(ctx, c, err)
 			return
 		}
-		w.coolFail(e)
+		var e *schema.Error
+		if c.expired(ctx) {
+			// The producer's deadline: no failure of the deployment.
+			e = schema.NewError(schema.CodeTimeout, "the job's deadline passed during the provider call")
+		} else {
+			e = w.callError(ctx, err)
+			w.coolFail(e)
+		}
 		w.jobFailed(e.Code)
 		msg := broker.ErrorMsg(m.Reply, codec, e)
 		msg.Header[schema.HeaderStream] = []string{schema.StreamEnd}
@@ -115,8 +123,13 @@ func (w *Worker) stream(ctx context.Context, m *nats.Msg, req *schema.Request, c
 
 // streamControl cancels a stream: NATS's "no responders" status (the
 // producer's inbox is gone) or any message a producer sends to cancel.
+//
+// Anyone may publish here: the id is looked up, never trusted further.
 func (w *Worker) streamControl(m *nats.Msg) {
-	id := m.Subject[len(w.inbox)+1:]
+	id, ok := strings.CutPrefix(m.Subject, w.inbox+".")
+	if !ok || id == "" {
+		return
+	}
 	if c, ok := w.streams.Load(id); ok {
 		c.(context.CancelCauseFunc)(errProducerGone)
 	}

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,14 +40,17 @@ type Config struct {
 	ProviderName, Model string
 	// Host is the backend's address, reported in heartbeats.
 	Host string
-	// Concurrency is how many jobs run at once. Default 4.
+	// Concurrency is how many jobs run at once, at most broker.MaxCapacity
+	// (what a heartbeat may report). Default 4.
 	Concurrency int
 	// Backlog is how many more jobs may wait in the worker when dispatchers
 	// send more than Concurrency (several dispatchers may each see the last
-	// free slot). Beyond it a job is answered "overloaded". Default:
-	// Concurrency.
+	// free slot). Beyond it a job is answered "overloaded". At most
+	// broker.MaxCapacity. Default: Concurrency.
 	Backlog int
-	// HeartbeatInterval. Default 1 s.
+	// HeartbeatInterval, within broker.MinBeatInterval…MaxBeatInterval
+	// (receivers clamp a beat's interval to those bounds; a longer one is
+	// shortened to match). Default 1 s.
 	HeartbeatInterval time.Duration
 	// StateInterval is the least time between the extra beats a worker sends
 	// when a slot frees, so dispatchers learn of free capacity at once
@@ -93,18 +96,19 @@ type Worker struct {
 	streamer provider.Streamer
 	window   *window
 
-	jobs     chan *nats.Msg
+	jobs     chan queued
 	inflight atomic.Int64
 	done     atomic.Uint64
 	failed   atomic.Uint64
+	dropped  atomic.Uint64 // jobs that could not be answered at all
+	dropLog  rateLimit
 	seq      atomic.Uint64
 	draining atomic.Bool
 
 	beatMu sync.Mutex // orders beats (see beat)
 
 	mu       sync.Mutex
-	received map[string]uint64            // per dispatcher: the highest Llmq-Job-Seq received
-	held     map[string]map[uint64]string // per dispatcher: the seqs held (value unused but for debugging: subject)
+	senders  map[string]*sender // per dispatcher id: what beats report (see senders.go)
 	cool     cooldown
 	sub      *nats.Subscription
 	annSub   *nats.Subscription
@@ -139,20 +143,44 @@ func New(cfg Config) (*Worker, error) {
 		cfg.Deployment = cfg.Tier
 	}
 	if cfg.ID == "" {
-		cfg.ID = broker.Token(cfg.Deployment) + "-" + nuid.Next()[16:]
+		const suffix = 7 // "-" and six characters of a nuid
+		cfg.ID = broker.Token(cfg.Deployment)
+		cfg.ID = cfg.ID[:min(len(cfg.ID), broker.MaxWorkerIDLen-suffix)] + "-" + nuid.Next()[16:]
 	}
-	if broker.Token(cfg.ID) != cfg.ID {
-		return nil, fmt.Errorf("worker: id %q must be one subject token (letters, digits, - and _)", cfg.ID)
+	if !broker.ValidWorkerID(cfg.ID) {
+		return nil, fmt.Errorf("worker: id %q must be one subject token (letters, digits, - and _) of at most %d bytes", cfg.ID, broker.MaxWorkerIDLen)
+	}
+	// Dispatchers refuse a beat whose names or numbers are out of
+	// broker's bounds (broker.DecodeHeartbeat): a worker that would send
+	// one must not start, or it would serve nobody.
+	for _, f := range []struct{ name, v string }{{"Deployment", cfg.Deployment}, {"ProviderName", cfg.ProviderName}, {"Model", cfg.Model}, {"Host", cfg.Host}} {
+		if len(f.v) > broker.MaxNameLen {
+			return nil, fmt.Errorf("worker: %s of %d bytes is over the %d a heartbeat may carry", f.name, len(f.v), broker.MaxNameLen)
+		}
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 4
 	}
+	if cfg.Concurrency > broker.MaxCapacity {
+		return nil, fmt.Errorf("worker: concurrency %d is over the %d a heartbeat may report (broker.MaxCapacity)", cfg.Concurrency, broker.MaxCapacity)
+	}
 	if cfg.Backlog <= 0 {
 		cfg.Backlog = cfg.Concurrency
+	}
+	if cfg.Backlog > broker.MaxCapacity {
+		// Held jobs are listed in beats: at most 2 × MaxCapacity of them
+		// stays within broker.MaxBeatJobs.
+		return nil, fmt.Errorf("worker: backlog %d is over %d (broker.MaxCapacity)", cfg.Backlog, broker.MaxCapacity)
+	}
+	if math.IsNaN(cfg.Weight) || math.IsInf(cfg.Weight, 0) || cfg.Weight < 0 {
+		return nil, fmt.Errorf("worker: weight %v must be a finite number, 0 or more", cfg.Weight)
 	}
 	if cfg.HeartbeatInterval <= 0 {
 		cfg.HeartbeatInterval = time.Second
 	}
+	// Receivers clamp the interval a beat reports to these bounds and
+	// drop a worker after three of them: beat at least that often.
+	cfg.HeartbeatInterval = min(max(cfg.HeartbeatInterval, broker.MinBeatInterval), broker.MaxBeatInterval)
 	if cfg.StateInterval <= 0 {
 		cfg.StateInterval = 2 * time.Millisecond
 	}
@@ -169,17 +197,16 @@ func New(cfg Config) (*Worker, error) {
 		cfg.Logger = slog.Default()
 	}
 	w := &Worker{
-		cfg:      cfg,
-		nc:       cfg.Conn,
-		subject:  cfg.Subjects.Worker(cfg.ID),
-		log:      cfg.Logger.With("worker", cfg.ID, "tier", cfg.Tier),
-		window:   newWindow(cfg.LatencyWindow),
-		jobs:     make(chan *nats.Msg, cfg.Concurrency+cfg.Backlog),
-		received: map[string]uint64{},
-		held:     map[string]map[uint64]string{},
-		stopCh:   make(chan struct{}),
-		beatNow:  make(chan struct{}, 1),
-		idle:     make(chan struct{}, 1),
+		cfg:     cfg,
+		nc:      cfg.Conn,
+		subject: cfg.Subjects.Worker(cfg.ID),
+		log:     cfg.Logger.With("worker", cfg.ID, "tier", cfg.Tier),
+		window:  newWindow(cfg.LatencyWindow),
+		jobs:    make(chan queued, cfg.Concurrency+cfg.Backlog),
+		senders: map[string]*sender{},
+		stopCh:  make(chan struct{}),
+		beatNow: make(chan struct{}, 1),
+		idle:    make(chan struct{}, 1),
 	}
 	w.streamer, _ = cfg.Provider.(provider.Streamer)
 	return w, nil
@@ -298,16 +325,17 @@ func (w *Worker) Stop(ctx context.Context) error {
 }
 
 // accept runs on the subscription's goroutine: count, then hand the job to
-// a runner without blocking.
+// a runner without blocking. Anyone may publish on the worker's subject:
+// a job whose reply subject cannot be answered is dropped before it takes
+// a slot (see drop), and its headers touch only bounded state (receive).
 func (w *Worker) accept(m *nats.Msg) {
-	w.mu.Lock()
-	d, seq := jobKey(m)
-	if d != "" {
-		if seq == 0 {
-			seq = w.received[d] + 1
-		}
-		w.received[d] = max(w.received[d], seq)
+	if err := w.cfg.Subjects.CheckReply(m.Reply); err != nil {
+		w.drop(m, err)
+		return
 	}
+	d, seq := jobKey(m)
+	now := time.Now()
+	w.mu.Lock()
 	closed := w.closed
 	var full bool
 	if !closed {
@@ -317,16 +345,16 @@ func (w *Worker) accept(m *nats.Msg) {
 		// the jobs in flight) always has room.
 		if w.inflight.Load() < int64(w.cfg.Concurrency+w.cfg.Backlog) {
 			w.inflight.Add(1)
-			if d != "" {
-				if w.held[d] == nil {
-					w.held[d] = map[uint64]string{}
-				}
-				w.held[d][seq] = ""
-			}
-			w.jobs <- m
+			q := queued{m: m, from: d}
+			q.seq, q.tracked = w.receive(d, seq, true, now)
+			w.jobs <- q
 		} else {
 			full = true
 		}
+	}
+	if closed || full {
+		// Answered at once: received, and not held.
+		w.receive(d, seq, false, now)
 	}
 	w.mu.Unlock()
 	switch {
@@ -341,25 +369,23 @@ func (w *Worker) accept(m *nats.Msg) {
 // reject answers a job the worker will not run.
 func (w *Worker) reject(m *nats.Msg, e *schema.Error) {
 	w.jobFailed(e.Code)
-	if m.Reply != "" {
-		_ = broker.ReplyError(w.nc, m.Reply, broker.CodecOf(m), e)
-	}
+	_ = broker.ReplyError(w.nc, m.Reply, broker.CodecOf(m), e)
 }
 
 func (w *Worker) run() {
 	defer w.wg.Done()
 	for {
 		select {
-		case m := <-w.jobs:
-			w.handle(m)
-			w.release(m)
+		case q := <-w.jobs:
+			w.handle(q)
+			w.release(q)
 		case <-w.stopCh:
 			// Stop has closed the door; serve what got in before it did.
 			for {
 				select {
-				case m := <-w.jobs:
-					w.handle(m)
-					w.release(m)
+				case q := <-w.jobs:
+					w.handle(q)
+					w.release(q)
 				default:
 					return
 				}
@@ -369,28 +395,13 @@ func (w *Worker) run() {
 }
 
 // release forgets a finished job and frees its slot.
-func (w *Worker) release(m *nats.Msg) {
-	if d, seq := jobKey(m); d != "" {
+func (w *Worker) release(q queued) {
+	if q.tracked {
 		w.mu.Lock()
-		if h := w.held[d]; h != nil {
-			delete(h, seq)
-			if len(h) == 0 {
-				delete(w.held, d)
-			}
-		}
+		w.unhold(q)
 		w.mu.Unlock()
 	}
 	w.finish()
-}
-
-// jobKey returns the dispatcher that sent m and the job's number from it.
-func jobKey(m *nats.Msg) (string, uint64) {
-	if m.Header == nil {
-		return "", 0
-	}
-	d := m.Header.Get(schema.HeaderDispatcher)
-	seq, _ := strconv.ParseUint(m.Header.Get(schema.HeaderJobSeq), 10, 64)
-	return d, seq
 }
 
 // finish marks one job done and tells dispatchers a slot is free.

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/llmq/llmq/schema"
+	"github.com/llmq/llmq/worker/provider/sse"
 )
 
 // StatusError classifies an HTTP error answer the same way for every
@@ -93,13 +95,23 @@ func duration(n float64, unit time.Duration) time.Duration {
 
 // TransportError classifies a failure to get an answer at all: the call's
 // deadline passed (timeout), the producer went away (cancelled), the
-// connection was refused, reset or dropped (connection_error).
+// connection was refused, reset or dropped (connection_error), the answer
+// or one of its events was over the size read (payload_too_large, see
+// LimitReader).
+//
+// A read that failed once the call's deadline had passed is a time-out
+// whatever the read's error was: a reply still trickling in when the
+// deadline passed ends in whatever error the read got.
 func TransportError(ctx context.Context, err error) *schema.Error {
 	var se *schema.Error
 	if errors.As(err, &se) {
 		return se
 	}
 	switch {
+	case errors.Is(err, sse.ErrTooLarge):
+		return schema.Errorf(schema.CodePayloadTooLarge, "stream event over %d bytes: llmq reads no more of a provider's answer", sse.MaxEvent)
+	case errors.Is(err, bufio.ErrTooLong):
+		return schema.NewError(schema.CodePayloadTooLarge, "stream line too long: llmq reads no more of a provider's answer")
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return schema.NewError(schema.CodeTimeout, "provider call timed out")
 	case errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled):

@@ -49,6 +49,10 @@ type Options struct {
 	StreamTimeout time.Duration
 	// HTTP is the client to use. Default: NewHTTPClient().
 	HTTP HTTPDoer
+	// MaxReplyBytes and MaxStreamBytes cap what is read of a non-streamed
+	// reply and of a whole stream (see LimitReader). Defaults:
+	// MaxReplyBytes and MaxStreamBytes.
+	MaxReplyBytes, MaxStreamBytes int64
 }
 
 // DefaultTimeout is LiteLLM's default request time-out.
@@ -64,6 +68,12 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.HTTP == nil {
 		o.HTTP = NewHTTPClient()
+	}
+	if o.MaxReplyBytes <= 0 {
+		o.MaxReplyBytes = MaxReplyBytes
+	}
+	if o.MaxStreamBytes <= 0 {
+		o.MaxStreamBytes = MaxStreamBytes
 	}
 	return o
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -27,9 +26,6 @@ const APIVersion = "2023-06-01"
 // DefaultMaxTokens is the max_tokens sent when a request sets no output
 // limit: the Messages API requires one.
 const DefaultMaxTokens = 4096
-
-// maxReply bounds a non-streamed reply body.
-const maxReply = 32 << 20
 
 // Provider calls the Messages API. It is safe for concurrent use.
 type Provider struct {
@@ -95,7 +91,7 @@ func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.R
 	}
 	defer resp.Body.Close()
 	var r wireReply
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxReply)).Decode(&r); err != nil {
+	if err := json.NewDecoder(provider.LimitReader(resp.Body, p.o.MaxReplyBytes, "reply")).Decode(&r); err != nil {
 		return nil, p.decodeError(ctx, "reply", err)
 	}
 	return r.response(), nil

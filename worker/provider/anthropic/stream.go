@@ -67,7 +67,7 @@ func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit func(de
 		return nil, err
 	}
 	defer resp.Body.Close()
-	return p.readStream(ctx, sse.NewReader(resp.Body), emit)
+	return p.readStream(ctx, sse.NewReader(provider.LimitReader(resp.Body, p.o.MaxStreamBytes, "stream")), emit)
 }
 
 func (p *Provider) readStream(ctx context.Context, r *sse.Reader, emit func(string) error) (*schema.Response, error) {

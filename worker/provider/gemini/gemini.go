@@ -20,9 +20,6 @@ const DefaultAPIBase = "https://generativelanguage.googleapis.com"
 // apiVersion is the path prefix of the API version the adapter speaks.
 const apiVersion = "/v1beta"
 
-// maxResponse bounds a non-streamed reply body.
-const maxResponse = 32 << 20
-
 // Provider calls the Gemini API. It is safe for concurrent use.
 type Provider struct {
 	opts        provider.Options
@@ -93,7 +90,7 @@ func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.R
 	}
 	defer resp.Body.Close()
 	var out generateResponse
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxResponse)).Decode(&out); err != nil {
+	if err := json.NewDecoder(provider.LimitReader(resp.Body, p.opts.MaxReplyBytes, "reply")).Decode(&out); err != nil {
 		return nil, p.readError(ctx, "reply", err)
 	}
 	if out.Error != nil {
@@ -133,7 +130,7 @@ func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit func(de
 		finish, id, version string
 		usage               *usageMetadata
 	)
-	r := sse.NewReader(resp.Body)
+	r := sse.NewReader(provider.LimitReader(resp.Body, p.opts.MaxStreamBytes, "stream"))
 	for {
 		ev, err := r.Next()
 		if errors.Is(err, io.EOF) {

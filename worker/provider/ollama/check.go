@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -40,7 +39,7 @@ func (p *Provider) CheckModel(ctx context.Context) error {
 		return e
 	}
 	var tags tagsResponse
-	if err := json.NewDecoder(io.LimitReader(resp.Body, MaxReply)).Decode(&tags); err != nil {
+	if err := json.NewDecoder(provider.LimitReader(resp.Body, p.o.MaxReplyBytes, "model list")).Decode(&tags); err != nil {
 		return p.readError(ctx, err)
 	}
 	want := canonicalName(p.model)

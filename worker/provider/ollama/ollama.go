@@ -27,8 +27,9 @@ const DefaultAPIBase = "http://localhost:11434"
 // Limits on what is read from the host, so a broken upstream cannot grow a
 // worker's memory without bound.
 const (
-	// MaxReply bounds a non-streamed reply body.
-	MaxReply = 32 << 20
+	// MaxReply bounds a non-streamed reply body by default
+	// (Options.MaxReplyBytes).
+	MaxReply = provider.MaxReplyBytes
 	// MaxLine bounds one line of a streamed reply.
 	MaxLine = 4 << 20
 )
@@ -116,7 +117,7 @@ func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.R
 		return nil, p.httpError(resp)
 	}
 	var r chatResponse
-	if err := json.NewDecoder(io.LimitReader(resp.Body, MaxReply)).Decode(&r); err != nil {
+	if err := json.NewDecoder(provider.LimitReader(resp.Body, p.o.MaxReplyBytes, "reply")).Decode(&r); err != nil {
 		return nil, p.readError(ctx, err)
 	}
 	// Read what is left (a newline) so the connection can be reused.
@@ -152,8 +153,9 @@ func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit func(de
 		return nil, p.httpError(resp)
 	}
 
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(provider.LimitReader(resp.Body, p.o.MaxStreamBytes, "stream"))
 	sc.Buffer(make([]byte, 0, 64<<10), MaxLine)
+	sc.Split(lines)
 	var content strings.Builder
 	for sc.Scan() {
 		line := sc.Bytes()
@@ -180,7 +182,7 @@ func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit func(de
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, schema.Errorf(schema.CodeProviderError, "ollama: stream line longer than %d bytes", MaxLine)
+			return nil, schema.Errorf(schema.CodePayloadTooLarge, "ollama: stream line longer than %d bytes", MaxLine)
 		}
 		return nil, p.clean(named(provider.TransportError(ctx, err)))
 	}
@@ -189,6 +191,21 @@ func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit func(de
 	}
 	return nil, schema.NewError(schema.CodeConnection,
 		"ollama: stream ended before its final line (\"done\": true)")
+}
+
+// lines splits a stream into newline-ended lines, as bufio.ScanLines does,
+// except that an unended last line is dropped rather than handed over as
+// whole: the body ended (or its read failed, at the deadline say) in the
+// middle of it, which the caller reports as the cut or the read error it
+// is, not as a malformed line.
+func lines(data []byte, atEOF bool) (int, []byte, error) {
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		return i + 1, bytes.TrimSuffix(data[:i], []byte{'\r'}), nil
+	}
+	if atEOF {
+		return len(data), nil, nil
+	}
+	return 0, nil, nil
 }
 
 // headers returns the request headers: Accept, and the key as a bearer

@@ -61,7 +61,7 @@ type streamState struct {
 // readStream reads SSE chunks until data: [DONE].
 func (p *Provider) readStream(ctx context.Context, resp *http.Response, emit func(string) error) (*schema.Response, error) {
 	var st streamState
-	r := sse.NewReader(resp.Body)
+	r := sse.NewReader(provider.LimitReader(resp.Body, p.opts.MaxStreamBytes, "stream"))
 	for {
 		ev, err := r.Next()
 		if errors.Is(err, io.EOF) {

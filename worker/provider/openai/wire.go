@@ -7,10 +7,8 @@ import (
 	"net/http"
 
 	"github.com/llmq/llmq/schema"
+	"github.com/llmq/llmq/worker/provider"
 )
-
-// maxReply bounds a non-streamed reply body.
-const maxReply = 32 << 20
 
 // chatRequest is the body of POST /chat/completions.
 type chatRequest struct {
@@ -116,7 +114,7 @@ func hasError(raw json.RawMessage) bool {
 
 // decodeCompletion reads a 200 reply.
 func (p *Provider) decodeCompletion(ctx context.Context, resp *http.Response) (*schema.Response, error) {
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
+	data, err := io.ReadAll(provider.LimitReader(resp.Body, p.opts.MaxReplyBytes, "reply"))
 	if err != nil {
 		return nil, p.transportError(ctx, err)
 	}

@@ -144,8 +144,19 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, a *answer) {
 		if s.cfg.FailMidStream == NoFault || sent != failAt {
 			return false
 		}
-		if s.cfg.FailMidStream == FaultCut {
+		switch s.cfg.FailMidStream {
+		case FaultCut:
 			panic(http.ErrAbortHandler) // drops the connection, no terminating chunk
+		case FaultEndless:
+			words := a.chunks
+			if len(words) == 0 {
+				words = []string{"more"}
+			}
+			for k := 0; send("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0,
+				"delta": map[string]string{"type": "text_delta", "text": words[k%len(words)]}}); k++ {
+			}
+			s.aborted()
+			return true
 		}
 		f := s.cfg.StreamError
 		if f == nil {

@@ -37,6 +37,10 @@ const (
 	FaultError
 	// FaultCut drops the connection without message_stop.
 	FaultCut
+	// FaultEndless never ends the stream: after FailAfter deltas it sends
+	// the reply's words again and again, as fast as the client reads,
+	// until the client goes away.
+	FaultEndless
 )
 
 // Config sets the fake's behaviour; the zero value answers normally.

@@ -120,7 +120,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, a *answer, sse b
 	chunks := a.chunks(s.cfg.ChunkWords)
 	mid := s.cfg.FailMidStream
 	if mid != nil && mid.After >= len(chunks) {
-		mid = &MidStream{After: len(chunks) - 1, Error: mid.Error, Clean: mid.Clean}
+		mid = &MidStream{After: len(chunks) - 1, Error: mid.Error, Clean: mid.Clean, Endless: mid.Endless}
 	}
 	rc := http.NewResponseController(w)
 	if sse {
@@ -154,7 +154,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, a *answer, sse b
 	}
 	for i, c := range chunks {
 		if mid != nil && i == mid.After {
-			s.breakStream(w, mid, i, write)
+			s.breakStream(a, mid, i, write)
 			return
 		}
 		if !s.wait(r) || !write(i, c) {
@@ -167,9 +167,16 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, a *answer, sse b
 }
 
 // breakStream ends a stream the way mid says: an error event, a clean
-// early end, or a dropped connection.
-func (s *Server) breakStream(w http.ResponseWriter, mid *MidStream, i int, write func(int, any) bool) {
+// early end, a dropped connection, or never.
+func (s *Server) breakStream(a *answer, mid *MidStream, i int, write func(int, any) bool) {
 	switch {
+	case mid.Endless:
+		text := strings.Join(a.pieces, "")
+		if text == "" {
+			text = "more"
+		}
+		for k := i; write(k, a.chunk(text, "", k)); k++ {
+		}
 	case mid.Error != nil:
 		write(i, mid.Error.body())
 	case mid.Clean:

@@ -64,6 +64,10 @@ type MidStream struct {
 	// Clean ends the response normally (no error event) instead of
 	// dropping the connection; either way no finish reason arrives.
 	Clean bool
+	// Endless, instead, never ends the stream: it sends the answer's text
+	// again and again, chunk after chunk without a finish reason, as fast
+	// as the client reads, until the client goes away.
+	Endless bool
 }
 
 // Recorded is one request the fake received.

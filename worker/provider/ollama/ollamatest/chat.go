@@ -122,6 +122,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *ChatRequest
 		return true
 	}
 	mid := s.cfg.FailMidStream
+	if mid != nil && (mid.Endless || mid.Trickle > 0) {
+		s.endless(w, r, req, tokens, mid, flusher)
+		return
+	}
 	for i := 0; ; i++ {
 		if mid != nil && i == mid.After {
 			switch {
@@ -149,6 +153,56 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *ChatRequest
 	final.setDurations(start)
 	if line(final) {
 		s.update(func(st *Stats) { st.Served++ })
+	}
+}
+
+// endless sends mid.After token lines, then never ends: the tokens again
+// and again, whole lines (Endless) or a byte at a time (Trickle), until the
+// client goes away or the server closes.
+func (s *Server) endless(w http.ResponseWriter, r *http.Request, req *ChatRequest, tokens []string, mid *MidStream, flusher http.Flusher) {
+	if len(tokens) == 0 {
+		tokens = []string{"more"}
+	}
+	write := func(b []byte) bool {
+		select {
+		case <-r.Context().Done():
+			s.update(func(st *Stats) { st.Disconnected++ })
+			return false
+		case <-s.done:
+			return false
+		default:
+		}
+		if _, err := w.Write(b); err != nil {
+			s.update(func(st *Stats) { st.Disconnected++ })
+			return false
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return true
+	}
+	for i := 0; ; i++ {
+		b, _ := json.Marshal(ChatResponse{Model: req.Model, CreatedAt: time.Now().UTC(),
+			Message: Message{Role: "assistant", Content: tokens[i%len(tokens)]}})
+		b = append(b, '\n')
+		if i < mid.After || mid.Trickle <= 0 {
+			if !write(b) {
+				return
+			}
+			continue
+		}
+		for j := range b {
+			t := time.NewTimer(mid.Trickle)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+			case <-s.done:
+			}
+			t.Stop()
+			if !write(b[j : j+1]) {
+				return
+			}
+		}
 	}
 }
 

@@ -72,11 +72,18 @@ func Busy() *Failure { return &Failure{Status: http.StatusServiceUnavailable, Me
 // MidStream makes a chat fail after After tokens: with the line
 // {"error": Error} inside the 200 stream (a 500 with that body when the
 // chat is not streamed); when Error is empty, by dropping the connection,
-// or, with EndCleanly, by ending the body without the final line.
+// or, with EndCleanly, by ending the body without the final line. Endless
+// and Trickle apply to streamed chats only: with Endless the stream never
+// ends, sending the reply's tokens over and over as fast as the client
+// reads; with Trickle it sends token lines a byte at a time, Trickle
+// apart, never ending. Both go on until the client goes away or the
+// server closes.
 type MidStream struct {
 	After      int
 	Error      string
 	EndCleanly bool
+	Endless    bool
+	Trickle    time.Duration
 }
 
 // Recorded is one request the fake received.

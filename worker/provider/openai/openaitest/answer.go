@@ -132,6 +132,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, a *answer) {
 		}
 	}
 	send(a.chunk(choice(map[string]any{"role": "assistant", "content": "", "refusal": nil}, nil), nil))
+	if f := s.cfg.StreamFault; f != nil && (f.Endless || f.Trickle > 0) {
+		s.endless(w, r, a, f, flusher)
+		return
+	}
 	fault := s.cfg.StreamFault
 	for i, p := range a.pieces {
 		if fault != nil && i == fault.AfterChunks {
@@ -155,6 +159,52 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, a *answer) {
 	if flusher != nil {
 		flusher.Flush()
 	}
+}
+
+// endless sends AfterChunks pieces, then never ends: every piece again and
+// again, whole (Endless) or a byte at a time (Trickle), until the client
+// goes away or the server closes.
+func (s *Server) endless(w http.ResponseWriter, r *http.Request, a *answer, f *StreamFault, flusher http.Flusher) {
+	pieces := a.pieces
+	if len(pieces) == 0 {
+		pieces = []string{"more"}
+	}
+	for i := 0; ; i++ {
+		b, _ := json.Marshal(a.chunk(choice(map[string]any{"content": pieces[i%len(pieces)]}, nil), nil))
+		event := []byte("data: " + string(b) + "\n\n")
+		if i < f.AfterChunks || f.Trickle <= 0 {
+			if !s.write(w, r, flusher, event) {
+				return
+			}
+			continue
+		}
+		for j := range event {
+			if !s.wait(r, f.Trickle) || !s.write(w, r, flusher, event[j:j+1]) {
+				return
+			}
+		}
+	}
+}
+
+// write sends b and flushes it; it reports false once the client is gone
+// or the server closed.
+func (s *Server) write(w http.ResponseWriter, r *http.Request, flusher http.Flusher, b []byte) bool {
+	select {
+	case <-r.Context().Done():
+		s.clientGone()
+		return false
+	case <-s.closed:
+		return false
+	default:
+	}
+	if _, err := w.Write(b); err != nil {
+		s.clientGone()
+		return false
+	}
+	if flusher != nil {
+		flusher.Flush()
+	}
+	return true
 }
 
 // breakStream applies a StreamFault.

@@ -43,13 +43,19 @@ type Config struct {
 // StreamFault breaks a stream after AfterChunks content chunks. With
 // Error set the fake sends it as a data: {"error":...} event and ends the
 // response; with Hang it holds the connection open, sending nothing, until
-// the client goes away; with Abort it drops the connection; with none of
-// them it ends the response cleanly but without data: [DONE].
+// the client goes away; with Abort it drops the connection; with Endless it
+// sends content chunks (the answer's pieces over and over) as fast as the
+// client reads them, never ending; with Trickle it sends content chunks a
+// byte at a time, Trickle apart, never ending; with none of them it ends
+// the response cleanly but without data: [DONE]. Endless and Trickle go on
+// until the client goes away or the server closes.
 type StreamFault struct {
 	AfterChunks int
 	Error       *APIError
 	Hang        bool
 	Abort       bool
+	Endless     bool
+	Trickle     time.Duration
 }
 
 // Recorded is one request the fake received.
