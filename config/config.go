@@ -1,21 +1,18 @@
 package config
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	yaml2 "go.yaml.in/yaml/v2"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/llmq/llmq/broker"
 )
 
 // Config is a whole configuration file.
@@ -27,8 +24,10 @@ type Config struct {
 	EnvironmentVariables map[string]string `yaml:"environment_variables"`
 	Settings             Settings          `yaml:"llmq_settings"`
 
-	// Warnings lists what Load noticed but did not reject: unknown keys and
-	// LiteLLM settings llmq does not use.
+	// Warnings lists what Load noticed but did not reject, each as
+	// "line N: path: message": unknown keys, keys llmq does not act on,
+	// duplicate keys, fallbacks to no model_name. Check returns them with
+	// their line and path as Diagnostics.
 	Warnings []string `yaml:"-"`
 }
 
@@ -38,17 +37,55 @@ type Deployment struct {
 	ModelName     string        `yaml:"model_name"`
 	LitellmParams LitellmParams `yaml:"litellm_params"`
 	ModelInfo     ModelInfo     `yaml:"model_info"`
+	// RPM and TPM may sit beside litellm_params, as LiteLLM allows; Parse
+	// copies them into LitellmParams when those are unset.
+	RPM int `yaml:"rpm"`
+	TPM int `yaml:"tpm"`
 
-	// ID is model_info.id, or a stable hash of the deployment's params.
+	// ID is model_info.id, or a hash of the model_name and the
+	// litellm_params as written (see id.go): stable across environments.
 	ID string `yaml:"-"`
-	// envErr is the first os.environ/ reference that could not be resolved.
-	envErr error
+	// KeyEnv, BaseEnv and VersionEnv name the variable api_key, api_base
+	// and api_version came from when the deployment does not set them and
+	// the provider's usual one is set (ProviderEnv); empty otherwise.
+	KeyEnv, BaseEnv, VersionEnv string `yaml:"-"`
+
+	index, line int
+	// problems keep the deployment from running: os.environ/ variables
+	// that are not set.
+	problems []Diagnostic
 }
 
-// Err reports a problem that keeps the deployment from running: an
-// os.environ/ variable that is not set. It names the variable and the
-// deployment.
-func (d *Deployment) Err() error { return d.envErr }
+// Err reports the first problem that keeps the deployment from running:
+// an os.environ/ variable that is not set. It names the variable and where
+// the file uses it; never its value.
+func (d *Deployment) Err() error {
+	if len(d.problems) == 0 {
+		return nil
+	}
+	p := d.problems[0]
+	if p.Line > 0 {
+		return fmt.Errorf("%s (line %d): %s", p.Path, p.Line, p.Msg)
+	}
+	return fmt.Errorf("%s: %s", p.Path, p.Msg)
+}
+
+// Problems lists everything that keeps the deployment from running, with
+// lines and paths (Err is the first).
+func (d *Deployment) Problems() []Diagnostic { return slices.Clone(d.problems) }
+
+// Line is the line of the deployment's model_list entry (0 when it was not
+// read from a file).
+func (d *Deployment) Line() int { return d.line }
+
+// Index is the deployment's position in model_list.
+func (d *Deployment) Index() int { return d.index }
+
+// KeyVars are the variables LiteLLM reads for this deployment's provider
+// when it has no api_key (ProviderEnv), for messages.
+func (d *Deployment) KeyVars() []string {
+	return ProviderEnv[ProviderPrefix(d.LitellmParams.Model)].Key
+}
 
 // String names the deployment for messages: "tier1 (ollama/qwen2.5-coder:14b, id tier1-1a2b3c4d)".
 func (d *Deployment) String() string {
@@ -82,6 +119,9 @@ type LitellmParams struct {
 	// MaxTokens, when set, is the default output limit for jobs that set
 	// none.
 	MaxTokens int `yaml:"max_tokens"`
+	// DropParams: llmq always drops parameters a provider does not
+	// support (LiteLLM's drop_params: true); false is warned about.
+	DropParams *bool `yaml:"drop_params"`
 	// Sim configures the built-in simulator provider (model "sim/<name>").
 	Sim SimParams `yaml:"sim"`
 }
@@ -103,7 +143,12 @@ type SimParams struct {
 // ModelInfo is a deployment's model_info block.
 type ModelInfo struct {
 	ID string `yaml:"id"`
-	// Other model_info keys (LiteLLM has many) are kept, not interpreted.
+	// InputCostPerToken and OutputCostPerToken price calls when
+	// litellm_params does not (Parse copies them there).
+	InputCostPerToken  float64 `yaml:"input_cost_per_token"`
+	OutputCostPerToken float64 `yaml:"output_cost_per_token"`
+	// Other model_info keys (LiteLLM has many) are kept, not interpreted,
+	// and warned about.
 	Extra map[string]any `yaml:",inline"`
 }
 
@@ -177,9 +222,11 @@ type LitellmSettings struct {
 	MaxFallbacks           *int                  `yaml:"max_fallbacks"`
 	AllowedFails           *int                  `yaml:"allowed_fails"`
 	CooldownTime           *Duration             `yaml:"cooldown_time"`
-	DropParams             bool                  `yaml:"drop_params"`
-	SetVerbose             bool                  `yaml:"set_verbose"`
-	Other                  map[string]any        `yaml:",inline"`
+	// DropParams: llmq always drops what a provider does not support;
+	// false is warned about.
+	DropParams *bool          `yaml:"drop_params"`
+	SetVerbose bool           `yaml:"set_verbose"`
+	Other      map[string]any `yaml:",inline"`
 }
 
 // GeneralSettings are the general_settings llmq reads.
@@ -187,7 +234,15 @@ type GeneralSettings struct {
 	// MasterKey, when set, is the bearer key the HTTP gateway requires.
 	MasterKey string         `yaml:"master_key"`
 	Other     map[string]any `yaml:",inline"`
+
+	masterKeyErr error
 }
+
+// MasterKeyErr reports a master_key written as os.environ/NAME with NAME
+// unset. Only the gateway uses the key, so only the gateway fails for it
+// (it must not serve without the key the file asks for); for the other
+// processes it is a warning.
+func (g *GeneralSettings) MasterKeyErr() error { return g.masterKeyErr }
 
 // Settings are llmq's own settings (llmq_settings).
 type Settings struct {
@@ -214,19 +269,89 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse reads and validates a configuration. lookup resolves os.environ/
-// references (os.LookupEnv in Load). A reference inside a deployment that
-// cannot be resolved does not fail Parse: it is that deployment's Err, so a
-// dispatcher need not hold the keys of workers it never runs.
+// references (os.LookupEnv in Load). It fails with Errors, every error of
+// the file at once. A variable that is not set fails it only where llmq
+// uses the value outside deployments: inside a deployment it is that
+// deployment's Err (so a dispatcher need not hold the keys of workers it
+// never runs), in general_settings.master_key it is MasterKeyErr (only the
+// gateway uses it), and in a key llmq ignores it is part of that key's
+// warning.
 func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
+	cfg, ds := Check(data, lookup)
+	if errs := diags(ds).errors(); len(errs) > 0 || cfg == nil {
+		return nil, errs
+	}
+	return cfg, nil
+}
+
+// Check reads a configuration as Parse does and returns everything it
+// found, errors and warnings, sorted by line, with the configuration as far
+// as it could be read (nil only when the YAML itself cannot be read). When
+// there are errors, use the configuration for reporting only (`llmq config
+// check` still says which deployments could be served). What keeps a
+// single deployment from running (Deployment.Problems) and an unset
+// master_key (MasterKeyErr) are not errors of the file: which process they
+// stop is the caller's to say.
+func Check(data []byte, lookup func(string) (string, bool)) (*Config, []Diagnostic) {
+	var ds diags
+	cfg := check(data, lookup, &ds)
+	SortDiagnostics(ds)
+	if cfg != nil {
+		for _, d := range ds {
+			if d.Severity == Warning {
+				cfg.Warnings = append(cfg.Warnings, d.String())
+			}
+		}
+	}
+	return cfg, ds
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxError returns the line and message of a YAML syntax error. yaml.v3
+// reports the line where the enclosing block or flow started, counted from
+// 0 for parser errors (so "line 1" for a bad key on line 5); yaml.v2, the
+// same scanner and parser, reports where the problem was found, counted
+// from 0 for parser errors and from 1 for scanner errors. So the line comes
+// from v2, corrected; except for an unexpected end of stream, where v3's
+// line (where the unclosed value started) is the useful one.
+func syntaxError(data []byte, err error) (int, string) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	var x any
+	if err2 := yaml2.Unmarshal(data, &x); err2 != nil && !strings.Contains(msg, "end of stream") {
+		if m := yamlLineRE.FindStringSubmatch(err2.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			if strings.HasPrefix(m[2], "did not find expected ") && !strings.HasPrefix(m[2], "did not find expected comment") &&
+				!strings.HasPrefix(m[2], "did not find expected hex") {
+				line++ // a parser error: 0-based
+			}
+			return line, m[2]
+		}
+	}
+	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return line, m[2]
+	}
+	return 0, msg
+}
+
+func check(data []byte, lookup func(string) (string, bool), ds *diags) *Config {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, err
+		line, msg := syntaxError(data, err)
+		ds.errorf(line, "", "YAML syntax: %s", msg)
+		return nil
 	}
-	cfg := &Config{}
 	if len(root.Content) == 0 {
-		return nil, errors.New("empty configuration: want a model_list")
+		ds.errorf(0, "", "empty configuration: want a model_list")
+		return nil
 	}
 	doc := root.Content[0]
+	if doc.Kind != yaml.MappingNode {
+		ds.errorf(doc.Line, "", "the top level must be a mapping (model_list:, router_settings:, ...)")
+		return nil
+	}
+	dedupe(doc, "", ds, map[*yaml.Node]bool{})
 	envVars := environmentVariables(doc)
 	lookupAll := func(name string) (string, bool) {
 		if v, ok := lookup(name); ok {
@@ -235,74 +360,159 @@ func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 		v, ok := envVars[name]
 		return v, ok
 	}
-	// Unknown keys come from the file as written, so their line numbers
-	// are the file's; values come from the tree with os.environ/ resolved.
-	strict := yaml.NewDecoder(bytes.NewReader(data))
-	strict.KnownFields(true)
-	var probe Config
-	var warnings []string
-	if err := strict.Decode(&probe); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			for _, msg := range te.Errors {
-				if w, ok := unknownKey(msg); ok {
-					warnings = append(warnings, w)
+	// Ids come from the file as written, before os.environ/ is resolved.
+	entries := modelListEntries(doc)
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		var name string
+		if n := mapValue(e, "model_name"); n != nil {
+			name = n.Value
+		}
+		ids[i] = hashID(name, deref(mapValue(e, "litellm_params")))
+	}
+	w := &walker{
+		lookup: lookupAll, ds: ds,
+		lines: map[int]string{}, scalars: map[int][]scalarAt{}, ignoredLines: map[int]bool{}, envLines: map[int]string{},
+		deps: map[int][]Diagnostic{},
+	}
+	w.walk(doc, reflect.TypeFor[Config](), "", "", walkCtx{dep: -1})
+	unset := map[*yaml.Node]bool{}
+	for _, n := range w.unset {
+		n.Value, n.Tag, n.Style = "", "!!null", 0
+		unset[n] = true
+	}
+	cfg := &Config{}
+	if err := doc.Decode(cfg); err != nil {
+		w.decodeErrors(err)
+	}
+	if w.masterKey != nil {
+		ds.add(w.masterKey.Severity, w.masterKey.Line, w.masterKey.Path, "%s", w.masterKey.Msg)
+		cfg.GeneralSettings.masterKeyErr = fmt.Errorf("%s (line %d): %s", w.masterKey.Path, w.masterKey.Line,
+			strings.TrimSuffix(w.masterKey.Msg, masterKeyNote))
+	}
+	f := finisher{c: cfg, doc: doc, entries: entries, ids: ids, w: w, ds: ds, lookup: lookupAll, unset: unset}
+	f.finish()
+	return cfg
+}
+
+// decodeErrors turns the decoder's type errors into diagnostics that name
+// the path and never quote a value from the environment (nor, for
+// literals, more than the decoder's excerpt would).
+func (w *walker) decodeErrors(err error) {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		w.ds.errorf(0, "", "%v", err)
+		return
+	}
+	for _, msg := range te.Errors {
+		line := 0
+		if m := lineMsgRE.FindStringSubmatch(msg); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = m[2]
+		}
+		path, ignored := w.lines[line], w.ignoredLines[line]
+		if rest, ok := strings.CutPrefix(msg, "cannot unmarshal "); ok {
+			tag, _, _ := strings.Cut(rest, " ")
+			path, ignored = w.pathOf(line, rest)
+			want := rest
+			if i := strings.LastIndex(rest, " into "); i >= 0 {
+				want = rest[i+len(" into "):]
+			}
+			if name := w.envLines[line]; name != "" {
+				msg = fmt.Sprintf("the value of %s%s is not %s", EnvPrefix, name, typeName(want))
+			} else {
+				msg = fmt.Sprintf("want %s, not %s", typeName(want), tagName(tag))
+			}
+		}
+		sev := Error
+		if ignored {
+			sev = Warning
+			msg = "ignored key: " + msg
+		}
+		w.ds.add(sev, line, path, "%s", msg)
+	}
+}
+
+// pathOf finds which value of a line a type error is about, from the
+// excerpt of the value the decoder quotes ("!!str `lots` into int",
+// "!!str `sk-1234...` into int"); the line's first path otherwise.
+func (w *walker) pathOf(line int, rest string) (path string, ignored bool) {
+	if a := strings.IndexByte(rest, '`'); a >= 0 {
+		if b := strings.LastIndexByte(rest, '`'); b > a {
+			excerpt := strings.TrimSuffix(rest[a+1:b], "...")
+			var found []scalarAt
+			for _, s := range w.scalars[line] {
+				if s.value == excerpt || strings.HasSuffix(rest[a+1:b], "...") && strings.HasPrefix(s.value, excerpt) {
+					found = append(found, s)
 				}
+			}
+			if len(found) == 1 {
+				return found[0].path, found[0].ignored
 			}
 		}
 	}
-	raw := rawIdentities(doc)
-	depErrs, err := resolveEnv(doc, lookupAll)
-	if err != nil {
-		return nil, err
-	}
-	if err := doc.Decode(cfg); err != nil {
-		return nil, err
-	}
-	cfg.Warnings = warnings
-	for i := range cfg.ModelList {
-		cfg.ModelList[i].envErr = depErrs[i]
-	}
-	if err := cfg.finish(raw); err != nil {
-		return nil, err
-	}
-	return cfg, nil
+	return w.lines[line], w.ignoredLines[line]
 }
 
-var unknownFieldRE = regexp.MustCompile(`^line (\d+): field (.+) not found in type config\.(\w+)$`)
+var lineMsgRE = regexp.MustCompile(`(?s)^line (\d+): (.*)$`)
 
-var sectionOf = map[string]string{
-	"Config":          "top level",
-	"Deployment":      "model_list entry",
-	"LitellmParams":   "litellm_params",
-	"SimParams":       "litellm_params.sim",
-	"RouterSettings":  "router_settings",
-	"StrategyArgs":    "routing_strategy_args",
-	"Settings":        "llmq_settings",
-	"LitellmSettings": "litellm_settings",
-	"GeneralSettings": "general_settings",
-	"ModelInfo":       "model_info",
-}
-
-func unknownKey(msg string) (string, bool) {
-	m := unknownFieldRE.FindStringSubmatch(msg)
-	if m == nil {
-		return "", false
+func typeName(goType string) string {
+	t := strings.TrimLeft(goType, "*")
+	switch {
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	case strings.HasPrefix(t, "map["), strings.HasPrefix(t, "config."):
+		return "a mapping"
+	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"):
+		return "a whole number"
+	case strings.HasPrefix(t, "float"):
+		return "a number"
+	case t == "bool":
+		return "true or false"
+	case t == "string":
+		return "text"
 	}
-	return fmt.Sprintf("line %s: unknown key %q in %s (ignored)", m[1], m[2], sectionOf[m[3]]), true
+	return t
 }
+
+func tagName(tag string) string {
+	switch tag {
+	case "!!str":
+		return "text"
+	case "!!int":
+		return "a whole number"
+	case "!!float":
+		return "a number"
+	case "!!bool":
+		return "true or false"
+	case "!!seq":
+		return "a list"
+	case "!!map":
+		return "a mapping"
+	case "!!null":
+		return "null"
+	case "!!timestamp":
+		return "a date"
+	}
+	return tag
+}
+
+const masterKeyNote = ": the gateway will refuse to start without it; dispatchers and workers do not use it"
 
 func environmentVariables(doc *yaml.Node) map[string]string {
 	out := map[string]string{}
-	if v := mapValue(doc, "environment_variables"); v != nil && v.Kind == yaml.MappingNode {
+	if v := deref(mapValue(doc, "environment_variables")); v != nil && v.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(v.Content); i += 2 {
-			out[v.Content[i].Value] = v.Content[i+1].Value
+			if c := deref(v.Content[i+1]); c != nil && c.Kind == yaml.ScalarNode && !isNull(c) {
+				out[v.Content[i].Value] = c.Value
+			}
 		}
 	}
 	return out
 }
 
 func mapValue(n *yaml.Node, key string) *yaml.Node {
+	n = deref(n)
 	if n == nil || n.Kind != yaml.MappingNode {
 		return nil
 	}
@@ -314,108 +524,168 @@ func mapValue(n *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
-// EnvPrefix marks a value read from the environment.
-const EnvPrefix = "os.environ/"
-
-// envMarker tags resolved nodes, so errors about them do not repeat a
-// value that may be a secret.
-const envMarker = "# llmq: from the environment"
-
-// resolveEnv replaces os.environ/NAME scalars in place. Failures inside
-// model_list[i] are returned per deployment; others fail the whole file.
-func resolveEnv(doc *yaml.Node, lookup func(string) (string, bool)) (map[int]error, error) {
-	depErrs := map[int]error{}
-	var walk func(n *yaml.Node, path string, dep int) error
-	walk = func(n *yaml.Node, path string, dep int) error {
-		switch n.Kind {
-		case yaml.ScalarNode:
-			if !strings.HasPrefix(n.Value, EnvPrefix) {
-				return nil
-			}
-			name := strings.TrimPrefix(n.Value, EnvPrefix)
-			v, ok := lookup(name)
-			if !ok {
-				err := fmt.Errorf("environment variable %s is not set (%s: %s%s)", name, path, EnvPrefix, name)
-				if dep >= 0 {
-					if depErrs[dep] == nil {
-						depErrs[dep] = err
-					}
-					return nil
-				}
-				return err
-			}
-			n.Value, n.Tag, n.Style, n.LineComment = v, "", 0, envMarker
-			if _, err := strconv.ParseFloat(v, 64); err != nil && v != "true" && v != "false" {
-				n.Tag = "!!str"
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				p := n.Content[i].Value
-				if path != "" {
-					p = path + "." + p
-				}
-				if err := walk(n.Content[i+1], p, dep); err != nil {
-					return err
-				}
-			}
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				d := dep
-				if path == "model_list" {
-					d = i
-				}
-				if err := walk(c, fmt.Sprintf("%s[%d]", path, i), d); err != nil {
-					return err
-				}
-			}
-		case yaml.AliasNode:
-			// Walk the anchor for each use, so every deployment that uses
-			// it gets its own error.
-			if n.Alias != nil {
-				return walk(n.Alias, path, dep)
-			}
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				if err := walk(c, path, dep); err != nil {
-					return err
-				}
+// keyLine is the line of key in mapping n, else of n, else 0.
+func keyLine(n *yaml.Node, key string) int {
+	n = deref(n)
+	if n == nil {
+		return 0
+	}
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				return n.Content[i].Line
 			}
 		}
-		return nil
 	}
-	return depErrs, walk(doc, "", -1)
+	return n.Line
 }
 
-// finish validates, fills defaults and derived values.
-func (c *Config) finish(raw []identity) error {
+// deref follows an alias.
+func deref(n *yaml.Node) *yaml.Node {
+	if n != nil && n.Kind == yaml.AliasNode {
+		return n.Alias
+	}
+	return n
+}
+
+// modelListEntries are the model_list entries as written (aliases
+// followed; nil for an entry that is not a mapping).
+func modelListEntries(doc *yaml.Node) []*yaml.Node {
+	list := deref(mapValue(doc, "model_list"))
+	if list == nil || list.Kind != yaml.SequenceNode {
+		return nil
+	}
+	out := make([]*yaml.Node, len(list.Content))
+	for i, e := range list.Content {
+		if e = deref(e); e != nil && e.Kind == yaml.MappingNode {
+			out[i] = e
+		}
+	}
+	return out
+}
+
+// finisher validates, fills defaults and derived values.
+type finisher struct {
+	c       *Config
+	doc     *yaml.Node
+	entries []*yaml.Node
+	ids     []string
+	w       *walker
+	ds      *diags
+	lookup  func(string) (string, bool)
+	unset   map[*yaml.Node]bool
+}
+
+const dropParamsNote = "llmq always drops the parameters a provider does not support (LiteLLM's drop_params: true)"
+
+func (f *finisher) finish() {
+	c, ds := f.c, f.ds
 	if len(c.ModelList) == 0 {
-		return errors.New("model_list: at least one deployment is required")
+		if list := deref(mapValue(f.doc, "model_list")); list == nil || list.Kind == yaml.SequenceNode {
+			ds.errorf(keyLine(f.doc, "model_list"), "model_list", "at least one deployment is required")
+		}
 	}
 	seen := map[string]int{}
 	for i := range c.ModelList {
 		d := &c.ModelList[i]
-		if d.ModelName == "" {
-			return fmt.Errorf("model_list[%d]: model_name is required", i)
+		var e *yaml.Node
+		if i < len(f.entries) {
+			e = f.entries[i]
 		}
-		if d.LitellmParams.Model == "" {
-			return fmt.Errorf("model_list[%d] (%s): litellm_params.model is required", i, d.ModelName)
+		p := fmt.Sprintf("model_list[%d]", i)
+		d.index, d.line, d.problems = i, keyLine(e, "model_name"), f.w.deps[i]
+		if e != nil && len(e.Content) > 0 {
+			d.line = e.Content[0].Line
+		}
+		params := deref(mapValue(e, "litellm_params"))
+		if d.ModelName == "" {
+			ds.errorf(keyLine(e, "model_name"), p+".model_name", "model_name is required: the name clients ask for (LiteLLM's model group)")
+		}
+		if m := mapValue(params, "model"); d.LitellmParams.Model == "" && !f.unset[deref(m)] {
+			ds.errorf(keyLine(params, "model"), p+".litellm_params.model", "litellm_params.model is required for %q: <provider>/<model>, e.g. openai/gpt-4o", d.ModelName)
+		}
+		lp := &d.LitellmParams
+		if lp.RPM == 0 {
+			lp.RPM = d.RPM
+		}
+		if lp.TPM == 0 {
+			lp.TPM = d.TPM
+		}
+		if lp.InputCostPerToken == 0 {
+			lp.InputCostPerToken = d.ModelInfo.InputCostPerToken
+		}
+		if lp.OutputCostPerToken == 0 {
+			lp.OutputCostPerToken = d.ModelInfo.OutputCostPerToken
+		}
+		if lp.DropParams != nil && !*lp.DropParams {
+			ds.warnf(keyLine(params, "drop_params"), p+".litellm_params.drop_params", "%s", dropParamsNote)
 		}
 		d.ID = d.ModelInfo.ID
-		if d.ID == "" {
-			id := identity{d.LitellmParams.Model, d.LitellmParams.APIBase}
-			if i < len(raw) {
-				id = raw[i]
-			}
-			d.ID = hashID(d.ModelName, id)
+		if d.ID == "" && i < len(f.ids) {
+			d.ID = f.ids[i]
 		}
-		if j, dup := seen[d.ID]; dup {
-			return fmt.Errorf("model_list[%d] and model_list[%d] have the same id %q: set model_info.id", j, i, d.ID)
+		if j, dup := seen[d.ID]; dup && d.ID != "" {
+			o := &c.ModelList[j]
+			ds.errorf(d.line, p, "same id %q as model_list[%d] (line %d): set model_info.id to tell them apart "+
+				"(without it the id is a hash of model_name and litellm_params)", d.ID, j, o.line)
 		}
 		seen[d.ID] = i
+		f.providerDefaults(d, params)
 	}
-	rs := &c.RouterSettings
-	ls := &c.LitellmSettings
-	// router_settings wins over litellm_settings for keys in both.
+	f.settings()
+}
+
+// providerDefaults gives a deployment that does not set api_key, api_base
+// or api_version the value of its provider's usual variable, as LiteLLM
+// does.
+func (f *finisher) providerDefaults(d *Deployment, params *yaml.Node) {
+	vars, ok := ProviderEnv[ProviderPrefix(d.LitellmParams.Model)]
+	if !ok {
+		return
+	}
+	absent := func(key string) bool {
+		n := deref(mapValue(params, key))
+		return n == nil || isNull(n) && !f.unset[n]
+	}
+	lp := &d.LitellmParams
+	for _, x := range []struct {
+		key   string
+		names []string
+		v     *string
+		from  *string
+	}{
+		{"api_key", vars.Key, &lp.APIKey, &d.KeyEnv},
+		{"api_base", vars.Base, &lp.APIBase, &d.BaseEnv},
+		{"api_version", vars.Version, &lp.APIVersion, &d.VersionEnv},
+	} {
+		if !absent(x.key) {
+			continue
+		}
+		if name, v, ok := firstSet(x.names, f.lookup); ok {
+			*x.v, *x.from = v, name
+		}
+	}
+}
+
+// settings merges litellm_settings into router_settings (router_settings
+// wins, as in LiteLLM), normalizes the strategy and checks fallbacks.
+func (f *finisher) settings() {
+	c, ds := f.c, f.ds
+	rs, ls := &c.RouterSettings, &c.LitellmSettings
+	rsNode, lsNode := deref(mapValue(f.doc, "router_settings")), deref(mapValue(f.doc, "litellm_settings"))
+	shadowed := map[string]bool{}
+	for _, k := range [][2]string{
+		{"num_retries", "num_retries"}, {"request_timeout", "timeout"}, {"max_fallbacks", "max_fallbacks"},
+		{"allowed_fails", "allowed_fails"}, {"cooldown_time", "cooldown_time"}, {"fallbacks", "fallbacks"},
+		{"context_window_fallbacks", "context_window_fallbacks"}, {"content_policy_fallbacks", "content_policy_fallbacks"},
+		{"default_fallbacks", "default_fallbacks"},
+	} {
+		l, r := mapValue(lsNode, k[0]), mapValue(rsNode, k[1])
+		if l != nil && r != nil && !isNull(l) && !isNull(r) {
+			shadowed[k[0]] = true
+			ds.warnf(keyLine(lsNode, k[0]), "litellm_settings."+k[0], "ignored: router_settings.%s is set and wins (as in LiteLLM)", k[1])
+		}
+	}
 	inherit(&rs.NumRetries, ls.NumRetries)
 	inherit(&rs.Timeout, ls.RequestTimeout)
 	inherit(&rs.MaxFallbacks, ls.MaxFallbacks)
@@ -425,35 +695,97 @@ func (c *Config) finish(raw []identity) error {
 	inheritList(&rs.ContextWindowFallbacks, ls.ContextWindowFallbacks)
 	inheritList(&rs.ContentPolicyFallbacks, ls.ContentPolicyFallbacks)
 	inheritList(&rs.DefaultFallbacks, ls.DefaultFallbacks)
-	unused := make([]string, 0, len(ls.Other))
-	for k := range ls.Other {
-		unused = append(unused, k)
+	if dp := ls.DropParams; dp != nil && !*dp {
+		ds.warnf(keyLine(lsNode, "drop_params"), "litellm_settings.drop_params", "%s", dropParamsNote)
 	}
-	sort.Strings(unused)
-	for _, k := range unused {
-		c.Warnings = append(c.Warnings, fmt.Sprintf("litellm_settings.%s is a LiteLLM setting llmq does not use (ignored)", k))
+	if s, err := NormalizeStrategy(rs.RoutingStrategy); err != nil {
+		line := keyLine(rsNode, "routing_strategy")
+		if name := f.w.envLines[line]; name != "" {
+			err = fmt.Errorf("the value of %s%s is not a routing strategy llmq has (%s)", EnvPrefix, name, strings.Join(Strategies, ", "))
+		}
+		ds.errorf(line, "router_settings.routing_strategy", "%v", err)
+	} else {
+		rs.RoutingStrategy = s
 	}
-	s, err := NormalizeStrategy(rs.RoutingStrategy)
-	if err != nil {
-		return fmt.Errorf("router_settings.routing_strategy: %w", err)
+	// fallbacks: [{"*": [...]}] is LiteLLM's way to write default fallbacks.
+	for _, m := range rs.Fallbacks {
+		if to, ok := m["*"]; ok && rs.DefaultFallbacks == nil {
+			rs.DefaultFallbacks = to
+		}
 	}
-	rs.RoutingStrategy = s
+	f.checkRetryPolicy(rsNode)
 	tiers := c.Tiers()
-	for _, fb := range [][]map[string][]string{rs.Fallbacks, rs.ContextWindowFallbacks, rs.ContentPolicyFallbacks} {
-		for _, m := range fb {
-			for from, to := range m {
-				if !tiers[from] {
-					c.Warnings = append(c.Warnings, fmt.Sprintf("fallbacks: %q is not a model_name of model_list", from))
+	for _, sec := range []struct {
+		name string
+		node *yaml.Node
+	}{{"router_settings", rsNode}, {"litellm_settings", lsNode}} {
+		for _, key := range []string{"fallbacks", "context_window_fallbacks", "content_policy_fallbacks", "default_fallbacks"} {
+			if sec.name == "litellm_settings" && shadowed[key] {
+				continue
+			}
+			f.checkFallbacks(sec.name+"."+key, deref(mapValue(sec.node, key)), key == "fallbacks", tiers)
+		}
+	}
+}
+
+// RetryPolicyKeys are the router_settings.retry_policy keys llmq reads
+// (LiteLLM's RetryPolicy; dispatcher.RetryPolicyFromLiteLLM maps them).
+var RetryPolicyKeys = []string{
+	"BadRequestErrorRetries", "AuthenticationErrorRetries", "TimeoutErrorRetries", "RateLimitErrorRetries",
+	"ContentPolicyViolationErrorRetries", "InternalServerErrorRetries",
+}
+
+// checkRetryPolicy warns about retry_policy keys nobody reads.
+func (f *finisher) checkRetryPolicy(rs *yaml.Node) {
+	rp := deref(mapValue(rs, "retry_policy"))
+	if rp == nil || rp.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(rp.Content); i += 2 {
+		if k := rp.Content[i]; !slices.Contains(RetryPolicyKeys, k.Value) {
+			f.ds.warnf(k.Line, "router_settings.retry_policy."+k.Value, "unknown key, ignored (LiteLLM's retry_policy has %s)",
+				strings.Join(RetryPolicyKeys, ", "))
+		}
+	}
+}
+
+// checkFallbacks warns about fallbacks from or to names that are no
+// model_name, at their lines.
+func (f *finisher) checkFallbacks(path string, n *yaml.Node, star bool, tiers map[string]bool) {
+	if n == nil || n.Kind != yaml.SequenceNode {
+		return
+	}
+	target := func(t *yaml.Node, p, from string) {
+		if t = deref(t); t == nil || t.Kind != yaml.ScalarNode || tiers[t.Value] {
+			return
+		}
+		if from == "" {
+			f.ds.warnf(t.Line, p, "%q is not a model_name of model_list", t.Value)
+			return
+		}
+		f.ds.warnf(t.Line, p, "%q (fallback of %q) is not a model_name of model_list", t.Value, from)
+	}
+	for i, item := range n.Content {
+		item = deref(item)
+		p := fmt.Sprintf("%s[%d]", path, i)
+		if item == nil || item.Kind != yaml.MappingNode {
+			target(item, p, "")
+			continue
+		}
+		for j := 0; j+1 < len(item.Content); j += 2 {
+			from := item.Content[j]
+			if !(star && from.Value == "*") && !tiers[from.Value] {
+				f.ds.warnf(from.Line, p, "%q is not a model_name of model_list", from.Value)
+			}
+			if to := deref(item.Content[j+1]); to != nil && to.Kind == yaml.SequenceNode {
+				for _, t := range to.Content {
+					target(t, p, from.Value)
 				}
-				for _, t := range to {
-					if !tiers[t] {
-						c.Warnings = append(c.Warnings, fmt.Sprintf("fallbacks: %q (fallback of %q) is not a model_name of model_list", t, from))
-					}
-				}
+			} else {
+				target(to, p, from.Value)
 			}
 		}
 	}
-	return nil
 }
 
 // NormalizeStrategy maps a strategy name (LiteLLM's spellings included) to
@@ -504,44 +836,6 @@ func (c *Config) Deployment(id string) (*Deployment, error) {
 	return nil, fmt.Errorf("no deployment %q (the config has %s)", id, strings.Join(ids, ", "))
 }
 
-// identity is what identifies a deployment, as written in the file
-// (before os.environ/ is resolved, so that every process computes the same
-// id whatever its environment).
-type identity struct{ model, apiBase string }
-
-// rawIdentities reads model and api_base of each model_list entry as
-// written.
-func rawIdentities(doc *yaml.Node) []identity {
-	list := mapValue(doc, "model_list")
-	if list == nil || list.Kind != yaml.SequenceNode {
-		return nil
-	}
-	out := make([]identity, len(list.Content))
-	for i, entry := range list.Content {
-		if entry.Kind == yaml.AliasNode && entry.Alias != nil {
-			entry = entry.Alias
-		}
-		params := mapValue(entry, "litellm_params")
-		if params != nil && params.Kind == yaml.AliasNode && params.Alias != nil {
-			params = params.Alias
-		}
-		if m := mapValue(params, "model"); m != nil {
-			out[i].model = m.Value
-		}
-		if b := mapValue(params, "api_base"); b != nil {
-			out[i].apiBase = b.Value
-		}
-	}
-	return out
-}
-
-// hashID is a stable id from the params that identify a deployment. The
-// key is not part of it, so ids do not change when keys rotate.
-func hashID(modelName string, id identity) string {
-	h := sha256.Sum256([]byte(modelName + "\x00" + id.model + "\x00" + id.apiBase))
-	return broker.Token(modelName) + "-" + hex.EncodeToString(h[:4])
-}
-
 // Duration is a time span written as seconds (30, 0.5) as LiteLLM does, or
 // as a Go duration string ("30s", "500ms").
 type Duration time.Duration
@@ -554,11 +848,13 @@ func (d *Duration) D() time.Duration {
 	return time.Duration(*d)
 }
 
-// UnmarshalYAML accepts a number of seconds or a duration string. The
-// value is not repeated in errors: it may have come from os.environ/.
+// UnmarshalYAML accepts a number of seconds or a duration string. A value
+// that came from os.environ/ is not repeated in errors, nor is a long
+// literal (it could be a key on the wrong line). Errors are type errors,
+// so that decoding goes on and reports the others too.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	if strings.HasPrefix(n.Value, EnvPrefix) {
-		return nil // unresolved: only seen when scanning for unknown keys
+	if n.Tag == "!!null" || strings.HasPrefix(n.Value, EnvPrefix) {
+		return nil // unresolved: reported where it was looked up
 	}
 	if f, err := strconv.ParseFloat(n.Value, 64); err == nil {
 		*d = Duration(f * float64(time.Second))
@@ -566,23 +862,30 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		if n.LineComment == envMarker {
-			return fmt.Errorf("line %d: the value from the environment is not a duration (want seconds, or like \"30s\")", n.Line)
+		what := "the value"
+		switch {
+		case n.LineComment == envMarker:
+			what = "the value from the environment"
+		case len(n.Value) <= 16:
+			what = strconv.Quote(n.Value)
 		}
-		return fmt.Errorf("line %d: %q is not a duration (want seconds, or like \"30s\")", n.Line, n.Value)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s is not a duration (want seconds, or like \"30s\")", n.Line, what)}}
 	}
 	*d = Duration(v)
 	return nil
 }
 
 // NewDeployment returns a deployment built from parameters rather than a
-// file (the worker command's flags), with its id set: id, or the stable
-// hash. Values of the form os.environ/NAME are resolved with lookup.
+// file (the worker command's flags), with its id set: id, or the hash of
+// model_name and the parameters as given (the id a file deployment with
+// the same keys and values gets). Values of the form os.environ/NAME are
+// resolved with lookup, and a missing api_key, api_base or api_version is
+// read from the provider's usual variable (ProviderEnv), as in Parse.
 func NewDeployment(modelName, id string, p LitellmParams, lookup func(string) (string, bool)) Deployment {
 	d := Deployment{ModelName: modelName, LitellmParams: p, ModelInfo: ModelInfo{ID: id}}
 	d.ID = id
 	if d.ID == "" {
-		d.ID = hashID(modelName, identity{p.Model, p.APIBase})
+		d.ID = hashID(modelName, paramsNode(p))
 	}
 	lp := &d.LitellmParams
 	for _, f := range []struct {
@@ -591,10 +894,28 @@ func NewDeployment(modelName, id string, p LitellmParams, lookup func(string) (s
 	}{{"model", &lp.Model}, {"api_base", &lp.APIBase}, {"api_key", &lp.APIKey}, {"api_version", &lp.APIVersion}} {
 		if name, ok := strings.CutPrefix(*f.v, EnvPrefix); ok {
 			v, found := lookup(name)
-			if !found && d.envErr == nil {
-				d.envErr = fmt.Errorf("environment variable %s is not set (litellm_params.%s of %s)", name, f.key, modelName)
+			if !found {
+				d.problems = append(d.problems, Diagnostic{Severity: Error, Path: "litellm_params." + f.key,
+					Msg: fmt.Sprintf("environment variable %s is not set (%s%s) for deployment %s", name, EnvPrefix, name, modelName)})
 			}
 			*f.v = v
+		}
+	}
+	vars := ProviderEnv[ProviderPrefix(lp.Model)]
+	for _, x := range []struct {
+		given   string
+		names   []string
+		v, from *string
+	}{
+		{p.APIKey, vars.Key, &lp.APIKey, &d.KeyEnv},
+		{p.APIBase, vars.Base, &lp.APIBase, &d.BaseEnv},
+		{p.APIVersion, vars.Version, &lp.APIVersion, &d.VersionEnv},
+	} {
+		if x.given != "" {
+			continue
+		}
+		if name, v, ok := firstSet(x.names, lookup); ok {
+			*x.v, *x.from = v, name
 		}
 	}
 	return d

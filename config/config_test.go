@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -185,14 +186,10 @@ func TestParse_EnvVarMissingOutsideDeployments_FailsNamingVariable(t *testing.T)
 		yaml string
 		want []string
 	}{
-		{"router_settings redis_password", oneDeployment + "router_settings:\n  redis_password: os.environ/REDIS_PASSWORD\n",
-			[]string{"REDIS_PASSWORD", "router_settings.redis_password"}},
 		{"router_settings num_retries", oneDeployment + "router_settings:\n  num_retries: os.environ/NUM_RETRIES\n",
 			[]string{"NUM_RETRIES", "router_settings.num_retries"}},
 		{"router_settings strategy", oneDeployment + "router_settings:\n  routing_strategy: os.environ/STRATEGY\n",
 			[]string{"STRATEGY"}},
-		{"general_settings master_key", oneDeployment + "general_settings:\n  master_key: os.environ/LITELLM_MASTER_KEY\n",
-			[]string{"LITELLM_MASTER_KEY", "general_settings.master_key"}},
 		{"litellm_settings", oneDeployment + "litellm_settings:\n  num_retries: os.environ/LS_RETRIES\n",
 			[]string{"LS_RETRIES"}},
 		{"llmq_settings", oneDeployment + "llmq_settings:\n  prefix: os.environ/LLMQ_PREFIX\n",
@@ -207,6 +204,56 @@ func TestParse_EnvVarMissingOutsideDeployments_FailsNamingVariable(t *testing.T)
 			wantContains(t, "error", msg, tt.want...)
 			wantContains(t, "error", msg, "not set")
 		})
+	}
+}
+
+func TestParse_EnvVarMissingWhereLlmqIgnoresTheKey_IsAWarning(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, yaml, path string
+	}{
+		{"router_settings redis_password", "router_settings:\n  redis_password: os.environ/REDIS_PASSWORD\n", "router_settings.redis_password"},
+		{"general_settings database_url", "general_settings:\n  database_url: os.environ/DATABASE_URL\n", "general_settings.database_url"},
+		{"litellm_settings callback key", "litellm_settings:\n  langfuse_secret: os.environ/LANGFUSE_SECRET\n", "litellm_settings.langfuse_secret"},
+		{"nested under an ignored key", "litellm_settings:\n  cache_params:\n    password: os.environ/REDIS_PASSWORD\n", "litellm_settings.cache_params"},
+		{"deployment tags", "  - model_name: tier2\n    litellm_params: {model: ollama/x, tags: [os.environ/TAG]}\n", "model_list[1].litellm_params.tags"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := mustParse(t, oneDeployment+tt.yaml, env(map[string]string{"OTHER": secret}))
+			if len(cfg.Warnings) != 1 {
+				t.Fatalf("warnings = %q, want one", cfg.Warnings)
+			}
+			wantContains(t, "warning", cfg.Warnings[0], tt.path, "ignored", "is not set", "llmq does not need it")
+			for i := range cfg.ModelList {
+				if err := cfg.ModelList[i].Err(); err != nil {
+					t.Errorf("model_list[%d].Err() = %v: a variable in a key llmq ignores stops no deployment", i, err)
+				}
+			}
+		})
+	}
+}
+
+func TestParse_MasterKeyVariableMissing_IsMasterKeyErrNotAFailure(t *testing.T) {
+	t.Parallel()
+	cfg := mustParse(t, oneDeployment+"general_settings:\n  master_key: os.environ/LITELLM_MASTER_KEY\n", noEnv)
+	if cfg.GeneralSettings.MasterKey != "" {
+		t.Errorf("master_key = %q, want empty", cfg.GeneralSettings.MasterKey)
+	}
+	err := cfg.GeneralSettings.MasterKeyErr()
+	if err == nil {
+		t.Fatal("MasterKeyErr() = nil")
+	}
+	wantContains(t, "MasterKeyErr()", err.Error(), "LITELLM_MASTER_KEY", "general_settings.master_key", "line 5")
+	if len(cfg.Warnings) != 1 {
+		t.Fatalf("warnings = %q, want one", cfg.Warnings)
+	}
+	wantContains(t, "warning", cfg.Warnings[0], "LITELLM_MASTER_KEY", "gateway")
+	set := mustParse(t, oneDeployment+"general_settings:\n  master_key: os.environ/LITELLM_MASTER_KEY\n",
+		env(map[string]string{"LITELLM_MASTER_KEY": secret}))
+	if set.GeneralSettings.MasterKeyErr() != nil || set.GeneralSettings.MasterKey != secret || len(set.Warnings) != 0 {
+		t.Errorf("with the variable set: MasterKeyErr %v, warnings %q", set.GeneralSettings.MasterKeyErr(), set.Warnings)
 	}
 }
 
@@ -417,31 +464,31 @@ func TestParse_UnknownKeys_AreWarningsWithLineNumbers(t *testing.T) {
 		want string // the whole warning
 	}{
 		{"top level", oneDeployment + "mystery: 1\n",
-			`line 4: unknown key "mystery" in top level (ignored)`},
+			`line 4: mystery: unknown key, ignored`},
 		{"model_list entry", `model_list:
   - model_name: tier1
     litellm_params: {model: ollama/llama3}
     modle_info: {id: x}
-`, `line 4: unknown key "modle_info" in model_list entry (ignored)`},
+`, `line 4: model_list[0].modle_info: unknown key, ignored`},
 		{"litellm_params", `model_list:
   - model_name: tier1
     litellm_params:
       model: ollama/llama3
       api_bsae: http://x
-`, `line 5: unknown key "api_bsae" in litellm_params (ignored)`},
+`, `line 5: model_list[0].litellm_params.api_bsae: unknown key, ignored (LiteLLM would send it to the provider with every call)`},
 		{"litellm_params.sim", `model_list:
   - model_name: tier1
     litellm_params:
       model: sim/x
       sim:
         speed: 3
-`, `line 6: unknown key "speed" in litellm_params.sim (ignored)`},
+`, `line 6: model_list[0].litellm_params.sim.speed: unknown key, ignored`},
 		{"router_settings", oneDeployment + "router_settings:\n  routing_strategy: least-busy\n  retries: 3\n",
-			`line 6: unknown key "retries" in router_settings (ignored)`},
+			`line 6: router_settings.retries: unknown key, ignored`},
 		{"routing_strategy_args", oneDeployment + "router_settings:\n  routing_strategy_args:\n    window: 10\n",
-			`line 6: unknown key "window" in routing_strategy_args (ignored)`},
+			`line 6: router_settings.routing_strategy_args.window: unknown key, ignored`},
 		{"llmq_settings", oneDeployment + "llmq_settings:\n  prefix: llm\n  max_qeue: 5\n",
-			`line 6: unknown key "max_qeue" in llmq_settings (ignored)`},
+			`line 6: llmq_settings.max_qeue: unknown key, ignored`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -469,10 +516,10 @@ router_settings:
 qux: 4
 `, noEnv)
 	want := []string{
-		`line 3: unknown key "foo" in model_list entry (ignored)`,
-		`line 6: unknown key "bar" in litellm_params (ignored)`,
-		`line 9: unknown key "baz" in router_settings (ignored)`,
-		`line 11: unknown key "qux" in top level (ignored)`,
+		`line 3: model_list[0].foo: unknown key, ignored`,
+		`line 6: model_list[0].litellm_params.bar: unknown key, ignored (LiteLLM would send it to the provider with every call)`,
+		`line 9: router_settings.baz: unknown key, ignored`,
+		`line 11: qux: unknown key, ignored`,
 	}
 	if !slices.Equal(cfg.Warnings, want) {
 		t.Errorf("warnings = %q\nwant %q", cfg.Warnings, want)
@@ -495,9 +542,9 @@ func TestParse_UnknownKeyAfterBlankLines_ReportsItsLineInTheFile(t *testing.T) {
 		want string
 	}{
 		{"after one blank line", oneDeployment + "\nrouter_settings:\n  retries: 3\n",
-			`line 6: unknown key "retries" in router_settings (ignored)`},
+			`line 6: router_settings.retries: unknown key, ignored`},
 		{"after comments and blank lines", "# header\n\n" + oneDeployment + "\n\n# settings\nrouter_settings:\n  retries: 3\n",
-			`line 10: unknown key "retries" in router_settings (ignored)`},
+			`line 10: router_settings.retries: unknown key, ignored`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -523,7 +570,7 @@ func TestParse_UnknownKeyWithSpace_IsWarningNotError(t *testing.T) {
 	}
 }
 
-func TestParse_KnownLiteLLMKeys_AreNotReported(t *testing.T) {
+func TestParse_KeysLlmqActsOn_AreNotReported(t *testing.T) {
 	t.Parallel()
 	cfg := mustParse(t, `model_list:
   - model_name: tier1
@@ -540,28 +587,25 @@ func TestParse_KnownLiteLLMKeys_AreNotReported(t *testing.T) {
       stream_timeout: 10
       max_parallel_requests: 8
       max_tokens: 512
-      tags: [fast, cheap]
+      drop_params: true
       input_cost_per_token: 0.000001
       output_cost_per_token: 0.000002
     model_info:
       id: gpt4o-a
-      mode: chat
-      base_model: gpt-4o
-      max_tokens: 128000
-      metadata: {team: x}
   - model_name: sim
     litellm_params:
       model: sim/x
       sim: {ttft: 20ms, tokens_per_second: 100, parallel: 2, error_rate: 0.1, tokens: 8}
+    model_info: {input_cost_per_token: 0.5, output_cost_per_token: 1.5}
+    rpm: 30
 router_settings:
   routing_strategy: simple-shuffle
-  routing_strategy_args: {ttl: 60, lowest_latency_buffer: 0.5}
+  routing_strategy_args: {lowest_latency_buffer: 0.5}
   num_retries: 3
   timeout: 600
   stream_timeout: 60
   retry_after: 1
   retry_policy: {RateLimitErrorRetries: 3, TimeoutErrorRetries: 2}
-  allowed_fails_policy: {RateLimitErrorAllowedFails: 10}
   fallbacks: [{tier1: [sim]}]
   context_window_fallbacks: [{tier1: [sim]}]
   content_policy_fallbacks: [{tier1: [sim]}]
@@ -570,19 +614,13 @@ router_settings:
   allowed_fails: 3
   cooldown_time: 5
   disable_cooldowns: false
-  enable_pre_call_checks: true
-  redis_host: localhost
-  redis_port: 6379
-  redis_password: pw
+  enable_pre_call_checks: false
 litellm_settings:
-  num_retries: 3
-  request_timeout: 600
   drop_params: true
   set_verbose: false
 general_settings:
   master_key: sk-1234
-  database_url: postgres://x
-  alerting: [slack]
+  database_url: null
 environment_variables:
   OPENAI_API_KEY: x
 llmq_settings:
@@ -591,13 +629,74 @@ llmq_settings:
   max_queue: 100
 `, noEnv)
 	if len(cfg.Warnings) != 0 {
-		t.Errorf("warnings = %q, want none", cfg.Warnings)
+		t.Errorf("warnings = %q, want none (an ignored key set to false or null asks for nothing)", cfg.Warnings)
+	}
+	sim := cfg.ModelList[1].LitellmParams
+	if sim.InputCostPerToken != 0.5 || sim.OutputCostPerToken != 1.5 || sim.RPM != 30 {
+		t.Errorf("model_info costs and entry rpm = %v, %v, %d; want them copied into litellm_params", sim.InputCostPerToken, sim.OutputCostPerToken, sim.RPM)
+	}
+}
+
+func TestParse_KeysLlmqIgnores_AreEachWarnedWithTheirLine(t *testing.T) {
+	t.Parallel()
+	cfg := mustParse(t, `model_list:
+  - model_name: tier1
+    litellm_params:
+      model: openai/gpt-4o
+      api_key: os.environ/OPENAI_API_KEY
+      tags: [fast, cheap]
+      temperature: 0.2
+      max_retries: 4
+      drop_params: false
+    model_info:
+      id: gpt4o-a
+      mode: chat
+      max_input_tokens: 128000
+router_settings:
+  routing_strategy_args: {ttl: 60}
+  allowed_fails_policy: {RateLimitErrorAllowedFails: 10}
+  enable_pre_call_checks: true
+  model_group_alias: {gpt-4: tier1}
+  redis_host: localhost
+litellm_settings:
+  success_callback: [langfuse]
+general_settings:
+  database_url: postgres://x
+  alerting: [slack]
+guardrails: [{guardrail_name: x}]
+`, noEnv)
+	want := []string{
+		"line 6: model_list[0].litellm_params.tags: ignored: llmq does not do tag routing yet",
+		"line 7: model_list[0].litellm_params.temperature: ignored: llmq does not send default request parameters",
+		"line 8: model_list[0].litellm_params.max_retries: ignored: llmq does not do per-deployment retries yet",
+		"line 9: model_list[0].litellm_params.drop_params: llmq always drops the parameters a provider does not support",
+		"line 12: model_list[0].model_info.mode: ignored",
+		"line 13: model_list[0].model_info.max_input_tokens: ignored",
+		"line 15: router_settings.routing_strategy_args.ttl: ignored",
+		"line 16: router_settings.allowed_fails_policy: ignored",
+		"line 17: router_settings.enable_pre_call_checks: ignored",
+		"line 18: router_settings.model_group_alias: ignored: llmq does not do model_group_alias yet",
+		"line 19: router_settings.redis_host: ignored: llmq shares routing state over NATS, not Redis",
+		"line 21: litellm_settings.success_callback: ignored: llmq runs no LiteLLM callbacks",
+		"line 23: general_settings.database_url: ignored: llmq keeps no database",
+		"line 24: general_settings.alerting: ignored: llmq sends no alerts",
+		"line 25: guardrails: ignored: llmq runs no guardrails",
+	}
+	if len(cfg.Warnings) != len(want) {
+		t.Errorf("got %d warnings, want %d:\n%s", len(cfg.Warnings), len(want), strings.Join(cfg.Warnings, "\n"))
+	}
+	for i, w := range want {
+		if i < len(cfg.Warnings) && !strings.HasPrefix(cfg.Warnings[i], w) {
+			t.Errorf("warning %d = %q, want it to start %q", i, cfg.Warnings[i], w)
+		}
+	}
+	// Ignored keys with a field are still decoded, for code that starts
+	// using them.
+	if got := cfg.ModelList[0].LitellmParams.Tags; !slices.Equal(got, []string{"fast", "cheap"}) {
+		t.Errorf("tags = %q", got)
 	}
 	if got := cfg.ModelList[0].ModelInfo.Extra["mode"]; got != "chat" {
 		t.Errorf("model_info.mode = %v, want it kept in Extra", got)
-	}
-	if got := cfg.ModelList[0].LitellmParams.Tags; !slices.Equal(got, []string{"fast", "cheap"}) {
-		t.Errorf("tags = %q", got)
 	}
 }
 
@@ -610,8 +709,8 @@ func TestParse_LitellmSettingsLlmqIgnores_AreWarned(t *testing.T) {
 `, noEnv)
 	got := slices.Sorted(slices.Values(cfg.Warnings))
 	want := []string{
-		"litellm_settings.cache is a LiteLLM setting llmq does not use (ignored)",
-		"litellm_settings.success_callback is a LiteLLM setting llmq does not use (ignored)",
+		"line 6: litellm_settings.success_callback: ignored: llmq runs no LiteLLM callbacks (see its --metrics and logs)",
+		"line 7: litellm_settings.cache: ignored: llmq does not cache responses",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("warnings = %q\nwant %q", got, want)
@@ -719,8 +818,14 @@ func TestParse_RouterSettingsOverrideLitellmSettings(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := mustParse(t, deps+tt.yaml, noEnv)
-			if len(cfg.Warnings) != 0 {
-				t.Errorf("warnings = %q, want none", cfg.Warnings)
+			for _, w := range cfg.Warnings {
+				// Only the shadowed litellm_settings key is reported.
+				if !strings.Contains(w, "litellm_settings.") || !strings.Contains(w, "is set and wins") {
+					t.Errorf("unexpected warning %q", w)
+				}
+			}
+			if both := strings.Contains(tt.yaml, "router_settings") && strings.Contains(tt.yaml, "litellm_settings"); both != (len(cfg.Warnings) > 0) {
+				t.Errorf("warnings = %q: want one per key set in both sections, none otherwise", cfg.Warnings)
 			}
 			tt.check(t, cfg.RouterSettings)
 		})
@@ -914,7 +1019,8 @@ func TestParse_IDs_StableAndDistinct(t *testing.T) {
 		same  bool
 	}{
 		{"same file", ref, true},
-		{"key rotated", dep("tier1", "ollama/llama3", "http://gpu-a:11434", "k2"), true},
+		{"other key: another deployment (as in LiteLLM)", dep("tier1", "ollama/llama3", "http://gpu-a:11434", "k2"), false},
+		{"keys reordered", "model_list:\n  - model_name: tier1\n    litellm_params: {api_key: \"k1\", api_base: \"http://gpu-a:11434\", model: ollama/llama3}\n", true},
 		{"other api_base", dep("tier1", "ollama/llama3", "http://gpu-b:11434", "k1"), false},
 		{"other model", dep("tier1", "ollama/llama3.1", "http://gpu-a:11434", "k1"), false},
 		{"other tier", dep("tier2", "ollama/llama3", "http://gpu-a:11434", "k1"), false},
@@ -958,11 +1064,11 @@ func TestParse_DuplicateIDs_FailNamingBothIndexes(t *testing.T) {
 	tests := []struct{ name, yaml string }{
 		{"same params, no model_info.id", `model_list:
   - model_name: tier1
-    litellm_params: {model: sim/a}
+    litellm_params: {model: sim/a, api_key: k}
   - model_name: tier2
     litellm_params: {model: sim/b}
   - model_name: tier1
-    litellm_params: {model: sim/a, api_key: other}
+    litellm_params: {api_key: k, model: sim/a}
 `},
 		{"same model_info.id", `model_list:
   - model_name: tier1
@@ -995,7 +1101,7 @@ func TestParse_InvalidModelList_FailsNamingIndex(t *testing.T) {
 		{"no model_list", "router_settings: {routing_strategy: least-busy}\n", []string{"model_list", "at least one"}},
 		{"empty model_list", "model_list: []\n", []string{"model_list", "at least one"}},
 		{"missing model_name", oneDeployment + "  - litellm_params: {model: sim/b}\n",
-			[]string{"model_list[1]", "model_name is required"}},
+			[]string{"model_list[1].model_name", "model_name is required"}},
 		{"missing model", oneDeployment + "  - model_name: tier2\n    litellm_params: {api_key: " + secret + "}\n",
 			[]string{"model_list[1]", "tier2", "litellm_params.model is required"}},
 		{"missing litellm_params", oneDeployment + "  - model_name: tier2\n  - model_name: tier3\n",
@@ -1147,9 +1253,13 @@ func TestNewDeployment_HashIDMatchesParse(t *testing.T) {
   - model_name: tier1
     litellm_params: {model: ollama/llama3, api_base: "http://gpu-a:11434", api_key: os.environ/K}
 `, env(map[string]string{"K": secret}))
-	d := config.NewDeployment("tier1", "", config.LitellmParams{Model: "ollama/llama3", APIBase: "http://gpu-a:11434", APIKey: "other"}, noEnv)
+	d := config.NewDeployment("tier1", "", config.LitellmParams{Model: "ollama/llama3", APIBase: "http://gpu-a:11434", APIKey: "os.environ/K"}, noEnv)
 	if d.ID != cfg.ModelList[0].ID {
-		t.Errorf("NewDeployment id %q != Parse id %q for the same tier, model and api_base", d.ID, cfg.ModelList[0].ID)
+		t.Errorf("NewDeployment id %q != Parse id %q for the same tier and params as written", d.ID, cfg.ModelList[0].ID)
+	}
+	other := config.NewDeployment("tier1", "", config.LitellmParams{Model: "ollama/llama3", APIBase: "http://gpu-a:11434", APIKey: "os.environ/K2"}, noEnv)
+	if other.ID == d.ID {
+		t.Errorf("another key variable gave the same id %q", d.ID)
 	}
 }
 
@@ -1234,7 +1344,8 @@ func TestParse_ErrorsAndWarnings_NeverContainSecrets(t *testing.T) {
 		{"valid with unknown keys and bad fallbacks", withKey + "general_settings: {master_key: os.environ/MASTER}\nrouter_settings: {fallbacks: [{tier1: [gone]}], oops: 1}\nlitellm_settings: {callbacks: [x]}\nfoo: bar\n", false},
 		{"literal key in file with unknown keys", "model_list:\n  - model_name: t\n    litellm_params: {model: openai/x, api_key: " + secret + ", zz: 1}\n", false},
 		{"unknown strategy", withKey + "router_settings: {routing_strategy: nope}\n", true},
-		{"missing variable elsewhere", withKey + "router_settings: {redis_password: os.environ/NOPE}\n", true},
+		{"missing variable elsewhere", withKey + "router_settings: {num_retries: os.environ/NOPE}\n", true},
+		{"missing variable in an ignored key", withKey + "router_settings: {redis_password: os.environ/NOPE}\n", false},
 		{"duplicate ids", withKey + "  - model_name: tier1\n    litellm_params: {model: openai/gpt-4o, api_key: os.environ/KEY}\n", true},
 		{"missing model next to a key", withKey + "  - model_name: tier3\n    litellm_params: {api_key: os.environ/KEY}\n", true},
 		{"bad duration next to a key", withKey + "router_settings: {timeout: soon}\n", true},
@@ -1343,4 +1454,185 @@ func TestParse_HashID_SameWhetherOrNotAPIBaseVariableIsSet(t *testing.T) {
 	if a, b := worker.ModelList[0].ID, dispatcher.ModelList[0].ID; a != b {
 		t.Errorf("id with OLLAMA_BASE set %q != id without %q", a, b)
 	}
+}
+
+func TestParse_YAMLSyntaxErrors_PointAtTheOffendingLine(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, yaml string
+		line       int
+	}{
+		{"key indented wrong", "model_list:\n  - model_name: a\n    litellm_params:\n      model: x\n     api_key: y\n", 5},
+		{"two colons", "a: 1\nb: 2\nc: d: e\nf: 3\n", 3},
+		{"key inside a list", "a: 1\nb:\n  - x\n  y: 2\nc: 3\n", 4},
+		{"tab", "a: 1\nb: 2\n\tc: 3\n", 3},
+		{"unclosed flow mapping", "model_list:\n  - model_name: a\n    litellm_params: {model: sim/a\n  - model_name: b\n", 4},
+		{"unterminated quote", "a: 1\nb: \"unterminated\nc: 3\n", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, ds := config.Check([]byte(tt.yaml), noEnv)
+			if len(ds) != 1 || ds[0].Severity != config.Error || ds[0].Line != tt.line || !strings.HasPrefix(ds[0].Msg, "YAML syntax: ") {
+				t.Errorf("diagnostics = %+v, want one YAML syntax error on line %d", ds, tt.line)
+			}
+		})
+	}
+}
+
+func TestParse_RetryPolicyUnknownKey_IsWarned(t *testing.T) {
+	t.Parallel()
+	cfg := mustParse(t, oneDeployment+"router_settings:\n  retry_policy:\n    RateLimitErrorRetries: 2\n    NotFoundErrorRetries: 0\n", noEnv)
+	if len(cfg.Warnings) != 1 || !strings.HasPrefix(cfg.Warnings[0], "line 7: router_settings.retry_policy.NotFoundErrorRetries: unknown key, ignored") {
+		t.Errorf("warnings = %q", cfg.Warnings)
+	}
+}
+
+func TestCheck_ReportsEveryErrorAtOnceWithLinesAndPaths(t *testing.T) {
+	t.Parallel()
+	cfg, ds := config.Check([]byte(`model_list:
+  - model_name: a
+    litellm_params: {model: sim/a, rpm: lots}
+  - litellm_params: {model: sim/b}
+router_settings:
+  routing_strategy: round-robin
+  num_retries: os.environ/RETRIES
+`), noEnv)
+	if cfg == nil {
+		t.Fatal("Check returned no config: it should return what it could read")
+	}
+	var got []string
+	for _, d := range ds {
+		got = append(got, d.Format("c.yaml"))
+	}
+	want := []string{
+		"c.yaml:3: error: model_list[0].litellm_params.rpm: want a whole number, not text",
+		"c.yaml:4: error: model_list[1].model_name: model_name is required",
+		`c.yaml:6: error: router_settings.routing_strategy: unknown routing strategy "round-robin"`,
+		"c.yaml:7: error: router_settings.num_retries: environment variable RETRIES is not set (os.environ/RETRIES)",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("diagnostics:\n%s\nwant %d", strings.Join(got, "\n"), len(want))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("diagnostic %d = %q, want it to start %q", i, got[i], want[i])
+		}
+	}
+	_, err := config.Parse([]byte("model_list:\n  - litellm_params: {model: sim/b}\n  - model_name: b\n"), noEnv)
+	var errs config.Errors
+	if !errors.As(err, &errs) || len(errs) != 2 {
+		t.Errorf("Parse error = %v, want config.Errors with both errors", err)
+	}
+}
+
+func TestParse_TypeErrorInAnIgnoredKey_IsAWarning(t *testing.T) {
+	t.Parallel()
+	cfg := mustParse(t, oneDeployment+"router_settings:\n  enable_pre_call_checks: sometimes\n", noEnv)
+	if len(cfg.Warnings) < 1 || !strings.Contains(strings.Join(cfg.Warnings, "\n"), "router_settings.enable_pre_call_checks") {
+		t.Errorf("warnings = %q", cfg.Warnings)
+	}
+}
+
+func TestParse_DuplicateKeys_LastWinsWithAWarning(t *testing.T) {
+	t.Parallel()
+	cfg := mustParse(t, oneDeployment+"router_settings:\n  num_retries: 1\n  num_retries: 4\n", noEnv)
+	if r := cfg.RouterSettings.NumRetries; r == nil || *r != 4 {
+		t.Errorf("num_retries = %v, want the last, 4", r)
+	}
+	want := []string{"line 5: router_settings.num_retries: duplicate key: the one at line 6 wins (as in LiteLLM)"}
+	if !slices.Equal(cfg.Warnings, want) {
+		t.Errorf("warnings = %q, want %q", cfg.Warnings, want)
+	}
+}
+
+func TestParse_DeploymentWithoutKey_ReadsTheProvidersVariable(t *testing.T) {
+	t.Parallel()
+	const src = `environment_variables:
+  MISTRAL_API_KEY: from-block
+model_list:
+  - model_name: a
+    litellm_params: {model: openai/gpt-4o}
+  - model_name: b
+    litellm_params: {model: claude-3-5-sonnet-20240620}
+  - model_name: c
+    litellm_params: {model: mistral/mistral-small}
+  - model_name: d
+    litellm_params: {model: azure/gpt-4o}
+  - model_name: e
+    litellm_params: {model: openai/gpt-4o, api_key: literal}
+  - model_name: f
+    litellm_params: {model: ollama/llama3}
+`
+	cfg := mustParse(t, src, env(map[string]string{
+		"OPENAI_API_KEY": secret, "ANTHROPIC_API_KEY": secret, "AZURE_OPENAI_API_KEY": secret,
+		"AZURE_API_BASE": "https://x.openai.azure.com", "AZURE_API_VERSION": "2024-06-01",
+	}))
+	want := []struct{ key, keyEnv, base, version string }{
+		{secret, "OPENAI_API_KEY", "", ""},
+		{secret, "ANTHROPIC_API_KEY", "", ""},
+		{"from-block", "MISTRAL_API_KEY", "", ""},
+		{secret, "AZURE_OPENAI_API_KEY", "https://x.openai.azure.com", "2024-06-01"},
+		{"literal", "", "", ""},
+		{"", "", "", ""},
+	}
+	for i, w := range want {
+		d := cfg.ModelList[i]
+		p := d.LitellmParams
+		if p.APIKey != w.key || d.KeyEnv != w.keyEnv || p.APIBase != w.base || p.APIVersion != w.version {
+			t.Errorf("%s: key %q from %q, base %q, version %q; want %q from %q, %q, %q", d.ModelName,
+				p.APIKey, d.KeyEnv, p.APIBase, p.APIVersion, w.key, w.keyEnv, w.base, w.version)
+		}
+	}
+	if got := cfg.ModelList[0].KeyVars(); !slices.Equal(got, []string{"OPENAI_API_KEY"}) {
+		t.Errorf("KeyVars() = %q", got)
+	}
+	// The variable is not part of the id: it is not in the file.
+	bare := mustParse(t, src, noEnv)
+	for i := range cfg.ModelList {
+		if cfg.ModelList[i].ID != bare.ModelList[i].ID {
+			t.Errorf("%s: id depends on the environment", cfg.ModelList[i].ModelName)
+		}
+	}
+}
+
+func TestParse_DeploymentProblems_ListEveryUnsetVariable(t *testing.T) {
+	t.Parallel()
+	cfg := mustParse(t, `model_list:
+  - model_name: a
+    litellm_params: {model: os.environ/M, api_base: os.environ/B, api_key: os.environ/K}
+`, noEnv)
+	ps := cfg.ModelList[0].Problems()
+	if len(ps) != 3 {
+		t.Fatalf("Problems() = %+v, want 3", ps)
+	}
+	for i, name := range []string{"M", "B", "K"} {
+		if ps[i].Line != 3 || !strings.Contains(ps[i].Msg, "os.environ/"+name) {
+			t.Errorf("problem %d = %+v", i, ps[i])
+		}
+	}
+	for _, w := range cfg.Warnings {
+		if strings.Contains(w, "required") {
+			t.Errorf("a model from an unset variable is that deployment's problem, not a missing model: %q", w)
+		}
+	}
+}
+
+func TestParse_StarInFallbacks_IsTheDefaultFallbacks(t *testing.T) {
+	t.Parallel()
+	cfg := mustParse(t, `model_list:
+  - {model_name: a, litellm_params: {model: sim/a}}
+  - {model_name: b, litellm_params: {model: sim/b}}
+router_settings:
+  fallbacks: [{"*": [b]}]
+`, noEnv)
+	if !slices.Equal(cfg.RouterSettings.DefaultFallbacks, []string{"b"}) || len(cfg.Warnings) != 0 {
+		t.Errorf("default_fallbacks = %q, warnings %q", cfg.RouterSettings.DefaultFallbacks, cfg.Warnings)
+	}
+}
+
+func TestParse_TypeErrorOnALineWithAnIgnoredKey_IsStillAnError(t *testing.T) {
+	t.Parallel()
+	msg := mustFail(t, "model_list:\n  - model_name: a\n    litellm_params: {model: sim/a, tags: [x], rpm: lots}\n", noEnv)
+	wantContains(t, "error", msg, "line 3: model_list[0].litellm_params.rpm: want a whole number")
 }

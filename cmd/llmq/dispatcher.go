@@ -60,7 +60,7 @@ func (a *app) dispatcherCmd() *cobra.Command {
 			var cfg *config.Config
 			if f.config != "" {
 				var err error
-				if cfg, err = a.loadConfig(f.config); err != nil {
+				if cfg, err = a.checkConfig(f.config, roleDispatcher, ""); err != nil {
 					return err
 				}
 			}

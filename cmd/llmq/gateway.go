@@ -34,7 +34,7 @@ func (a *app) gatewayCmd() *cobra.Command {
 			var cfg *config.Config
 			if cfgPath != "" {
 				var err error
-				if cfg, err = a.loadConfig(cfgPath); err != nil {
+				if cfg, err = a.checkConfig(cfgPath, roleGateway, ""); err != nil {
 					return err
 				}
 			}
@@ -77,6 +77,9 @@ func (a *app) gatewayCmd() *cobra.Command {
 func (a *app) startGateway(ctx context.Context, nc *nats.Conn, cfg *config.Config, s broker.Subjects, listen string, timeout time.Duration, o *obs) (*gateway.Gateway, error) {
 	gc := gateway.Config{Conn: nc, Subjects: s, Listen: listen, Timeout: timeout, Observer: o.gateway(), Version: version, Logger: a.g.logger}
 	if cfg != nil {
+		if err := cfg.GeneralSettings.MasterKeyErr(); err != nil {
+			return nil, fmt.Errorf("gateway: %w", err) // never serve without the key the file asks for
+		}
 		if k := cfg.GeneralSettings.MasterKey; k != "" {
 			gc.Keys = []string{k}
 		}

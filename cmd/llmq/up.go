@@ -43,7 +43,7 @@ func (a *app) upCmd() *cobra.Command {
 					a.warn(cfg)
 				}
 			} else {
-				cfg, err = a.loadConfig(cfgPath)
+				cfg, err = a.checkConfig(cfgPath, roleUp, "")
 			}
 			if err != nil {
 				return err

@@ -33,7 +33,7 @@ func (a *app) workerCmd() *cobra.Command {
 			switch {
 			case cfgPath != "":
 				var err error
-				if cfg, err = a.loadConfig(cfgPath); err != nil {
+				if cfg, err = a.checkConfig(cfgPath, roleWorker, deployment); err != nil {
 					return err
 				}
 				if deployment == "" {
