@@ -73,8 +73,8 @@ func (s Subjects) checkHeartbeat(subject string, hb *schema.Heartbeat) error {
 		return fmt.Errorf("worker %s beat on %.64q", hb.Worker, subject)
 	case hb.Subject != s.Worker(hb.Worker):
 		return fmt.Errorf("worker %s names job subject %.64q, want %s", hb.Worker, hb.Subject, s.Worker(hb.Worker))
-	case !ValidTier(hb.Tier):
-		return fmt.Errorf("worker %s: tier %.64q is not a valid tier", hb.Worker, hb.Tier)
+	case !ValidGroup(hb.Tier):
+		return fmt.Errorf("worker %s: tier %.64q is not a valid tier or pattern", hb.Worker, hb.Tier)
 	case hb.State != schema.StateReady && hb.State != schema.StateDraining && hb.State != schema.StateStopped:
 		return fmt.Errorf("worker %s: unknown state %.32q", hb.Worker, hb.State)
 	case hb.Capacity <= 0:
