@@ -1,6 +1,9 @@
 package broker
 
 import (
+	"cmp"
+	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -70,4 +73,81 @@ func (s Subjects) ModelSubject(model string) (subject, header string, ok bool) {
 		return s.Jobs(model), "", true
 	}
 	return s.ModelJobs(), model, true
+}
+
+// Pattern is a compiled wildcard model group: '*' matches any run of
+// characters (none included), everything else itself, and the pattern
+// must match the whole name ("openai/*" matches "openai/gpt-4o-mini", not
+// "azure/openai/gpt-4o"). LiteLLM's router matches the start of the name
+// only; a whole match keeps "a/*-mini" from taking "a/x-mini-2" and
+// calling "a/x-mini".
+type Pattern struct {
+	Name string
+	re   *regexp.Regexp
+	// length and complexity rank patterns as LiteLLM does (see
+	// SortPatterns).
+	length, complexity int
+}
+
+// CompilePattern compiles a model group name holding '*'s.
+func CompilePattern(name string) Pattern {
+	var b strings.Builder
+	b.WriteString(`^`)
+	p := Pattern{Name: name}
+	for i, part := range strings.Split(name, "*") {
+		if i > 0 {
+			b.WriteString(`(.*)`)
+			p.length += 4     // LiteLLM's regex writes a '*' as "(.*)"
+			p.complexity += 3 // '(', '*', ')'
+		}
+		b.WriteString(regexp.QuoteMeta(part))
+		for _, r := range part {
+			p.length++
+			if strings.ContainsRune(pyEscaped, r) {
+				p.length++     // Python's re.escape puts a '\' before it
+				p.complexity++ // the '\'
+				if strings.ContainsRune(`+?\^$|()`, r) {
+					p.complexity++
+				}
+			}
+		}
+	}
+	b.WriteString(`$`)
+	p.re = regexp.MustCompile(b.String())
+	return p
+}
+
+// pyEscaped are the characters Python's re.escape (3.7 and later)
+// escapes: LiteLLM ranks patterns by the length of the escaped form.
+const pyEscaped = "()[]{}?*+-|^$\\.&~# \t\n\r\v\f"
+
+// Match reports whether model matches p, with what each '*' matched.
+func (p Pattern) Match(model string) ([]string, bool) {
+	if p.re == nil {
+		return nil, false
+	}
+	m := p.re.FindStringSubmatch(model)
+	if m == nil {
+		return nil, false
+	}
+	return m[1:], true
+}
+
+// SortPatterns orders patterns most specific first, as LiteLLM's router
+// tries them: by the length of the pattern's regular expression (Python's
+// re.escape of it, each '*' written "(.*)"), longer first, then by the
+// number of regular-expression characters in it, more first. LiteLLM
+// breaks the remaining ties by model_list order; llmq by name, so that
+// every dispatcher, whatever order it learned its groups in, picks the
+// same one.
+func SortPatterns(ps []Pattern) {
+	slices.SortStableFunc(ps, func(a, b Pattern) int {
+		if c := cmp.Compare(b.length, a.length); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.complexity, a.complexity); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
 }

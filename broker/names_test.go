@@ -1,6 +1,8 @@
 package broker_test
 
 import (
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -55,6 +57,53 @@ func TestModelSubject(t *testing.T) {
 		subject, header, ok := s.ModelSubject(tt.model)
 		if subject != tt.subject || header != tt.header || ok != tt.ok {
 			t.Errorf("ModelSubject(%q) = %q, %q, %v; want %q, %q, %v", tt.model, subject, header, ok, tt.subject, tt.header, tt.ok)
+		}
+	}
+}
+
+// TestSortPatternsAsLiteLLM: the expected order is what LiteLLM's
+// PatternUtils.sorted_patterns gives (computed with Python's re.escape),
+// ties by name.
+func TestSortPatternsAsLiteLLM(t *testing.T) {
+	t.Parallel()
+	want := []string{"anthropic/claude-3-*", "anthropic/claude-*", "fo::*:static::*", "*meta.llama3*", "anthropic/*",
+		"a(b)/*", "x+y?/*", "gpt-4o*", "openai/*", "*-mini", "groq/*", "*"}
+	in := slices.Clone(want)
+	rand.Shuffle(len(in), func(i, j int) { in[i], in[j] = in[j], in[i] })
+	ps := make([]broker.Pattern, len(in))
+	for i, n := range in {
+		ps[i] = broker.CompilePattern(n)
+	}
+	broker.SortPatterns(ps)
+	var got []string
+	for _, p := range ps {
+		got = append(got, p.Name)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("order:\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestPatternMatchesWholeName(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		pattern, model string
+		want           []string
+		ok             bool
+	}{
+		{"openai/*", "openai/gpt-4o-mini", []string{"gpt-4o-mini"}, true},
+		{"openai/*", "openai/", []string{""}, true},
+		{"openai/*", "azure/openai/gpt-4o", nil, false},
+		{"*", "anything/at.all", []string{"anything/at.all"}, true},
+		{"a/*-mini", "a/x-mini", []string{"x"}, true},
+		{"a/*-mini", "a/x-mini-2", nil, false},
+		{"fo::*:static::*", "fo::hi:static::there", []string{"hi", "there"}, true},
+		{"gpt-4.*", "gpt-4x1", nil, false}, // '.' is itself
+		{"a(b)/*", "a(b)/c", []string{"c"}, true},
+	} {
+		got, ok := broker.CompilePattern(tt.pattern).Match(tt.model)
+		if ok != tt.ok || !slices.Equal(got, tt.want) {
+			t.Errorf("%q.Match(%q) = %q, %v; want %q, %v", tt.pattern, tt.model, got, ok, tt.want, tt.ok)
 		}
 	}
 }
