@@ -192,6 +192,9 @@ type RouterSettings struct {
 	CooldownTime        *Duration `yaml:"cooldown_time"`
 	DisableCooldowns    bool      `yaml:"disable_cooldowns"`
 	EnablePreCallChecks bool      `yaml:"enable_pre_call_checks"`
+	// ModelGroupAlias maps names jobs may ask for to model groups (see
+	// Alias).
+	ModelGroupAlias map[string]Alias `yaml:"model_group_alias"`
 	// LiteLLM settings that only matter to a LiteLLM proxy; accepted so
 	// that existing files load, and otherwise unused.
 	RedisHost     string `yaml:"redis_host"`
@@ -633,6 +636,7 @@ func (f *finisher) finish() {
 		f.providerDefaults(d, params)
 	}
 	f.settings()
+	f.names()
 }
 
 // providerDefaults gives a deployment that does not set api_key, api_base

@@ -675,7 +675,6 @@ guardrails: [{guardrail_name: x}]
 		"line 15: router_settings.routing_strategy_args.ttl: ignored",
 		"line 16: router_settings.allowed_fails_policy: ignored",
 		"line 17: router_settings.enable_pre_call_checks: ignored",
-		"line 18: router_settings.model_group_alias: ignored: llmq does not do model_group_alias yet",
 		"line 19: router_settings.redis_host: ignored: llmq shares routing state over NATS, not Redis",
 		"line 21: litellm_settings.success_callback: ignored: llmq runs no LiteLLM callbacks",
 		"line 23: general_settings.database_url: ignored: llmq keeps no database",

@@ -66,7 +66,6 @@ var ignored = map[string]string{
 	"router_settings.allowed_fails_policy":      "llmq does not do allowed fails per error class yet (allowed_fails applies)",
 	"router_settings.enable_pre_call_checks":    "llmq does not do pre-call context-window checks yet",
 	"router_settings.optional_pre_call_checks":  "llmq does not do pre-call checks yet",
-	"router_settings.model_group_alias":         "llmq does not do model_group_alias yet: a request must name a model_name",
 	"router_settings.enable_tag_filtering":      "llmq does not do tag routing yet",
 	"router_settings.tag_filtering_match_any":   "llmq does not do tag routing yet",
 	"router_settings.default_max_parallel_requests": "llmq does not apply default_max_parallel_requests yet: " +
@@ -102,8 +101,8 @@ var ignored = map[string]string{
 	"litellm_settings.cache_params":     "llmq does not cache responses",
 	"litellm_settings.max_budget":       "llmq does not track budgets",
 	"litellm_settings.budget_duration":  "llmq does not track budgets",
-	"litellm_settings.model_group_alias": "llmq does not do model_group_alias yet " +
-		"(LiteLLM reads it from router_settings)",
+	"litellm_settings.model_group_alias": "LiteLLM reads model_group_alias from router_settings only: " +
+		"move it there",
 
 	// general_settings: the proxy server's; llmq's gateway uses master_key.
 	"general_settings.*":                 "a LiteLLM proxy setting llmq's gateway does not have",
