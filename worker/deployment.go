@@ -100,6 +100,9 @@ func FromDeployment(d *config.Deployment, rs *config.RouterSettings) (Config, er
 		return Config{}, fmt.Errorf("deployment %s: %w", d, err)
 	}
 	p := d.LitellmParams
+	if strings.Contains(p.Model, "*") {
+		return fromWildcard(d, rs) // wildcard.go
+	}
 	name, model, prefix, err := ParseModel(p.Model)
 	if err != nil {
 		return Config{}, fmt.Errorf("deployment %s: %w", d, err)

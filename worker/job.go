@@ -81,6 +81,11 @@ func (w *Worker) handle(q queued) {
 	}
 	ctx, cancel := context.WithDeadline(w.ctx, deadline)
 	defer cancel()
+	ctx, e := w.bindModel(ctx, m, routing)
+	if e != nil {
+		w.replyError(m, c.codec, e)
+		return
+	}
 	if req.Stream {
 		w.stream(ctx, c, req, routing)
 		return
@@ -144,7 +149,7 @@ func (w *Worker) complete(resp *schema.Response, routing *schema.Routing) {
 		resp.ID = "chatcmpl-" + nuid.Next()
 	}
 	if resp.Model == "" {
-		resp.Model = w.cfg.Model
+		resp.Model = routing.Model
 	}
 	if resp.Usage.TotalTokens == 0 {
 		resp.Usage.TotalTokens = resp.Usage.PromptTokens + resp.Usage.CompletionTokens

@@ -34,7 +34,7 @@ func (w *Worker) stream(ctx context.Context, c *call, req *schema.Request, routi
 	defer w.streams.Delete(id)
 	control := w.inbox + "." + id
 
-	base := schema.Chunk{ID: "chatcmpl-" + id, Object: schema.ObjectChunk, Created: time.Now().Unix(), Model: w.cfg.Model}
+	base := schema.Chunk{ID: "chatcmpl-" + id, Object: schema.ObjectChunk, Created: time.Now().Unix(), Model: routing.Model}
 	seq := 0
 	send := func(c *schema.Chunk, extra ...string) error {
 		seq++

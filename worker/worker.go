@@ -136,8 +136,8 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Provider == nil {
 		return nil, errors.New("worker: Provider is required")
 	}
-	if !broker.ValidTier(cfg.Tier) {
-		return nil, fmt.Errorf("worker: tier %q is not a valid subject suffix", cfg.Tier)
+	if !broker.ValidGroup(cfg.Tier) {
+		return nil, fmt.Errorf("worker: tier %q is not a valid tier name or wildcard pattern", cfg.Tier)
 	}
 	if cfg.Deployment == "" {
 		cfg.Deployment = cfg.Tier

@@ -334,7 +334,8 @@ func TestWorker_New_RejectsIncompleteConfig(t *testing.T) {
 		{"no conn", worker.Config{Tier: tier, Provider: &echo{}}, "Conn"},
 		{"no provider", worker.Config{Conn: nc, Tier: tier}, "Provider"},
 		{"no tier", worker.Config{Conn: nc, Provider: &echo{}}, "tier"},
-		{"wildcard tier", worker.Config{Conn: nc, Tier: "a.*", Provider: &echo{}}, "tier"},
+		{"subject wildcard tier", worker.Config{Conn: nc, Tier: "a.>", Provider: &echo{}}, "tier"},
+		{"reserved tier", worker.Config{Conn: nc, Tier: "_", Provider: &echo{}}, "tier"},
 		{"id of two tokens", worker.Config{Conn: nc, Tier: tier, ID: "a.b", Provider: &echo{}}, "id"},
 	}
 	for _, c := range cases {

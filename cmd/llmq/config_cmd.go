@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/llmq/llmq/broker"
 	"github.com/llmq/llmq/config"
 	"github.com/llmq/llmq/schema"
 	"github.com/llmq/llmq/worker"
@@ -169,12 +170,13 @@ func serveProblems(d *config.Deployment, rs *config.RouterSettings, lookup func(
 		p.Msg = fmt.Sprintf(format, args...)
 		out = append(out, p)
 	}
-	// TODO(names): wildcard model names (issue 12, requirement 5).
+	// A wildcard model_name ("openai/*", "*") is a pattern jobs' names are
+	// matched against (docs/protocol.md §2.1); "_" is an error of the file.
 	switch {
-	case strings.ContainsAny(d.ModelName, "*>"):
-		add("model_name %q is a wildcard: llmq does not route wildcard model names yet", d.ModelName)
 	case strings.ContainsAny(d.ModelName, " \t\r\n"):
 		add("model_name %q holds white space, which a NATS subject cannot", d.ModelName)
+	case d.ModelName != broker.AnyModel && !broker.ValidGroup(d.ModelName):
+		add("model_name %q is not a tier name or wildcard pattern: it must not hold >, start or end with a dot or have two in a row, nor be over %d bytes", d.ModelName, broker.MaxTierLen)
 	}
 	if len(out) > 0 {
 		// The worker's validation stops at the first of these; the
