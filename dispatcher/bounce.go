@@ -83,12 +83,12 @@ func parseBounce(h nats.Header, reply string, r bounceRules, now time.Time) (b b
 		return b, fmt.Errorf("%w: no headers", errBadBounce)
 	}
 	b.tier = h.Get(schema.HeaderTier)
-	if !broker.ValidTier(b.tier) {
+	if !broker.ValidGroup(b.tier) {
 		return b, fmt.Errorf("%w: tier %.64q", errBadBounce, b.tier)
 	}
 	p := &b.p
 	p.origin = h.Get(schema.HeaderOriginTier)
-	if p.origin != "" && !broker.ValidTier(p.origin) {
+	if p.origin != "" && !broker.ValidGroup(p.origin) {
 		return b, fmt.Errorf("%w: origin tier %.64q", errBadBounce, p.origin)
 	}
 	deadline, derr := deadlineOf(h, now, r.defaultTimeout, r.maxTimeout)

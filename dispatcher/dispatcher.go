@@ -40,8 +40,13 @@ type Config struct {
 	LatencyBuffer float64
 	// Tiers the dispatcher serves from the start (the config's model
 	// names). Tiers that workers announce in heartbeats are served too
-	// (within MaxLearnedTiers); any other tier is unknown.
+	// (within MaxLearnedTiers); any other tier is unknown. A tier may be
+	// a wildcard pattern ("openai/*", "*"): it serves the names it
+	// matches (see names.go).
 	Tiers []string
+	// Aliases map names a job may ask for to the tier they stand for
+	// (router_settings.model_group_alias). Default none.
+	Aliases map[string]string
 	// MaxQueue is how many jobs may wait per tier for a free worker; more
 	// are answered "overloaded". Default 10000.
 	MaxQueue int
@@ -116,6 +121,8 @@ type Dispatcher struct {
 	learned, nworkers int
 	// byID is the tier of each known worker.
 	byID map[string]*tier
+	// names resolves the names jobs ask for (names.go).
+	names names
 	// reconnects is the connection's reconnect count the sweep last saw.
 	reconnects uint64
 
@@ -206,11 +213,15 @@ func New(cfg Config) (*Dispatcher, error) {
 		errors:  map[string]uint64{},
 	}
 	for _, t := range cfg.Tiers {
-		if !broker.ValidTier(t) {
-			return nil, fmt.Errorf("dispatcher: tier %q is not a valid subject suffix", t)
+		if !broker.ValidGroup(t) {
+			return nil, fmt.Errorf("dispatcher: tier %q is not a valid tier name or wildcard pattern", t)
 		}
 		d.tiers[t] = &tier{name: t, configured: true}
 	}
+	if err := checkAliases(cfg.Aliases); err != nil {
+		return nil, err
+	}
+	d.names.dirty = true
 	return d, nil
 }
 
@@ -322,7 +333,12 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 // handBack publishes a job again on its tier's subject, for another
 // dispatcher.
 func (d *Dispatcher) handBack(m *nats.Msg, tierName string) {
-	if err := d.nc.PublishMsg(&nats.Msg{Subject: d.cfg.Subjects.Jobs(tierName), Reply: m.Reply, Header: m.Header, Data: m.Data}); err != nil {
+	subject, ok := d.handBackSubject(m, tierName)
+	if !ok {
+		d.reply(m, schema.Errorf(schema.CodeNoDeployments, "dispatcher stopping, and the job names no model to hand it back with"))
+		return
+	}
+	if err := d.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: m.Reply, Header: m.Header, Data: m.Data}); err != nil {
 		d.reply(m, schema.Errorf(schema.CodeNoDeployments, "dispatcher stopping and could not hand the job back: %v", err))
 	}
 }
@@ -358,6 +374,11 @@ func (d *Dispatcher) onJob(m *nats.Msg) {
 		}
 	}
 	name, _ := d.cfg.Subjects.Tier(m.Subject)
+	asked, e := jobModel(m, name)
+	if e != nil {
+		d.reply(m, e)
+		return
+	}
 	deadline, err := deadlineOf(m.Header, now, d.cfg.DefaultTimeout, d.cfg.MaxTimeout)
 	if err != nil {
 		d.reply(m, err)
@@ -373,13 +394,14 @@ func (d *Dispatcher) onJob(m *nats.Msg) {
 		d.handBack(m, name)
 		return
 	}
-	t := d.tiers[name]
+	t := d.route(m, asked)
 	if t == nil {
-		e := d.unknownTier(name)
+		e := d.unknownModel(asked)
 		d.mu.Unlock()
 		d.reply(m, e)
 		return
 	}
+	name = t.name
 	p := pending{msg: m, arrived: now, deadline: deadline, batch: m.Header.Get(schema.HeaderPriority) == schema.PriorityBatch}
 	if t.queue.len() == 0 && (!p.batch || t.batch.len() == 0) {
 		if w := d.pick(t, &p, now); w != nil {
@@ -606,6 +628,7 @@ func (d *Dispatcher) sweep(now time.Time, out []dispatch, fails []failed) ([]dis
 		if d.forget(t, now) {
 			delete(d.tiers, name)
 			d.learned--
+			d.names.dirty = true
 			continue
 		}
 		for i := len(t.workers) - 1; i >= 0; i-- {

@@ -67,9 +67,7 @@ func (d *Dispatcher) observeAnswered(m *nats.Msg, code string) {
 		name = cmpOr(m.Header.Get(schema.HeaderOriginTier), m.Header.Get(schema.HeaderTier))
 	}
 	d.mu.Lock()
-	if d.tiers[name] == nil {
-		name = ""
-	}
+	name = d.groupOf(m, name)
 	d.mu.Unlock()
 	o.Answered(name, code)
 }

@@ -106,8 +106,8 @@ func (d *Dispatcher) fallback(p pending, current, code string, now time.Time, ou
 	list := d.cfg.Policy.fallbacks(origin, code)
 	for i := p.fallbacks; i < len(list) && i < d.cfg.Policy.maxFallbacks(); i++ {
 		name := list[i]
-		t := d.tiers[name]
-		if t == nil || name == current || len(t.workers) == 0 {
+		t, model := d.fallbackTier(name, p.msg)
+		if t == nil || t.name == current || len(t.workers) == 0 {
 			continue
 		}
 		if cooling, _ := t.allCooling(now); cooling {
@@ -117,9 +117,10 @@ func (d *Dispatcher) fallback(p pending, current, code string, now time.Time, ou
 			continue // full: falling back must not grow a queue past its bound
 		}
 		p.origin, p.fallbacks, p.tierAttempts, p.exclude = origin, i+1, 0, nil
+		setRequested(p.msg, t, model)
 		t.queueOf(&p).pushFront(p)
 		d.fallbacks.Add(1)
-		d.log.Debug("fallback", "from", current, "to", name, "code", code)
+		d.log.Debug("fallback", "from", current, "to", t.name, "code", code)
 		out, fails = d.drain(t, now, out, fails)
 		return out, fails, true
 	}

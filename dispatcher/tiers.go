@@ -31,6 +31,7 @@ func (d *Dispatcher) learnTier(name string) *tier {
 	t := &tier{name: name}
 	d.tiers[name] = t
 	d.learned++
+	d.names.dirty = true
 	return t
 }
 
@@ -62,8 +63,8 @@ func (d *Dispatcher) removeWorker(t *tier, i int) {
 // below the max payload however many tiers there are. Called with d.mu
 // held.
 func (d *Dispatcher) unknownTier(name string) *schema.Error {
-	if !broker.ValidTier(name) {
-		return schema.Errorf(schema.CodeUnknownTier, "tier %.64q is not a valid tier name", name)
+	if !broker.ValidTier(name) && !broker.ValidModel(name) {
+		return schema.Errorf(schema.CodeUnknownTier, "model %.64q is not a valid model name", name)
 	}
 	// Configured tiers first: those are the ones a producer meant.
 	known := d.tierNames()
@@ -74,7 +75,7 @@ func (d *Dispatcher) unknownTier(name string) *schema.Error {
 	if more := len(known) - maxListedTiers; more > 0 {
 		list += " and " + strconv.Itoa(more) + " more"
 	}
-	return schema.Errorf(schema.CodeUnknownTier, "unknown tier %q (known: %s)", name, list)
+	return schema.Errorf(schema.CodeUnknownTier, "unknown tier %q: no model_name, alias or wildcard model_name matches it (known: %s)", name, list)
 }
 
 func boolInt(b bool) int {
