@@ -101,10 +101,13 @@ func (c *Client) bound(ctx context.Context) (context.Context, context.CancelFunc
 	return context.WithTimeout(ctx, c.cfg.Timeout)
 }
 
-// message encodes req as a job for tier, with the deadline of ctx.
+// message encodes req as a job for tier, with the deadline of ctx. tier
+// is any model name (a tier, an alias, a name a wildcard tier matches):
+// one that cannot be a subject goes on <prefix>.jobs._ with Llmq-Model.
 func (c *Client) message(ctx context.Context, tier string, req *schema.Request, reply string) (*nats.Msg, error) {
-	if !broker.ValidTier(tier) {
-		return nil, schema.Errorf(schema.CodeUnknownTier, "tier %q is not a valid tier name", tier)
+	subject, model, ok := c.cfg.Subjects.ModelSubject(tier)
+	if !ok {
+		return nil, schema.Errorf(schema.CodeUnknownTier, "model %.64q is not a valid model name", tier)
 	}
 	data, err := c.cfg.Codec.Marshal(req)
 	if err != nil {
@@ -123,7 +126,10 @@ func (c *Client) message(ctx context.Context, tier string, req *schema.Request, 
 	if dl, ok := ctx.Deadline(); ok {
 		h[schema.HeaderDeadline] = []string{strconv.FormatInt(dl.UnixMilli(), 10)}
 	}
-	return &nats.Msg{Subject: c.cfg.Subjects.Jobs(tier), Reply: reply, Header: h, Data: data}, nil
+	if model != "" {
+		h[schema.HeaderModel] = []string{model}
+	}
+	return &nats.Msg{Subject: subject, Reply: reply, Header: h, Data: data}, nil
 }
 
 // requestError turns a NATS request failure into a typed error.
