@@ -37,8 +37,13 @@ type Config struct {
 	// asked for.
 	Keys []string
 	// Tiers are listed by GET /v1/models besides the tiers workers announce
-	// in their heartbeats (the config's model names).
+	// in their heartbeats (the config's model names). Wildcard tiers
+	// ("openai/*") are not listed; a request for a name one matches is
+	// known.
 	Tiers []string
+	// Aliases are other names of tiers (router_settings.model_group_alias),
+	// listed unless hidden. Default none.
+	Aliases map[string]Alias
 	// Timeout bounds a request: its job's deadline. Default 600 s.
 	Timeout time.Duration
 	// MaxBodyBytes bounds a request body; larger ones get 413. Default
@@ -147,9 +152,12 @@ func New(cfg Config) (*Gateway, error) {
 		g.keys = append(g.keys, []byte(k))
 	}
 	for _, t := range cfg.Tiers {
-		if !broker.ValidTier(t) {
-			return nil, fmt.Errorf("gateway: tier %q is not a valid subject suffix", t)
+		if !broker.ValidGroup(t) {
+			return nil, fmt.Errorf("gateway: tier %q is not a valid tier name or wildcard pattern", t)
 		}
+	}
+	if err := checkNames(cfg.Aliases); err != nil {
+		return nil, err
 	}
 	return g, nil
 }
@@ -244,7 +252,7 @@ func (g *Gateway) Stop(ctx context.Context) error {
 // onHeartbeat keeps the tiers workers serve, for /v1/models.
 func (g *Gateway) onHeartbeat(m *nats.Msg) {
 	var hb schema.Heartbeat
-	if msgpack.Unmarshal(m.Data, &hb) != nil || hb.Worker == "" || !broker.ValidTier(hb.Tier) {
+	if msgpack.Unmarshal(m.Data, &hb) != nil || hb.Worker == "" || !broker.ValidGroup(hb.Tier) {
 		return
 	}
 	g.mu.Lock()
@@ -282,9 +290,10 @@ func (g *Gateway) tiers() []string {
 	return out
 }
 
-// known reports whether tier is one the gateway knows.
+// known reports whether tier is one the gateway knows: a tier, an alias,
+// a name a wildcard tier matches (names.go).
 func (g *Gateway) known(tier string) bool {
-	if slices.Contains(g.cfg.Tiers, tier) {
+	if slices.Contains(g.cfg.Tiers, tier) && !broker.IsPattern(tier) || g.matchName(tier) != "" {
 		return true
 	}
 	now := time.Now()

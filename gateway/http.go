@@ -120,7 +120,7 @@ func (g *Gateway) models(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w, r, http.MethodGet)
 		return
 	}
-	tiers := g.tiers()
+	tiers := g.listed()
 	data := make([]model, len(tiers))
 	for i, t := range tiers {
 		data[i] = g.modelOf(t)
@@ -138,7 +138,7 @@ func (g *Gateway) model(w http.ResponseWriter, r *http.Request) {
 	}
 	name := r.PathValue("model")
 	if !g.known(name) {
-		writeError(w, http.StatusNotFound, apiError{Message: "The model `" + name + "` does not exist (known: " + strings.Join(g.tiers(), ", ") + ").", Type: schema.TypeInvalidRequest, Code: "model_not_found"})
+		writeError(w, http.StatusNotFound, apiError{Message: "The model `" + name + "` does not exist (known: " + strings.Join(g.listed(), ", ") + ").", Type: schema.TypeInvalidRequest, Code: "model_not_found"})
 		return
 	}
 	writeJSON(w, http.StatusOK, g.modelOf(name))
@@ -325,7 +325,7 @@ func (q *request) done(ctx context.Context) {
 	// A tier that answered is real even when its first heartbeat had not
 	// reached the gateway yet.
 	if q.model != "" && (q.report.Status == http.StatusOK || q.g.known(q.model)) {
-		q.report.Tier = q.model
+		q.report.Tier = q.g.label(q.model)
 	}
 	q.report.Duration = time.Since(q.start)
 	q.g.stats.finished(q.report.Status)
