@@ -44,6 +44,7 @@ func (f *dispatcherFlags) dispatcherConfig(cfg *config.Config) dispatcher.Config
 		for t := range cfg.Tiers() {
 			dc.Tiers = append(dc.Tiers, t)
 		}
+		dc.Aliases = cfg.Aliases()
 	}
 	return dc
 }

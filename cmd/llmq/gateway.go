@@ -86,6 +86,7 @@ func (a *app) startGateway(ctx context.Context, nc *nats.Conn, cfg *config.Confi
 		for t := range cfg.Tiers() {
 			gc.Tiers = append(gc.Tiers, t)
 		}
+		gc.Aliases = gatewayAliases(cfg)
 		if gc.Timeout <= 0 {
 			gc.Timeout = cfg.RouterSettings.Timeout.D()
 		}
@@ -98,4 +99,13 @@ func (a *app) startGateway(ctx context.Context, nc *nats.Conn, cfg *config.Confi
 		return nil, err
 	}
 	return g, nil
+}
+
+// gatewayAliases are router_settings.model_group_alias for the gateway.
+func gatewayAliases(cfg *config.Config) map[string]gateway.Alias {
+	out := make(map[string]gateway.Alias, len(cfg.RouterSettings.ModelGroupAlias))
+	for name, a := range cfg.RouterSettings.ModelGroupAlias {
+		out[name] = gateway.Alias{Model: a.Model, Hidden: a.Hidden}
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -170,9 +171,15 @@ func (a *app) printReady(url, source string, cfg *config.Config, s broker.Subjec
 	tiers := cfg.Tiers()
 	names := make([]string, 0, len(tiers))
 	for _, d := range cfg.ModelList {
-		if tiers[d.ModelName] {
+		if tiers[d.ModelName] && !broker.IsPattern(d.ModelName) {
 			names = append(names, d.ModelName)
 			delete(tiers, d.ModelName)
+		}
+	}
+	for _, d := range cfg.ModelList {
+		if names == nil && broker.IsPattern(d.ModelName) {
+			// A wildcard model_name: ask for a name it matches.
+			names = append(names, strings.ReplaceAll(d.ModelName, "*", "MODEL"))
 		}
 	}
 	for _, d := range cfg.ModelList {
