@@ -2,6 +2,11 @@ package dispatcher_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +26,17 @@ import (
 // config (its model_name and litellm_params.model, api_base the fake's).
 func (e *env) deploymentWorker(modelName, model string, fake *openaitest.Server) *worker.Worker {
 	e.t.Helper()
-	src := "model_list:\n  - model_name: \"" + modelName + "\"\n    litellm_params:\n      model: \"" + model + "\"\n      api_base: " + fake.URL() + "\n"
+	return e.deploymentWorkerAt(modelName, model, fake.URL())
+}
+
+// deploymentWorkerAt is deploymentWorker with an api_base and more
+// litellm_params lines.
+func (e *env) deploymentWorkerAt(modelName, model, apiBase string, params ...string) *worker.Worker {
+	e.t.Helper()
+	src := "model_list:\n  - model_name: \"" + modelName + "\"\n    litellm_params:\n      model: \"" + model + "\"\n      api_base: " + apiBase + "\n"
+	for _, p := range params {
+		src += "      " + p + "\n"
+	}
 	cfg, err := config.Parse([]byte(src), func(string) (string, bool) { return "", false })
 	if err != nil {
 		e.t.Fatalf("config: %v", err)
@@ -255,5 +270,95 @@ func TestNames_FallbackToAName(t *testing.T) {
 	resp, err := e.complete("tier1")
 	if err != nil || resp.Routing.Tier != "openai/*" || calledWith(fake) != "gpt-4o-mini" {
 		t.Fatalf("%v %+v, called %q", err, resp, calledWith(fake))
+	}
+}
+
+// TestNames_StopHandsBackWhatTheJobAskedFor: a dispatcher stopping hands
+// a queued job for a wildcard group back under the name it asked for
+// (its subject, or <prefix>.jobs._ with Llmq-Model), never under the
+// pattern.
+func TestNames_StopHandsBackWhatTheJobAskedFor(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	fake := openaitest.NewServer(t, openaitest.Config{})
+	target, err := url.Parse(strings.TrimSuffix(fake.URL(), "/v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	release, started := make(chan struct{}), make(chan struct{}, 8)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	d1 := e.dispatcher(dispatcher.Config{Tiers: []string{"openai/*"}})
+	e.deploymentWorkerAt("openai/*", "openai/*", front.URL+"/v1", "max_parallel_requests: 1")
+	waitWorkers(t, d1, "openai/*", 1)
+	type answer struct {
+		model string
+		err   error
+	}
+	done := make(chan answer, 3)
+	send := func(subject string, hdr ...string) {
+		go func() {
+			m := &nats.Msg{Subject: subject, Data: []byte(`{"messages":[{"role":"user","content":"hi"}]}`),
+				Header: nats.Header{schema.HeaderContentType: {schema.ContentTypeJSON}}}
+			for i := 0; i+1 < len(hdr); i += 2 {
+				m.Header.Set(hdr[i], hdr[i+1])
+			}
+			reply, err := e.nc.RequestMsg(m, wait)
+			if err != nil {
+				done <- answer{err: err}
+				return
+			}
+			resp, err := replyOf(t, reply)
+			if err != nil {
+				done <- answer{err: err}
+				return
+			}
+			done <- answer{model: resp.Routing.Model}
+		}()
+	}
+	send(e.subjects.Jobs("openai/first"))
+	<-started
+	send(e.subjects.Jobs("openai/gpt-4.1-mini"))
+	send(e.subjects.ModelJobs(), schema.HeaderModel, "openai/odd..name")
+	deadline := time.Now().Add(wait)
+	for queued(d1, "openai/*") != 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // polling a snapshot
+	}
+	d2 := e.dispatcher(dispatcher.Config{Tiers: []string{"openai/*"}})
+	waitWorkers(t, d2, "openai/*", 1)
+	if err := d1.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	var models []string
+	for range 3 {
+		a := <-done
+		if a.err != nil {
+			t.Fatalf("job lost in hand-back: %v", a.err)
+		}
+		models = append(models, a.model)
+	}
+	slices.Sort(models)
+	if !slices.Equal(models, []string{"first", "gpt-4.1-mini", "odd..name"}) {
+		t.Fatalf("models called: %q", models)
+	}
+	if n := d2.Stats().Dispatched; n != 2 {
+		t.Fatalf("second dispatcher dispatched %d, want the 2 handed back", n)
 	}
 }
