@@ -73,7 +73,7 @@ func (g *Gateway) matchName(model string) string {
 // it is a tier or alias, the wildcard tier that matches it (so that the
 // names clients make up cannot grow a label set), else the model itself.
 func (g *Gateway) label(model string) string {
-	if slices.Contains(g.cfg.Tiers, model) && !broker.IsPattern(model) {
+	if !broker.IsPattern(model) && slices.Contains(g.tiers(), model) {
 		return model
 	}
 	if m := g.matchName(model); m != "" {
