@@ -56,9 +56,10 @@ const (
 )
 
 // batchStore is what both batch roles need to open the store: look the
-// streams and bucket up, create them when missing, set their replicas.
+// streams and bucket up, create them when missing, set their replicas
+// (--batch-replicas).
 func batchStore() []string {
-	var s []string
+	s := []string{"$JS.API.INFO"} // creating the bucket reads the account's limits
 	for _, op := range []string{"INFO", "CREATE", "UPDATE"} {
 		for _, name := range []string{jobsStream, resultsStream, metaStream} {
 			s = append(s, "$JS.API.STREAM."+op+"."+name)
@@ -69,12 +70,10 @@ func batchStore() []string {
 
 // watchMeta is what reading the batches bucket takes: get a key (direct
 // get), and list or watch keys (an ordered consumer on the bucket's
-// stream, with flow control).
+// stream, answering the server's flow control when it falls behind).
 func watchMeta() []string {
 	return []string{
 		"$JS.API.DIRECT.GET." + metaStream + ".>",
-		"$JS.API.STREAM.MSG.GET." + metaStream,
-		"$JS.API.CONSUMER.CREATE." + metaStream,
 		"$JS.API.CONSUMER.CREATE." + metaStream + ".>",
 		"$JS.API.CONSUMER.DELETE." + metaStream + ".*",
 		"$JS.FC." + metaStream + ".>",
