@@ -55,12 +55,19 @@ const (
 	metaStream    = "KV_{t}_batches"
 )
 
-// batchStore is what both batch roles need to open the store: look the
-// streams and bucket up, create them when missing, set their replicas
-// (--batch-replicas).
-func batchStore() []string {
+// openStore is what opening the batch store takes: look the streams and
+// the bucket up.
+func openStore() []string {
+	return []string{"$JS.API.STREAM.INFO." + jobsStream, "$JS.API.STREAM.INFO." + resultsStream, "$JS.API.STREAM.INFO." + metaStream}
+}
+
+// createStore is what creating the store takes, and setting its replicas
+// (--batch-replicas): only batch runners do, since the right to create or
+// update a stream is the right to point it at any subject, producers'
+// jobs included.
+func createStore() []string {
 	s := []string{"$JS.API.INFO"} // creating the bucket reads the account's limits
-	for _, op := range []string{"INFO", "CREATE", "UPDATE"} {
+	for _, op := range []string{"CREATE", "UPDATE"} {
 		for _, name := range []string{jobsStream, resultsStream, metaStream} {
 			s = append(s, "$JS.API.STREAM."+op+"."+name)
 		}
@@ -127,7 +134,7 @@ func Roles() []Role {
 				"{p}.jobs.>", // runs batch jobs as a producer (Llmq-Priority: batch)
 				"{p}.ctl.announce",
 				"{p}.batch.results.>", "{p}.batch.failed.>", // store results
-			}, batchStore(), []string{
+			}, openStore(), createStore(), []string{
 				"$JS.API.CONSUMER.CREATE." + jobsStream + ".>", // one durable consumer per tier
 				"$JS.API.CONSUMER.MSG.NEXT." + jobsStream + ".*",
 				"$JS.ACK." + jobsStream + ".>",
@@ -138,12 +145,12 @@ func Roles() []Role {
 		},
 		{
 			Name: BatchSubmitter,
-			Runs: "llmq batch submit, status, results, cancel, delete, list",
+			Runs: "llmq batch submit, status, results, cancel, delete, list (after a batch runner created the store)",
 			Publish: cat([]string{
 				"{p}.batch.jobs.>", // store jobs
 				"{p}.batch.runners",
 				"$KV.{t}_batches.>", // create, cancel, delete batches
-			}, batchStore(), []string{
+			}, openStore(), []string{
 				"$JS.API.STREAM.PURGE." + jobsStream, // cancel, delete
 				"$JS.API.STREAM.PURGE." + resultsStream,
 				"$JS.API.CONSUMER.CREATE." + jobsStream + ".>", // count jobs
