@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -39,9 +40,14 @@ type connWatch struct {
 	on bool
 	// lost cancels the command's context with errConnLost as the cause.
 	lost context.CancelCauseFunc
-	// exit ends the process when the command does not stop within
-	// lostExitGrace. Default os.Exit.
-	exit func(code int)
+	// exit ends the process when the command does not stop within grace
+	// (default lostExitGrace). Default os.Exit.
+	exit  func(code int)
+	grace time.Duration
+
+	mu       sync.Mutex
+	finished bool        // the command returned: it stopped by itself
+	timer    *time.Timer // the exit of last resort, once the connection is lost
 }
 
 // longRunning reports whether cmd runs until interrupted.
@@ -70,7 +76,7 @@ func longRunning(cmd *cobra.Command) bool {
 func (a *app) prepareRun(cmd *cobra.Command) error {
 	ctx, cancel := context.WithCancelCause(cmd.Context())
 	cmd.SetContext(ctx)
-	a.g.watch.lost, a.g.watch.on = cancel, longRunning(cmd)
+	a.g.watch = &connWatch{on: longRunning(cmd), lost: cancel, exit: a.g.exit}
 	if f := cmd.Flag("nkey"); f != nil && !f.Changed && a.g.nkey == "" {
 		a.g.nkey = os.Getenv(envNKey)
 	}
@@ -92,8 +98,19 @@ func (a *app) prepareRun(cmd *cobra.Command) error {
 }
 
 // finishRun turns a lost connection into the command's error, whatever the
-// command itself returned after its context ended.
+// command itself returned after its context ended. The command has stopped
+// by itself: the exit of last resort is called off, and a close of its
+// connection from now on is its own.
 func (a *app) finishRun(cmd *cobra.Command, err error) error {
+	if w := a.g.watch; w != nil {
+		w.mu.Lock()
+		w.finished = true
+		if w.timer != nil {
+			w.timer.Stop()
+		}
+		w.mu.Unlock()
+		w.lost(nil)
+	}
 	if cause := context.Cause(cmd.Context()); errors.Is(cause, errConnLost) {
 		return errors.Join(cause, err)
 	}
@@ -122,8 +139,7 @@ func (a *app) connect(ctx context.Context, name string) (*nats.Conn, error) {
 		ConnectTimeout: a.g.connectTimeout, Logger: a.g.logger,
 		PingInterval: a.g.pingInterval, MaxPingsOut: a.g.maxPingsOut, InboxPrefix: a.g.inboxPrefix,
 	}
-	if a.g.watch.on {
-		w := a.g.watch
+	if w := a.g.watch; w != nil && w.on {
 		c.OnClosed = func(err error) { a.onClosed(ctx, w, name, err) }
 	}
 	if a.g.inProcess != nil {
@@ -134,12 +150,14 @@ func (a *app) connect(ctx context.Context, name string) (*nats.Conn, error) {
 
 // onClosed runs when nats.go has closed a long-running command's
 // connection for good. A close after the command's context ended is the
-// command's own shutdown; one with no error is its own Close (nats.go
-// always records why it gave up). Anything else is a connection lost while
-// the process still runs: say so, stop the command, and make sure the
-// process ends.
-func (a *app) onClosed(ctx context.Context, w connWatch, name string, err error) {
-	if ctx.Err() != nil || err == nil {
+// command's own shutdown; one with no error, or with only a transient
+// error left over from earlier (a refused publish, a slow consumer), is
+// its own Close: nats.go records why whenever it gives up by itself.
+// Anything else is a connection lost while the process still runs: say
+// so, stop the command, and make sure the process ends.
+func (a *app) onClosed(ctx context.Context, w *connWatch, name string, err error) {
+	if ctx.Err() != nil || err == nil || errors.Is(err, nats.ErrPermissionViolation) ||
+		errors.Is(err, nats.ErrSlowConsumer) || errors.Is(err, nats.ErrMaxSubscriptionsExceeded) {
 		return
 	}
 	a.g.logger.Error("nats connection closed for good by the server or the client library: exiting so a supervisor restarts llmq",
@@ -149,8 +167,16 @@ func (a *app) onClosed(ctx context.Context, w connWatch, name string, err error)
 	if exit == nil {
 		exit = os.Exit
 	}
-	time.AfterFunc(lostExitGrace, func() {
-		a.g.logger.Error("still running after losing the nats connection: exiting now", "connection", name, "grace", lostExitGrace)
-		exit(2)
-	})
+	grace := w.grace
+	if grace <= 0 {
+		grace = lostExitGrace
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.finished && w.timer == nil {
+		w.timer = time.AfterFunc(grace, func() {
+			a.g.logger.Error("still running after losing the nats connection: exiting now", "connection", name, "grace", grace)
+			exit(2)
+		})
+	}
 }

@@ -34,7 +34,8 @@ type globalFlags struct {
 	inboxPrefix            string
 	inProcess              nats.Option // set by `up` for its own components
 	logger                 *slog.Logger
-	watch                  connWatch // a long-running command's lost connection
+	watch                  *connWatch     // a long-running command's lost connection
+	exit                   func(code int) // ends the process when a command outlives its connection; default os.Exit
 }
 
 func (a *app) root() *cobra.Command {
