@@ -168,7 +168,8 @@ func TestGenerate_ServerLoadsConfig_WithEachUsersPermissions(t *testing.T) {
 		}
 		want, _ := auth.PermissionsFor("acme", c.Name, c.Roles...)
 		if p := nk.Permissions; !slices.Equal(p.Publish.Allow, want.Publish) || !slices.Equal(p.Subscribe.Allow, want.Subscribe) ||
-			(p.Response != nil) != want.Responses || p.Publish.Deny != nil || p.Subscribe.Deny != nil {
+			(p.Response != nil) != want.Responses || p.Publish.Deny != nil || p.Subscribe.Deny != nil ||
+			p.Response != nil && (p.Response.MaxMsgs >= 0 || p.Response.Expires != auth.ResponsesExpire) {
 			t.Errorf("%s: server read %+v %+v %+v, want %+v", c.Name, p.Publish, p.Subscribe, p.Response, want)
 		}
 		if !slices.Contains(want.Subscribe, "_INBOX."+c.Name+".>") {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nkeys"
 
@@ -159,6 +160,10 @@ func validPrefix(p string) error {
 	return nil
 }
 
+// ResponsesExpire is how long after receiving a message a role with
+// Responses may answer its reply subject.
+const ResponsesExpire = 2 * time.Minute
+
 // serverConfig renders the nats-server config. Every string is quoted:
 // unquoted, nats-server reads "$JS…" as a variable.
 func serverConfig(prefix, host, port, storeDir string, creds []Credential) []byte {
@@ -177,7 +182,11 @@ func serverConfig(prefix, host, port, storeDir string, creds []Credential) []byt
 		fmt.Fprintf(&b, "        publish: { allow: %s }\n", quoteList(c.Publish))
 		fmt.Fprintf(&b, "        subscribe: { allow: %s }\n", quoteList(c.Subscribe))
 		if c.Responses {
-			b.WriteString("        allow_responses: true\n")
+			// Not "true" (max 1): every chunk of a stream carries the same
+			// reply subject, and the server counts each delivery against
+			// max, so the producer's cancel would be refused after an even
+			// number of chunks. Unlimited, for two minutes after the first.
+			fmt.Fprintf(&b, "        allow_responses: { max: -1, expires: %q }\n", ResponsesExpire.String())
 		}
 		b.WriteString("      }\n    }\n")
 	}

@@ -35,7 +35,7 @@ type Role struct {
 	Runs string
 	// Publish and Subscribe are the subjects allowed.
 	Publish, Subscribe []string
-	// Responses lets the user publish once, within two minutes, to the
+	// Responses lets the user publish, within ResponsesExpire, to the
 	// reply subject of a message it received (nats-server's
 	// allow_responses): how a producer cancels a stream and how a gateway
 	// answers a $SRV request, without any other publish right.
