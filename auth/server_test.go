@@ -81,7 +81,7 @@ func TestServer_ProducerCancelsAStreamAfterAnyNumberOfChunks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := worker.Flush(); err != nil {
+		if err := errors.Join(producer.Flush(), worker.Flush()); err != nil { // both subscriptions in place
 			t.Fatal(err)
 		}
 		for range chunks {
