@@ -241,7 +241,7 @@ func TestAuth_GeneratedPermissions_FleetWorksAndProducerIsConfined(t *testing.T)
 		if err != nil || !strings.Contains(out, `"d1"`) {
 			t.Fatalf("status: %v\n%s\n%s", err, out, errOut)
 		}
-		out, errOut, err = f.run("operator", "top", "--once", "--wait", "1s")
+		out, errOut, err = f.run("operator", "top", "--once", "--wait", "3s")
 		if err != nil || !strings.Contains(out, "1 dispatcher(s), 1 worker(s)") {
 			t.Fatalf("top: %v\n%s\n%s", err, out, errOut)
 		}
