@@ -120,10 +120,11 @@ func Connect(ctx context.Context, c ConnectConfig) (*nats.Conn, error) {
 			log.Info("nats reconnected", "server", nc.ConnectedUrlRedacted())
 		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
+			// LastError may be a stale, transient error (a refused
+			// publish) on a connection our own Close ended: say only what
+			// is known; OnClosed decides what it means.
 			err := nc.LastError()
-			if err != nil {
-				log.Error("nats connection closed for good", "err", err)
-			}
+			log.Debug("nats connection closed", "last_error", err)
 			if c.OnClosed != nil {
 				c.OnClosed(err)
 			}
