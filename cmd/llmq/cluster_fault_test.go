@@ -136,10 +136,12 @@ llmq_settings:
 		clusterProducers, clusterDeadline, frozen.name, clusterProducers/len(nodes), clusterFrozenFor, freezeAt.Format("15:04:05.000"), thawAt.Format("15:04:05.000"))
 	t.Logf("no fault %s: %s", clusterWindow, calm)
 	t.Logf("fault    %s: %s", clusterWindow, fault)
-	t.Logf("fault window ok per second: %v", run.timeline())
+	t.Logf("ok per second, no fault: %v", run.timeline(phaseCalm))
+	t.Logf("ok per second, fault (frozen from second %d to %d): %v", clusterFreezeAt/time.Second, (clusterFreezeAt+clusterFrozenFor)/time.Second, run.timeline(phaseFault))
+	t.Logf("producers' jobs timed out at:%s", run.timeouts())
 	ratio := float64(fault.ok) / float64(max(calm.ok, 1))
 	dups := run.duplicates()
-	t.Logf("ratio fault/no-fault ok = %.1f%% (%d/%d); jobs answered more than once: %d", 100*ratio, fault.ok, calm.ok, len(dups))
+	t.Logf("ratio fault/no-fault ok = %.1f%% (%d/%d); job attempts answered more than once: %d; jobs resent whose copies both ran: %d", 100*ratio, fault.ok, calm.ok, len(dups), run.ranTwice())
 	logEvents(t, run, procs, nodes)
 
 	if calm.ok < clusterProducers || calm.failed() > 0 {
@@ -180,26 +182,28 @@ const (
 
 // clusterLoad is the producers of TestCluster_FrozenNode and what they saw.
 type clusterLoad struct {
-	subjects broker.Subjects
-	phase    atomic.Int32
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	loops    []func()
-	events   *outBuf // producers' connection events
+	subjects    broker.Subjects
+	resendAfter time.Duration // 0: never
+	phase       atomic.Int32
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	loops       []func()
+	events      *outBuf // producers' connection events
 
 	mu        sync.Mutex
-	faultFrom time.Time
+	from      [phases]time.Time
 	stats     [phases]windowStats
-	perSecond []int // ok per second of the fault window
+	perSecond [phases][]int       // ok per second of each phase
+	lost      map[string][]string // per producer: when its jobs timed out, into the fault window
 	answers   map[string][]string
 	waiting   map[string]chan *nats.Msg
 }
 
 // windowStats counts the outcomes of one phase.
 type windowStats struct {
-	ok, timeouts, late, publishErrs int
-	errs                            map[string]int
+	ok, timeouts, late, publishErrs, resent int
+	errs                                    map[string]int
 }
 
 func (w windowStats) failed() int {
@@ -211,11 +215,11 @@ func (w windowStats) failed() int {
 }
 
 func (w windowStats) String() string {
-	return fmt.Sprintf("ok=%d timeouts=%d errors=%v late_answers=%d publish_errors=%d", w.ok, w.timeouts, w.errs, w.late, w.publishErrs)
+	return fmt.Sprintf("ok=%d timeouts=%d errors=%v late_answers=%d publish_errors=%d resent=%d", w.ok, w.timeouts, w.errs, w.late, w.publishErrs, w.resent)
 }
 
 func newClusterLoad(t *testing.T, subjects broker.Subjects) *clusterLoad {
-	l := &clusterLoad{subjects: subjects, events: newOutBuf(), answers: map[string][]string{}, waiting: map[string]chan *nats.Msg{}}
+	l := &clusterLoad{subjects: subjects, events: newOutBuf(), answers: map[string][]string{}, lost: map[string][]string{}, waiting: map[string]chan *nats.Msg{}}
 	for i := range l.stats {
 		l.stats[i].errs = map[string]int{}
 	}
@@ -226,9 +230,7 @@ func newClusterLoad(t *testing.T, subjects broker.Subjects) *clusterLoad {
 
 func (l *clusterLoad) setPhase(p int32) {
 	l.mu.Lock()
-	if p == phaseFault {
-		l.faultFrom = time.Now()
-	}
+	l.from[p] = time.Now()
 	l.mu.Unlock()
 	l.phase.Store(p)
 }
@@ -276,10 +278,12 @@ func (l *clusterLoad) stop() {
 
 // loop sends jobs one at a time, each with its own reply subject (so
 // every answer to it is seen, where a NATS request keeps only the first)
-// and a 5 s deadline.
+// and a 5 s deadline. With resendAfter set, a job not answered within it
+// is sent again, on a reply subject of its own, as client.AttemptTimeout
+// does.
 func (l *clusterLoad) loop(nc *nats.Conn, name, inbox string) {
 	timer := time.NewTimer(clusterDeadline)
-	defer timer.Stop()
+	timer.Stop()
 	for i := 0; l.ctx.Err() == nil; i++ {
 		id := fmt.Sprintf("%s-%d", name, i)
 		got := make(chan *nats.Msg, 1)
@@ -287,18 +291,27 @@ func (l *clusterLoad) loop(nc *nats.Conn, name, inbox string) {
 		l.waiting[id] = got
 		l.mu.Unlock()
 		deadline := time.Now().Add(clusterDeadline)
-		err := nc.PublishMsg(&nats.Msg{
-			Subject: l.subjects.Jobs("tier1"),
-			Reply:   inbox + "." + id,
-			Header: nats.Header{
-				schema.HeaderContentType: {schema.ContentTypeJSON},
-				schema.HeaderDeadline:    {fmt.Sprint(deadline.UnixMilli())},
-			},
-			Data: fmt.Appendf(nil, `{"messages":[{"role":"user","content":%q}],"max_tokens":1}`, id),
-		})
 		var m *nats.Msg
-		if err == nil {
-			timer.Reset(time.Until(deadline))
+		var err error
+		attempt := 0
+		for ; m == nil && err == nil && time.Now().Before(deadline); attempt++ {
+			err = nc.PublishMsg(&nats.Msg{
+				Subject: l.subjects.Jobs("tier1"),
+				Reply:   fmt.Sprintf("%s.%s_%d", inbox, id, attempt),
+				Header: nats.Header{
+					schema.HeaderContentType: {schema.ContentTypeJSON},
+					schema.HeaderDeadline:    {fmt.Sprint(deadline.UnixMilli())},
+				},
+				Data: fmt.Appendf(nil, `{"messages":[{"role":"user","content":%q}],"max_tokens":1}`, id),
+			})
+			if err != nil {
+				break
+			}
+			wait := time.Until(deadline)
+			if l.resendAfter > 0 && l.resendAfter < wait {
+				wait = l.resendAfter
+			}
+			timer.Reset(wait)
 			select {
 			case m = <-got:
 				if !timer.Stop() {
@@ -309,23 +322,24 @@ func (l *clusterLoad) loop(nc *nats.Conn, name, inbox string) {
 		}
 		l.mu.Lock()
 		delete(l.waiting, id)
-		w := &l.stats[l.phase.Load()]
+		phase := l.phase.Load()
+		w := &l.stats[phase]
+		w.resent += max(attempt-1, 0)
 		switch {
 		case err != nil:
 			w.publishErrs++
 		case m == nil:
 			w.timeouts++
+			l.lost[name] = append(l.lost[name], fmt.Sprintf("%.1fs", time.Since(l.from[phaseFault]).Seconds()))
 		case answerCode(m) != "":
 			w.errs[answerCode(m)]++
 		default:
 			w.ok++
-			if l.phase.Load() == phaseFault {
-				s := int(time.Since(l.faultFrom) / time.Second)
-				for len(l.perSecond) <= s {
-					l.perSecond = append(l.perSecond, 0)
-				}
-				l.perSecond[s]++
+			s := int(time.Since(l.from[phase]) / time.Second)
+			for len(l.perSecond[phase]) <= s {
+				l.perSecond[phase] = append(l.perSecond[phase], 0)
 			}
+			l.perSecond[phase][s]++
 		}
 		l.mu.Unlock()
 		if err != nil {
@@ -337,10 +351,11 @@ func (l *clusterLoad) loop(nc *nats.Conn, name, inbox string) {
 	}
 }
 
-// onAnswer records every answer, by job, and hands the first to the
-// waiting producer.
+// onAnswer records every answer, by job and attempt, and hands the first
+// to the waiting producer.
 func (l *clusterLoad) onAnswer(m *nats.Msg) {
-	id := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	token := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	id := token[:max(strings.LastIndexByte(token, '_'), 0)]
 	what := answerCode(m)
 	if what == "" {
 		var resp schema.Response
@@ -357,13 +372,13 @@ func (l *clusterLoad) onAnswer(m *nats.Msg) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.answers[id] = append(l.answers[id], time.Now().Format("15:04:05.000")+" "+what)
+	l.answers[token] = append(l.answers[token], time.Now().Format("15:04:05.000")+" "+what)
 	if got, ok := l.waiting[id]; ok {
 		select {
 		case got <- m:
 		default:
 		}
-	} else if len(l.answers[id]) == 1 {
+	} else if len(l.answers[token]) == 1 {
 		l.stats[l.phase.Load()].late++
 	}
 }
@@ -391,10 +406,46 @@ func (l *clusterLoad) window(p int32) windowStats {
 	return w
 }
 
-func (l *clusterLoad) timeline() []int {
+// timeline is the ok answers in each second of phase p.
+func (l *clusterLoad) timeline(p int32) []int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]int(nil), l.perSecond...)
+	return append([]int(nil), l.perSecond[p]...)
+}
+
+// timeouts lists, per producer, when its jobs timed out (seconds into the
+// fault window).
+func (l *clusterLoad) timeouts() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var names []string
+	for n := range l.lost {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, " %s:%v", n, l.lost[n])
+	}
+	return b.String()
+}
+
+// ranTwice counts the jobs answered on more than one attempt (resent, and
+// both copies ran).
+func (l *clusterLoad) ranTwice() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	attempts := map[string]int{}
+	for token := range l.answers {
+		attempts[token[:max(strings.LastIndexByte(token, '_'), 0)]]++
+	}
+	n := 0
+	for _, a := range attempts {
+		if a > 1 {
+			n++
+		}
+	}
+	return n
 }
 
 type duplicate struct {
