@@ -479,7 +479,7 @@ func (l *clusterLoad) duplicates() []duplicate {
 
 // eventRE picks the log lines that tell what a fault did: connections
 // lost and regained, workers given up, jobs failed.
-var eventRE = regexp.MustCompile(`nats (disconnected|reconnected|connection closed)|worker lost|worker joined|no_deployments|"level":"ERROR"`)
+var eventRE = regexp.MustCompile(`nats (disconnected|reconnected|connection closed)|connection reconnected|worker lost|worker joined|no_deployments|"level":"ERROR"`)
 
 // logEvents logs what each process and producer saw of the fault.
 func logEvents(t *testing.T, l *clusterLoad, procs []*proc, nodes []*natsNode) {
