@@ -69,7 +69,7 @@ func (a *app) root() *cobra.Command {
 	f.StringVar(&a.g.tlsCA, "tlsca", "", "TLS CA file to verify the server")
 	f.BoolVar(&a.g.tlsFirst, "tlsfirst", false, "TLS handshake before the NATS protocol")
 	f.DurationVar(&a.g.connectTimeout, "connect-timeout", 5*time.Second, "time to reach NATS")
-	f.DurationVar(&a.g.pingInterval, "ping-interval", 2*time.Second, "how often to ping the NATS server: a server that leaves --max-pings-out pings unanswered is given up for another")
+	f.DurationVar(&a.g.pingInterval, "ping-interval", time.Second, "how often to ping the NATS server: a server that leaves --max-pings-out pings unanswered is given up for another")
 	f.IntVar(&a.g.maxPingsOut, "max-pings-out", 2, "unanswered pings before the connection is taken as dead")
 	f.StringVar(&a.g.inboxPrefix, "inbox-prefix", "_INBOX", "prefix of this client's reply subjects; _INBOX.<user> with the permissions llmq auth init writes (default $"+envInboxPrefix+", else _INBOX)")
 	f.StringVar(&a.g.prefix, "prefix", "", "subject prefix (default from config llmq_settings.prefix, else \"llm\")")
