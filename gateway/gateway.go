@@ -56,9 +56,10 @@ type Config struct {
 	// ReadHeaderTimeout bounds reading a request's headers. Default 10 s;
 	// negative: no limit.
 	ReadHeaderTimeout time.Duration
-	// ReadTimeout bounds reading a whole request, body included (not the
-	// time to answer it: the gateway lifts the limit once the body is
-	// read). Default 60 s; negative: no limit.
+	// ReadTimeout bounds reading a whole request, body included; not the
+	// time to answer it (net/http lifts the read deadline once the body is
+	// read, to watch for the client going away). Default 60 s; negative: no
+	// limit.
 	ReadTimeout time.Duration
 	// IdleTimeout is how long a keep-alive connection may wait for its next
 	// request. Default 120 s; negative: no limit.

@@ -199,9 +199,6 @@ func (g *Gateway) completions(w http.ResponseWriter, r *http.Request) {
 		q.fail(schema.AsError(err))
 		return
 	}
-	// The body is read: from here on the request's time is the job's, not
-	// the server's ReadTimeout (whose passing would cancel the request).
-	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	var ex extras
 	_ = json.Unmarshal(body, &ex) // it decoded as a request: no error here
 	if req.Model == "" {
