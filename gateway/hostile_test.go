@@ -1,7 +1,9 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -15,6 +17,7 @@ import (
 	"github.com/llmq/llmq/dispatcher"
 	"github.com/llmq/llmq/gateway"
 	"github.com/llmq/llmq/schema"
+	"github.com/llmq/llmq/worker/provider"
 )
 
 // hostileBeat is 14 bytes of msgpack whose "jobs" map holds an array
@@ -223,5 +226,109 @@ func (e *env) awaitBeats(n int) gateway.ServiceStats {
 			e.t.Fatalf("%d beats not all handled: %d workers, %d tiers, %d dropped", n, st.Workers, len(st.Tiers), st.DroppedBeats)
 		}
 		time.Sleep(10 * time.Millisecond) // polling counters
+	}
+}
+
+func TestChatCompletion_ClientGoneCancelsThePlainJob(t *testing.T) {
+	t.Parallel()
+	e := setup(t, gateway.Config{}, dispatcher.Config{})
+	started, ended := make(chan struct{}, 1), make(chan error, 1)
+	e.worker("tier1", "dep-a", 1, provider.Func(func(ctx context.Context, _ *schema.Request) (*schema.Response, error) {
+		started <- struct{}{}
+		<-ctx.Done() // a slow provider: it ends when its call is cancelled
+		ended <- ctx.Err()
+		return nil, provider.TransportError(ctx, ctx.Err())
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.base+"/v1/chat/completions", strings.NewReader(chat("tier1", "x")))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := e.http.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	select {
+	case <-started:
+	case <-time.After(wait):
+		t.Fatal("the provider call never started")
+	}
+	cancel() // the client goes away
+	<-done
+	select {
+	case err := <-ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("provider ctx ended with %v, want cancelled", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("the provider call was not cancelled")
+	}
+}
+
+// A job still queued in a dispatcher when its client goes away is cancelled
+// as soon as a worker starts it.
+func TestChatCompletion_ClientGoneWhileQueuedCancelsTheJobWhenItStarts(t *testing.T) {
+	t.Parallel()
+	e := setup(t, gateway.Config{}, dispatcher.Config{})
+	release := make(chan struct{})
+	calls, ended := make(chan string, 2), make(chan error, 2)
+	e.worker("tier1", "dep-a", 1, provider.Func(func(ctx context.Context, req *schema.Request) (*schema.Response, error) {
+		text := string(req.Messages[0].Content)
+		calls <- text
+		if text == "first" {
+			<-release
+			return echo()(ctx, req)
+		}
+		<-ctx.Done()
+		ended <- ctx.Err()
+		return nil, provider.TransportError(ctx, ctx.Err())
+	}))
+	first := make(chan int, 1)
+	go func() {
+		resp, err := e.http.Post(e.base+"/v1/chat/completions", "application/json", strings.NewReader(chat("tier1", "first")))
+		if err != nil {
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	if got := <-calls; got != "first" {
+		t.Fatalf("call %q", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.base+"/v1/chat/completions", strings.NewReader(chat("tier1", "second")))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := e.http.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	deadline := time.Now().Add(wait)
+	for e.d.Stats().Tiers[0].Queued == 0 { // the second job waits for the busy worker
+		if time.Now().After(deadline) {
+			t.Fatal("the second job was never queued")
+		}
+		time.Sleep(5 * time.Millisecond) // polling a snapshot
+	}
+	cancel()
+	<-done
+	close(release)
+	if st := <-first; st != http.StatusOK {
+		t.Fatalf("first request: %d", st)
+	}
+	select {
+	case <-calls:
+	case <-time.After(wait):
+		t.Fatal("the queued job never started")
+	}
+	select {
+	case err := <-ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("provider ctx ended with %v, want cancelled", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("the provider call of the abandoned job was not cancelled")
 	}
 }

@@ -217,7 +217,7 @@ func (g *Gateway) completions(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.Timeout)
 	defer cancel()
 	if !req.Stream {
-		resp, err := g.client.Complete(ctx, req.Model, req)
+		resp, err := g.complete(ctx, req.Model, req)
 		if err != nil {
 			q.fail(schema.AsError(err))
 			return

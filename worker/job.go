@@ -70,9 +70,19 @@ func (w *Worker) handle(m *nats.Msg) {
 		w.stream(ctx, m, req, codec, routing)
 		return
 	}
+	if m.Header.Get(schema.HeaderControl) == "true" {
+		var stop func()
+		ctx, stop = w.control(ctx, m)
+		defer stop()
+	}
 	start := time.Now()
 	resp, err := w.cfg.Provider.Complete(ctx, req)
 	routing.CallMs = ms(time.Since(start))
+	if errors.Is(context.Cause(ctx), errProducerGone) {
+		w.jobFailed(schema.CodeCancelled)
+		w.log.Debug("job cancelled: producer stopped listening")
+		return
+	}
 	if err != nil {
 		w.fail(m, codec, w.callError(ctx, err))
 		return
@@ -89,6 +99,24 @@ func (w *Worker) handle(m *nats.Msg) {
 		return
 	}
 	w.jobDone(routing, resp.Usage)
+}
+
+// control gives a non-streamed job a control subject, as a stream has (see
+// schema.HeaderControl): the returned ctx is cancelled with
+// errProducerGone when the producer publishes there or has stopped
+// listening.
+func (w *Worker) control(ctx context.Context, m *nats.Msg) (context.Context, func()) {
+	id := nuid.Next()
+	ctx, cancel := context.WithCancelCause(ctx)
+	w.streams.Store(id, cancel)
+	msg := &nats.Msg{Subject: m.Reply, Reply: w.inbox + "." + id, Header: nats.Header{schema.HeaderControl: {schema.ControlStarted}}}
+	if err := w.nc.PublishMsg(msg); err != nil {
+		w.log.Debug("control message", "err", err)
+	}
+	return ctx, func() {
+		w.streams.Delete(id)
+		cancel(nil)
+	}
 }
 
 // fail ends a job whose provider call failed. A job that came through a
