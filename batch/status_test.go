@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -28,7 +29,7 @@ func TestBatch_Status_CancelledIsFinalOnlyWithEveryStartedJobsResult(t *testing.
 	g := newGate()
 	f.worker("tier1", "a", 2, g)
 	f.runner("r1", func(c *batch.RunnerConfig) { c.Concurrency = 1 })
-	c := f.client(0)
+	c := f.clientWaiting(0, time.Second)
 	spy := connect(t, srv.ClientURL(), "spy")
 	var mu sync.Mutex
 	var armed string // the batch whose results count releases the job
