@@ -2,8 +2,6 @@ package openai
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
 	"net/url"
 	"strings"
@@ -129,7 +127,7 @@ func (p *Provider) redact(s string) string {
 // response builds the returned Response from what the server sent.
 func (p *Provider) response(id, model, content, finish string, u *wireUsage) *schema.Response {
 	if id == "" {
-		id = newID()
+		id = provider.NewID()
 	}
 	if model == "" {
 		model = p.opts.Model
@@ -150,11 +148,4 @@ func (p *Provider) response(id, model, content, finish string, u *wireUsage) *sc
 		}
 	}
 	return r
-}
-
-// newID returns a chat.completion id for servers that send none.
-func newID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return "chatcmpl-" + hex.EncodeToString(b[:])
 }
