@@ -115,14 +115,7 @@ func (p *Provider) named(e *schema.Error) *schema.Error {
 }
 
 // redact removes the credentials from s.
-func (p *Provider) redact(s string) string {
-	for _, secret := range p.secrets {
-		if secret != "" {
-			s = strings.ReplaceAll(s, secret, "[redacted]")
-		}
-	}
-	return s
-}
+func (p *Provider) redact(s string) string { return provider.Redact(s, p.secrets...) }
 
 // response builds the returned Response from what the server sent.
 func (p *Provider) response(id, model, content, finish string, u *wireUsage) *schema.Response {
