@@ -1,6 +1,6 @@
 package config
 
-import "github.com/llmq/llmq/worker/provider/family"
+import "github.com/llmq/llmq/config/family"
 
 // EnvPrefix marks a value read from the environment.
 const EnvPrefix = "os.environ/"

@@ -12,7 +12,7 @@ import (
 	"github.com/llmq/llmq/worker/provider/anthropic"
 	"github.com/llmq/llmq/worker/provider/azure"
 	"github.com/llmq/llmq/worker/provider/cohere"
-	"github.com/llmq/llmq/worker/provider/family"
+	"github.com/llmq/llmq/config/family"
 	"github.com/llmq/llmq/worker/provider/gemini"
 	"github.com/llmq/llmq/worker/provider/ollama"
 	"github.com/llmq/llmq/worker/provider/openai"

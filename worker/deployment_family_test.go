@@ -13,7 +13,7 @@ import (
 
 	"github.com/llmq/llmq/config"
 	"github.com/llmq/llmq/schema"
-	"github.com/llmq/llmq/worker/provider/family"
+	"github.com/llmq/llmq/config/family"
 )
 
 // recorder is an HTTP client that records the one call an adapter makes

@@ -15,7 +15,7 @@ import (
 	"github.com/llmq/llmq/broker"
 	"github.com/llmq/llmq/config"
 	"github.com/llmq/llmq/worker"
-	"github.com/llmq/llmq/worker/provider/family"
+	"github.com/llmq/llmq/config/family"
 )
 
 // modelChecker is the optional start-up check of providers that can tell

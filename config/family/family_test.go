@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/llmq/llmq/worker/provider/family"
+	"github.com/llmq/llmq/config/family"
 )
 
 // docPath is where the tables are documented.
