@@ -11,7 +11,7 @@ import (
 )
 
 // docPath is where the tables are documented.
-const docPath = "../../../docs/providers/openai.md"
+const docPath = "../../docs/providers/openai.md"
 
 func code(s string) string {
 	if s == "" {
