@@ -65,7 +65,7 @@ func (d *Dispatcher) onRetry(m *nats.Msg) {
 	}
 	t := d.tiers[tierName]
 	if t != nil && p.tierAttempts <= d.cfg.Policy.retries(e.Code) {
-		delay := d.cfg.Policy.backoff(p.tierAttempts, e.RetryAfter(), d.rng)
+		delay := d.cfg.Policy.backoff(p.tierAttempts, e.RetryAfter())
 		if due := now.Add(delay); due.Before(p.deadline) {
 			if !t.room(&p, d.cfg.MaxQueue) {
 				d.mu.Unlock()
