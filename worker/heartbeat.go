@@ -12,6 +12,11 @@ import (
 // StateInterval) when a slot frees or a dispatcher announces itself.
 func (w *Worker) beatLoop() {
 	defer w.beatWG.Done()
+	// wake beats when room frees in a usage window that is full or has
+	// refused a job, so dispatchers holding jobs for it learn at once.
+	wake := time.NewTimer(time.Hour)
+	defer wake.Stop()
+	w.rearm(wake)
 	w.beat()
 	t := time.NewTicker(w.cfg.HeartbeatInterval)
 	defer t.Stop()
@@ -21,6 +26,7 @@ func (w *Worker) beatLoop() {
 		case <-w.stopCh:
 			return
 		case <-t.C:
+		case <-wake.C:
 		case <-w.beatNow:
 			if gap := w.cfg.StateInterval - time.Since(last); gap > 0 {
 				select {
@@ -32,7 +38,19 @@ func (w *Worker) beatLoop() {
 		}
 		w.beat()
 		last = time.Now()
+		w.rearm(wake)
 	}
+}
+
+// rearm sets the wake timer to when room frees in the usage window, if a
+// beat is due then (see rateWindow.usage), else stops it.
+func (w *Worker) rearm(wake *time.Timer) {
+	_, _, _, at := w.rate.usage(time.Now())
+	if at.IsZero() {
+		wake.Stop()
+		return
+	}
+	wake.Reset(max(time.Until(at), 0) + time.Millisecond)
 }
 
 // Heartbeat returns the worker's current state.
@@ -46,7 +64,12 @@ func (w *Worker) Heartbeat() schema.Heartbeat {
 	w.mu.Lock()
 	received, jobs := w.senderState(now)
 	coolUntil, coolReason := w.cool.state(now)
+	// Read with received, under w.mu (accept counts a job in both at
+	// once): a job the beat says received is in waiting or, read after,
+	// in the window.
+	waiting := max(w.waiting.Load(), 0)
 	w.mu.Unlock()
+	calls, tokens, frees, _ := w.rate.usage(now)
 	return schema.Heartbeat{
 		Worker:     w.cfg.ID,
 		Tier:       w.cfg.Tier,
@@ -72,7 +95,40 @@ func (w *Worker) Heartbeat() schema.Heartbeat {
 
 		CoolingUntilMs: coolUntil,
 		CoolingReason:  coolReason,
+
+		RPM:                w.cfg.RPM,
+		TPM:                w.cfg.TPM,
+		RPMUsed:            calls + waiting,
+		TPMUsed:            tokens + waiting*meanTokens(calls, tokens),
+		RateFreesMs:        unixMs(frees),
+		RateWindowMs:       rateWindowMs(w.cfg.RateWindow),
+		InputCostPerToken:  w.cfg.InputCostPerToken,
+		OutputCostPerToken: w.cfg.OutputCostPerToken,
 	}
+}
+
+// meanTokens is the mean tokens of the window's calls (what a job not yet
+// started counts for in a beat), at least 1.
+func meanTokens(calls, tokens int64) int64 {
+	if calls <= 0 {
+		return 1
+	}
+	return max(tokens/calls, 1)
+}
+
+func unixMs(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// rateWindowMs is a beat's rate_window_ms: omitted for the default minute.
+func rateWindowMs(d time.Duration) int64 {
+	if d == DefaultRateWindow {
+		return 0
+	}
+	return d.Milliseconds()
 }
 
 // beat publishes the current state. Beats come from the beat loop and from
