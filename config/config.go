@@ -38,6 +38,10 @@ type Deployment struct {
 	ModelName     string        `yaml:"model_name"`
 	LitellmParams LitellmParams `yaml:"litellm_params"`
 	ModelInfo     ModelInfo     `yaml:"model_info"`
+	// RPM and TPM may be given on the entry too, as LiteLLM allows (see
+	// Limits).
+	RPM int `yaml:"rpm"`
+	TPM int `yaml:"tpm"`
 
 	// ID is model_info.id, or a stable hash of the deployment's params.
 	ID string `yaml:"-"`
@@ -64,6 +68,8 @@ type LitellmParams struct {
 	APIKey     string `yaml:"api_key"`
 	APIVersion string `yaml:"api_version"`
 	// Weight, RPM and TPM weight simple-shuffle (the first one set wins).
+	// RPM and TPM are also the deployment's usage limits (see
+	// Deployment.Limits).
 	Weight float64 `yaml:"weight"`
 	RPM    int     `yaml:"rpm"`
 	TPM    int     `yaml:"tpm"`
@@ -113,15 +119,22 @@ const (
 	LeastBusy       = "least-busy"
 	LatencyBased    = "latency-based"
 	WeightedShuffle = "weighted-shuffle"
+	// UsageBased is LiteLLM's usage-based-routing and
+	// usage-based-routing-v2: the lowest rpm/tpm usage relative to limits.
+	UsageBased = "usage-based"
+	// CostBased is LiteLLM's cost-based-routing: the cheapest per token.
+	CostBased = "cost-based"
 )
 
 // Strategies lists the routing strategies llmq implements.
-var Strategies = []string{SimpleShuffle, LeastBusy, LatencyBased, WeightedShuffle}
+var Strategies = []string{SimpleShuffle, LeastBusy, LatencyBased, WeightedShuffle, UsageBased, CostBased}
 
 // RouterSettings are LiteLLM's router_settings that llmq honours.
 type RouterSettings struct {
 	// RoutingStrategy: simple-shuffle (default), least-busy, latency-based
-	// (LiteLLM: latency-based-routing), weighted-shuffle.
+	// (LiteLLM: latency-based-routing), weighted-shuffle, usage-based
+	// (usage-based-routing, usage-based-routing-v2), cost-based
+	// (cost-based-routing).
 	RoutingStrategy string `yaml:"routing_strategy"`
 	// RoutingStrategyArgs: ttl (latency window) and lowest_latency_buffer.
 	RoutingStrategyArgs StrategyArgs `yaml:"routing_strategy_args"`
@@ -468,6 +481,10 @@ func NormalizeStrategy(s string) (string, error) {
 		return LatencyBased, nil
 	case WeightedShuffle:
 		return WeightedShuffle, nil
+	case UsageBased, "usage-based-routing", "usage-based-routing-v2":
+		return UsageBased, nil
+	case CostBased, "cost-based-routing":
+		return CostBased, nil
 	}
 	return "", fmt.Errorf("unknown routing strategy %q (llmq has %s)", s, strings.Join(Strategies, ", "))
 }

@@ -113,6 +113,7 @@ func FromDeployment(d *config.Deployment, rs *config.RouterSettings) (Config, er
 		streamTimeout = rs.StreamTimeout.D()
 	}
 	opts := provider.Options{Model: model, APIBase: p.APIBase, APIKey: p.APIKey, Timeout: timeout, StreamTimeout: streamTimeout}
+	rpm, tpm := d.Limits()
 	cfg := Config{
 		Tier:          d.ModelName,
 		Deployment:    d.ID,
@@ -128,6 +129,8 @@ func FromDeployment(d *config.Deployment, rs *config.RouterSettings) (Config, er
 
 		InputCostPerToken:  p.InputCostPerToken,
 		OutputCostPerToken: p.OutputCostPerToken,
+		RPM:                rpm,
+		TPM:                tpm,
 	}
 	if rs != nil {
 		cfg.Cooldown = Cooldown{Time: rs.CooldownTime.D(), Disabled: rs.DisableCooldowns}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/llmq/llmq/config"
 	"github.com/llmq/llmq/schema"
 	"github.com/llmq/llmq/worker"
 )
@@ -125,4 +126,24 @@ func TestRateLimit_BeatsWhenRoomFrees(t *testing.T) {
 	decodeResponse(t, e.request(job(t, w, ask("hi"))))
 	awaitBeat(t, beats, "a full window", func(hb schema.Heartbeat) bool { return hb.RPMUsed == 1 })
 	awaitBeat(t, beats, "the window freed", func(hb schema.Heartbeat) bool { return hb.RPMUsed == 0 && hb.RPM == 1 })
+}
+
+// TestFromDeployment_CarriesLimitsAndPrices: rpm and tpm (wherever LiteLLM
+// reads them) become the worker's limits, and its prices go in beats.
+func TestFromDeployment_CarriesLimitsAndPrices(t *testing.T) {
+	cfg, err := config.Parse([]byte(`model_list:
+  - model_name: tier1
+    tpm: 5000
+    litellm_params: {model: sim/a, rpm: 60, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002}
+`), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc, err := worker.FromDeployment(&cfg.ModelList[0], &cfg.RouterSettings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wc.RPM != 60 || wc.TPM != 5000 || wc.InputCostPerToken != 0.000001 || wc.OutputCostPerToken != 0.000002 {
+		t.Fatalf("rpm %d tpm %d prices %v %v", wc.RPM, wc.TPM, wc.InputCostPerToken, wc.OutputCostPerToken)
+	}
 }
