@@ -140,12 +140,13 @@ func parseBounce(h nats.Header, reply string, r bounceRules, now time.Time) (b b
 }
 
 // excludeList reads a bounce's comma-separated excluded deployments and
-// adds the failed one: at most maxExclude names, each not empty and at
-// most broker.MaxNameLen bytes (others are skipped).
+// adds the failed one: at most maxExclude names, each not empty, at most
+// broker.MaxNameLen bytes and without a comma (others are skipped: the
+// list travels comma-separated).
 func excludeList(list, failed string) []string {
 	var out []string
 	add := func(name string) {
-		if name != "" && len(name) <= broker.MaxNameLen && len(out) < maxExclude && !contains(out, name) {
+		if name != "" && len(name) <= broker.MaxNameLen && !strings.Contains(name, ",") && len(out) < maxExclude && !contains(out, name) {
 			out = append(out, name)
 		}
 	}
