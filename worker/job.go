@@ -86,7 +86,7 @@ func (w *Worker) handle(q queued) {
 		deadline, c.producerDeadline = dl, true
 	}
 	est, prompt := estimateTokens(req)
-	ticket, ok, wait, full := w.rate.admit(now, est)
+	ticket, ok, wait, full := w.rate.admit(est)
 	w.waiting.Add(-1) // after admit: a beat in between counts the job twice, never not at all
 	if !ok {
 		w.refuseRate(c, est, wait)

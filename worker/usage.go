@@ -34,6 +34,10 @@ type rateEntry struct {
 type rateWindow struct {
 	window   time.Duration
 	rpm, tpm int64
+	// clock is time.Now; tests set their own. admit reads it under mu, so
+	// calls enter the window in the order of their times, and a call's
+	// time is when it was admitted, not earlier.
+	clock func() time.Time
 
 	mu     sync.Mutex
 	calls  []rateEntry // admitted within the window, oldest first
@@ -44,7 +48,7 @@ type rateWindow struct {
 }
 
 func newRateWindow(window time.Duration, rpm, tpm int64) *rateWindow {
-	return &rateWindow{window: window, rpm: rpm, tpm: tpm}
+	return &rateWindow{window: window, rpm: rpm, tpm: tpm, clock: time.Now}
 }
 
 // expire forgets the calls admitted a window or more before now. Called
@@ -63,15 +67,16 @@ func (r *rateWindow) expire(now time.Time) {
 	}
 }
 
-// admit counts a call of est tokens at now if the window has room for it,
+// admit counts a call of est tokens now if the window has room for it,
 // and returns its ticket (for settle) and whether the window is now full
 // (no room for a call of the window's mean size). Otherwise it returns,
 // in wait, how long until the window has room for it: when enough calls
 // have left it; wait is negative when est alone is more than TPM (the job
 // never fits).
-func (r *rateWindow) admit(now time.Time, est int64) (ticket uint64, ok bool, wait time.Duration, full bool) {
+func (r *rateWindow) admit(est int64) (ticket uint64, ok bool, wait time.Duration, full bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	now := r.clock()
 	r.expire(now)
 	n := int64(len(r.calls))
 	if r.tpm > 0 && est > r.tpm {
