@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"testing"
 	"time"
@@ -129,5 +130,40 @@ func BenchmarkJobChecks(b *testing.B) {
 		if s.CheckReply(reply) != nil || stripInternal(h) != 0 {
 			b.Fatal("refused")
 		}
+	}
+}
+
+// BenchmarkPick is the routing decision alone (candidates and strategy)
+// over 8 workers of 4 deployments: with usage limits it must stay
+// allocation-free.
+func BenchmarkPick(b *testing.B) {
+	for _, tc := range []struct {
+		strategy string
+		limited  bool
+	}{{config.SimpleShuffle, false}, {config.LeastBusy, false}, {config.SimpleShuffle, true}, {config.UsageBased, true}, {config.CostBased, true}} {
+		name := tc.strategy
+		if tc.limited {
+			name += "/limited"
+		}
+		b.Run(name, func(b *testing.B) {
+			d := &Dispatcher{cfg: Config{Strategy: tc.strategy}, rng: rand.New(rand.NewPCG(1, 2))}
+			t := &tier{name: "tier1"}
+			for i := range 8 {
+				hb := schema.Heartbeat{Worker: "w" + strconv.Itoa(i), Deployment: "dep" + strconv.Itoa(i/2), State: schema.StateReady, Capacity: 64,
+					InputCostPerToken: float64(i+1) * 1e-6, OutputCostPerToken: 2e-6}
+				if tc.limited {
+					hb.RPM, hb.TPM, hb.RPMUsed, hb.TPMUsed = 1000, 1e6, int64(10*i), int64(1000*i)
+				}
+				t.workers = append(t.workers, &worker{hb: hb})
+			}
+			t.reshare()
+			now := time.Now()
+			b.ReportAllocs()
+			for b.Loop() {
+				if d.pick(t, nil, now) == nil {
+					b.Fatal("no worker")
+				}
+			}
+		})
 	}
 }
