@@ -45,7 +45,7 @@ func (w *Worker) beatLoop() {
 // rearm sets the wake timer to when room frees in the usage window, if a
 // beat is due then (see rateWindow.usage), else stops it.
 func (w *Worker) rearm(wake *time.Timer) {
-	_, _, _, at := w.rate.usage(time.Now())
+	_, _, _, _, at := w.rate.usage(time.Now())
 	if at.IsZero() {
 		wake.Stop()
 		return
@@ -64,12 +64,10 @@ func (w *Worker) Heartbeat() schema.Heartbeat {
 	w.mu.Lock()
 	received, jobs := w.senderState(now)
 	coolUntil, coolReason := w.cool.state(now)
-	// Read with received, under w.mu (accept counts a job in both at
-	// once): a job the beat says received is in waiting or, read after,
-	// in the window.
-	waiting := max(w.waiting.Load(), 0)
+	// Under w.mu, as accept takes a job: every job the beat says received
+	// is counted once, waiting or in the window (or gone: refused, ended).
+	calls, tokens, waiting, frees, _ := w.rate.usage(now)
 	w.mu.Unlock()
-	calls, tokens, frees, _ := w.rate.usage(now)
 	return schema.Heartbeat{
 		Worker:     w.cfg.ID,
 		Tier:       w.cfg.Tier,

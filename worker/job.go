@@ -46,7 +46,7 @@ func (w *Worker) handle(q queued) {
 	c := &call{queued: q, codec: broker.CodecOf(m)}
 	req, err := schema.DecodeRequest(c.codec, m.Data)
 	if err != nil {
-		w.waiting.Add(-1)
+		w.rate.leave()
 		w.replyError(m, c.codec, schema.AsError(err))
 		return
 	}
@@ -79,7 +79,7 @@ func (w *Worker) handle(q queued) {
 	deadline := now.Add(timeout)
 	if dl, ok := headerDeadline(m, deadline); ok {
 		if !dl.After(now) {
-			w.waiting.Add(-1)
+			w.rate.leave()
 			w.replyError(m, c.codec, schema.NewError(schema.CodeTimeout, "the job's deadline passed before a worker started it"))
 			return
 		}
@@ -87,7 +87,6 @@ func (w *Worker) handle(q queued) {
 	}
 	est, prompt := estimateTokens(req)
 	ticket, ok, wait, full := w.rate.admit(est)
-	w.waiting.Add(-1) // after admit: a beat in between counts the job twice, never not at all
 	if !ok {
 		w.refuseRate(c, est, wait)
 		return

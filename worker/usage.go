@@ -43,6 +43,11 @@ type rateWindow struct {
 	calls  []rateEntry // admitted within the window, oldest first
 	off    uint64      // ticket of calls[0]: tickets count admissions
 	tokens int64       // sum of calls' tokens
+	// waiting counts the jobs the worker took (take) whose call has not
+	// been admitted or refused yet: heartbeats count them as calls to
+	// come. admit moves a job from waiting to calls in one step, so a beat
+	// never counts it twice nor misses it.
+	waiting int64
 	// refused is when the last call was refused.
 	refused time.Time
 }
@@ -67,6 +72,22 @@ func (r *rateWindow) expire(now time.Time) {
 	}
 }
 
+// take counts a job the worker took, waiting for admit (or for leave, when
+// it ends before that). The worker calls it under its own mu, with the
+// job's receipt, so a heartbeat's received and waiting agree.
+func (r *rateWindow) take() {
+	r.mu.Lock()
+	r.waiting++
+	r.mu.Unlock()
+}
+
+// leave forgets a job taken that ends before admit.
+func (r *rateWindow) leave() {
+	r.mu.Lock()
+	r.waiting = max(r.waiting-1, 0)
+	r.mu.Unlock()
+}
+
 // admit counts a call of est tokens now if the window has room for it,
 // and returns its ticket (for settle) and whether the window is now full
 // (no room for a call of the window's mean size). Otherwise it returns,
@@ -78,6 +99,7 @@ func (r *rateWindow) admit(est int64) (ticket uint64, ok bool, wait time.Duratio
 	defer r.mu.Unlock()
 	now := r.clock()
 	r.expire(now)
+	r.waiting = max(r.waiting-1, 0)
 	n := int64(len(r.calls))
 	if r.tpm > 0 && est > r.tpm {
 		r.refused = now
@@ -139,21 +161,22 @@ func (r *rateWindow) settle(ticket uint64, tokens int64) {
 }
 
 // usage is what a heartbeat reports of the window at now: calls, tokens,
-// when the oldest call leaves it (zero when empty), and when the worker
-// should beat again because room frees in a window that is full or has
-// refused a job (zero for no need).
-func (r *rateWindow) usage(now time.Time) (calls, tokens int64, frees, wake time.Time) {
+// the jobs taken and not yet admitted, when the oldest call leaves the
+// window (zero when empty), and when the worker should beat again because
+// room frees in a window that is full or has refused a job (zero for no
+// need).
+func (r *rateWindow) usage(now time.Time) (calls, tokens, waiting int64, frees, wake time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.expire(now)
 	if len(r.calls) == 0 {
-		return 0, 0, time.Time{}, time.Time{}
+		return 0, 0, r.waiting, time.Time{}, time.Time{}
 	}
 	frees = r.calls[0].at.Add(r.window)
 	if (r.rpm > 0 || r.tpm > 0) && (r.full() || now.Sub(r.refused) < r.window) {
 		wake = frees
 	}
-	return int64(len(r.calls)), r.tokens, frees, wake
+	return int64(len(r.calls)), r.tokens, r.waiting, frees, wake
 }
 
 // estimateTokens is what a job counts for in the tpm window until its call

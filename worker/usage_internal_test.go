@@ -26,11 +26,11 @@ func TestRateWindow_RPM(t *testing.T) {
 	if ticket, ok, _, _ := r.at(t0.Add(time.Minute)).admit(1); !ok || ticket != 3 {
 		t.Fatalf("after the first call left: ticket %d ok %v", ticket, ok)
 	}
-	calls, tokens, frees, wake := r.usage(t0.Add(time.Minute))
+	calls, tokens, _, frees, wake := r.usage(t0.Add(time.Minute))
 	if calls != 3 || tokens != 3 || !frees.Equal(t0.Add(61*time.Second)) || !wake.Equal(frees) {
 		t.Fatalf("usage: %d calls, %d tokens, frees %v, wake %v", calls, tokens, frees.Sub(t0), wake.Sub(t0))
 	}
-	if calls, _, frees, wake := r.usage(t0.Add(3 * time.Minute)); calls != 0 || !frees.IsZero() || !wake.IsZero() {
+	if calls, _, _, frees, wake := r.usage(t0.Add(3 * time.Minute)); calls != 0 || !frees.IsZero() || !wake.IsZero() {
 		t.Fatalf("empty window: %d calls, frees %v, wake %v", calls, frees, wake)
 	}
 }
@@ -59,7 +59,7 @@ func TestRateWindow_TPM(t *testing.T) {
 	}
 	// A call settled after it left the window changes nothing.
 	r.settle(a, 1000)
-	if _, tokens, _, _ := r.usage(t0.Add(60500 * time.Millisecond)); tokens != 80 {
+	if _, tokens, _, _, _ := r.usage(t0.Add(60500 * time.Millisecond)); tokens != 80 {
 		t.Fatalf("tokens %d after the first call left, want 80", tokens)
 	}
 }

@@ -106,9 +106,6 @@ type Worker struct {
 	streamer provider.Streamer
 	window   *window
 	rate     *rateWindow
-	// waiting counts the jobs taken (accept) whose call has not been
-	// admitted or refused yet: heartbeats count them as calls to come.
-	waiting atomic.Int64
 
 	jobs     chan queued
 	inflight atomic.Int64
@@ -373,7 +370,7 @@ func (w *Worker) accept(m *nats.Msg) {
 		// the jobs in flight) always has room.
 		if w.inflight.Load() < int64(w.cfg.Concurrency+w.cfg.Backlog) {
 			w.inflight.Add(1)
-			w.waiting.Add(1)
+			w.rate.take()
 			q := queued{m: m, from: d}
 			q.seq, q.tracked = w.receive(d, seq, true, now)
 			w.jobs <- q
