@@ -185,8 +185,10 @@ func (e *env) sequential(t *testing.T, tier string, n int) []string {
 func TestUsageBased_PicksTheLeastUsed(t *testing.T) {
 	e := setup(t)
 	d := e.dispatcher(dispatcher.Config{Tiers: []string{"tier1"}, Strategy: "usage-based-routing-v2"})
-	e.worker("tier1", "small", 4, newLedger(1, 2), limits(4, 0, time.Minute))
-	e.worker("tier1", "large", 4, newLedger(1, 2), limits(40, 0, time.Minute))
+	// Slots to spare: a worker whose beats lag looks full to the
+	// dispatcher, which then has one candidate and no choice to make.
+	e.worker("tier1", "small", 64, newLedger(1, 2), limits(4, 0, time.Minute))
+	e.worker("tier1", "large", 64, newLedger(1, 2), limits(40, 0, time.Minute))
 	waitWorkers(t, d, "tier1", 2)
 	count := map[string]int{}
 	for _, dep := range e.sequential(t, "tier1", 22) {
@@ -203,9 +205,9 @@ func TestUsageBased_PicksTheLeastUsed(t *testing.T) {
 func TestCostBased_CheapestUntilItsLimit(t *testing.T) {
 	e := setup(t)
 	d := e.dispatcher(dispatcher.Config{Tiers: []string{"tier1"}, Strategy: "cost-based-routing"})
-	e.worker("tier1", "cheap", 4, newLedger(1, 2), limits(3, 0, time.Minute), priced(1e-7, 2e-7))
-	e.worker("tier1", "dear", 4, newLedger(1, 2), priced(3e-6, 15e-6))
-	e.worker("tier1", "unpriced", 4, newLedger(1, 2))
+	e.worker("tier1", "cheap", 64, newLedger(1, 2), limits(3, 0, time.Minute), priced(1e-7, 2e-7))
+	e.worker("tier1", "dear", 64, newLedger(1, 2), priced(3e-6, 15e-6))
+	e.worker("tier1", "unpriced", 64, newLedger(1, 2))
 	waitWorkers(t, d, "tier1", 3)
 	got := e.sequential(t, "tier1", 6)
 	want := []string{"cheap", "cheap", "cheap", "dear", "dear", "dear"}
@@ -218,8 +220,8 @@ func TestCostBased_CheapestUntilItsLimit(t *testing.T) {
 func TestCostBased_TiesAtRandom(t *testing.T) {
 	e := setup(t)
 	d := e.dispatcher(dispatcher.Config{Tiers: []string{"tier1"}, Strategy: config.CostBased})
-	e.worker("tier1", "x", 4, newLedger(1, 2), priced(1e-6, 1e-6))
-	e.worker("tier1", "y", 4, newLedger(1, 2), priced(1e-6, 1e-6))
+	e.worker("tier1", "x", 64, newLedger(1, 2), priced(1e-6, 1e-6))
+	e.worker("tier1", "y", 64, newLedger(1, 2), priced(1e-6, 1e-6))
 	waitWorkers(t, d, "tier1", 2)
 	count := map[string]int{}
 	for _, dep := range e.sequential(t, "tier1", 24) {
