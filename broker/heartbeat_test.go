@@ -119,6 +119,37 @@ func TestDecodeHeartbeat_ClampsNumbers(t *testing.T) {
 	}
 }
 
+// TestDecodeHeartbeat_ClampsUsage: the usage limits, usage, window and
+// prices a beat reports steer usage- and cost-based routing; none may be
+// negative, NaN or without bound.
+func TestDecodeHeartbeat_ClampsUsage(t *testing.T) {
+	t.Parallel()
+	s := broker.Subjects{Prefix: "p"}
+	now := time.Now()
+	hb := validBeat(s)
+	hb.RPM, hb.TPM, hb.RPMUsed, hb.TPMUsed = -1, math.MaxInt64, -7, 1<<62
+	hb.RateWindowMs = 1 << 50
+	hb.RateFreesMs = 1 << 62
+	hb.InputCostPerToken, hb.OutputCostPerToken = math.NaN(), math.Inf(1)
+	got, err := s.DecodeHeartbeat(s.Heartbeat(hb.Worker), encodeBeat(t, hb), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RPM != 0 || got.TPM != broker.MaxRate || got.RPMUsed != 0 || got.TPMUsed != broker.MaxRate {
+		t.Fatalf("limits and usage not clamped: rpm %d tpm %d used %d/%d", got.RPM, got.TPM, got.RPMUsed, got.TPMUsed)
+	}
+	if got.RateWindowMs != broker.MaxRateWindow.Milliseconds() || got.RateFreesMs != now.Add(broker.MaxRateWindow).UnixMilli() {
+		t.Fatalf("window not clamped: %d ms, frees %d", got.RateWindowMs, got.RateFreesMs)
+	}
+	if got.InputCostPerToken != 0 || got.OutputCostPerToken != broker.MaxCostPerToken {
+		t.Fatalf("prices not clamped: %v %v", got.InputCostPerToken, got.OutputCostPerToken)
+	}
+	hb.RateFreesMs, hb.RateWindowMs = -5, -5
+	if got, _ = s.DecodeHeartbeat(s.Heartbeat(hb.Worker), encodeBeat(t, hb), now); got.RateFreesMs != 0 || got.RateWindowMs != 0 {
+		t.Fatalf("negative window figures became %d, %d", got.RateFreesMs, got.RateWindowMs)
+	}
+}
+
 // TestDecodeHeartbeat_HostileLengthsDoNotAllocate is finding 3 of issue
 // 10: a 59-byte beat whose array claims 2^32 elements made every reader
 // die of "out of memory" (msgpack allocates the claimed length up front).

@@ -104,6 +104,8 @@ type LitellmParams struct {
 	// sent instead of an api-key when api_key is not set.
 	AzureADToken string `yaml:"azure_ad_token"`
 	// Weight, RPM and TPM weight simple-shuffle (the first one set wins).
+	// RPM and TPM are also the deployment's usage limits (see
+	// Deployment.Limits).
 	Weight float64 `yaml:"weight"`
 	RPM    int     `yaml:"rpm"`
 	TPM    int     `yaml:"tpm"`
@@ -161,15 +163,22 @@ const (
 	LeastBusy       = "least-busy"
 	LatencyBased    = "latency-based"
 	WeightedShuffle = "weighted-shuffle"
+	// UsageBased is LiteLLM's usage-based-routing and
+	// usage-based-routing-v2: the lowest rpm/tpm usage relative to limits.
+	UsageBased = "usage-based"
+	// CostBased is LiteLLM's cost-based-routing: the cheapest per token.
+	CostBased = "cost-based"
 )
 
 // Strategies lists the routing strategies llmq implements.
-var Strategies = []string{SimpleShuffle, LeastBusy, LatencyBased, WeightedShuffle}
+var Strategies = []string{SimpleShuffle, LeastBusy, LatencyBased, WeightedShuffle, UsageBased, CostBased}
 
 // RouterSettings are LiteLLM's router_settings that llmq honours.
 type RouterSettings struct {
 	// RoutingStrategy: simple-shuffle (default), least-busy, latency-based
-	// (LiteLLM: latency-based-routing), weighted-shuffle.
+	// (LiteLLM: latency-based-routing), weighted-shuffle, usage-based
+	// (usage-based-routing, usage-based-routing-v2), cost-based
+	// (cost-based-routing).
 	RoutingStrategy string `yaml:"routing_strategy"`
 	// RoutingStrategyArgs: ttl (latency window) and lowest_latency_buffer.
 	RoutingStrategyArgs StrategyArgs `yaml:"routing_strategy_args"`
@@ -803,6 +812,10 @@ func NormalizeStrategy(s string) (string, error) {
 		return LatencyBased, nil
 	case WeightedShuffle:
 		return WeightedShuffle, nil
+	case UsageBased, "usage-based-routing", "usage-based-routing-v2":
+		return UsageBased, nil
+	case CostBased, "cost-based-routing":
+		return CostBased, nil
 	}
 	return "", fmt.Errorf("unknown routing strategy %q (llmq has %s)", s, strings.Join(Strategies, ", "))
 }

@@ -855,8 +855,11 @@ func TestNormalizeStrategy_AcceptsLiteLLMAliasesAndRejectsUnknown(t *testing.T) 
 		{"latency-based", config.LatencyBased, false},
 		{"latency-based-routing", config.LatencyBased, false},
 		{"weighted-shuffle", config.WeightedShuffle, false},
-		{"usage-based-routing-v2", "", true},
-		{"cost-based-routing", "", true},
+		{"usage-based", config.UsageBased, false},
+		{"usage-based-routing", config.UsageBased, false},
+		{"usage-based-routing-v2", config.UsageBased, false},
+		{"cost-based", config.CostBased, false},
+		{"cost-based-routing", config.CostBased, false},
 		{"Least-Busy", "", true},
 		{"round-robin", "", true},
 	}
@@ -893,7 +896,9 @@ func TestParse_RoutingStrategy_AliasesNormalizedAndUnknownFails(t *testing.T) {
 		{"router_settings: {routing_strategy: \"\"}\n", config.SimpleShuffle, ""},
 		{"router_settings: {routing_strategy: latency-based-routing}\n", config.LatencyBased, ""},
 		{"router_settings: {routing_strategy: least-busy}\n", config.LeastBusy, ""},
-		{"router_settings: {routing_strategy: usage-based-routing-v2}\n", "", "usage-based-routing-v2"},
+		{"router_settings: {routing_strategy: usage-based-routing-v2}\n", config.UsageBased, ""},
+		{"router_settings: {routing_strategy: cost-based-routing}\n", config.CostBased, ""},
+		{"router_settings: {routing_strategy: lowest-cost}\n", "", "lowest-cost"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.yaml, func(t *testing.T) {

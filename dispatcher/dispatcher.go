@@ -33,7 +33,9 @@ type Config struct {
 	// Default "d-" plus a random suffix.
 	ID string
 	// Strategy: simple-shuffle (default), least-busy, latency-based,
-	// weighted-shuffle (LiteLLM's spellings accepted).
+	// weighted-shuffle, usage-based, cost-based (LiteLLM's spellings
+	// accepted). Whatever the strategy, deployments at their usage limits
+	// (rpm, tpm) are skipped.
 	Strategy string
 	// LatencyBuffer is latency-based routing's lowest_latency_buffer.
 	// Default 0.
@@ -412,6 +414,21 @@ func (d *Dispatcher) onJob(m *nats.Msg) {
 		d.reply(m, schema.Errorf(schema.CodeNoDeployments, "no worker serves tier %q", name))
 		return
 	}
+	// Every deployment at its usage limit: the job waits for room while
+	// its deadline allows; when room comes too late it falls back, or is
+	// told when room comes.
+	if blocked, frees := t.rateBlocked(now); blocked && !frees.Before(p.deadline) {
+		if m.Header.Get(schema.HeaderDisableFallbacks) != "true" {
+			if out, fails, ok := d.fallback(p, name, schema.CodeRateLimited, now, nil, nil); ok {
+				d.mu.Unlock()
+				d.send(out, fails)
+				return
+			}
+		}
+		d.mu.Unlock()
+		d.reply(m, rateLimited(name, now, frees))
+		return
+	}
 	ok := t.room(&p, d.cfg.MaxQueue) && t.queueOf(&p).push(p, d.cfg.MaxQueue)
 	d.mu.Unlock()
 	if !ok {
@@ -679,7 +696,37 @@ func (d *Dispatcher) sweep(now time.Time, expire bool, out []dispatch, fails []f
 				}
 			}
 		}
+		out, fails = d.answerRateBlocked(t, now, out, fails)
 		out, fails = d.drain(t, now, out, fails)
+	}
+	return out, fails
+}
+
+// answerRateBlocked takes out of t's queues the jobs that cannot wait for
+// room under the tier's usage limits: when every deployment is at its
+// limit, a job whose deadline comes before the first has room falls back
+// or is answered rate_limited with the time until then. Called with d.mu
+// held.
+func (d *Dispatcher) answerRateBlocked(t *tier, now time.Time, out []dispatch, fails []failed) ([]dispatch, []failed) {
+	if t.queue.len()+t.batch.len() == 0 {
+		return out, fails
+	}
+	blocked, frees := t.rateBlocked(now)
+	if !blocked {
+		return out, fails
+	}
+	for _, q := range []*queue{&t.queue, &t.batch} {
+		var late []pending
+		late = q.removeExpired(frees, late)
+		for _, p := range late {
+			if p.msg.Header.Get(schema.HeaderDisableFallbacks) != "true" {
+				var ok bool
+				if out, fails, ok = d.fallback(p, t.name, schema.CodeRateLimited, now, out, fails); ok {
+					continue
+				}
+			}
+			fails = append(fails, failed{p.msg, rateLimited(t.name, now, frees)})
+		}
 	}
 	return out, fails
 }

@@ -21,6 +21,15 @@ type worker struct {
 	// finished as far as its beats tell, by sequence number: if the worker
 	// is lost they are dispatched again.
 	jobs map[uint64]*pending
+	// refusedUntil is when the worker has room again after it refused a
+	// job at its usage limit (the refusal's retry-after).
+	refusedUntil time.Time
+	// shared says another worker of the tier serves the same deployment
+	// (see tier.reshare).
+	shared bool
+	// rel and tokens are the deployment's usage as collect last computed
+	// it, for the usage-based strategy (see tier.usage).
+	rel, tokens float64
 }
 
 // estimate is the worker's in-flight count as this dispatcher sees it: the
@@ -190,8 +199,9 @@ func (t *tier) allCooling(now time.Time) (bool, time.Time) {
 }
 
 // candidates returns, in buf, the workers p may go to now: usable ones of
-// the lowest order present, avoiding the deployments that already failed
-// p while another deployment could still take it.
+// the lowest order present whose deployment is under its usage limits,
+// avoiding the deployments that already failed p while another deployment
+// could still take it.
 func (t *tier) candidates(buf []*worker, p *pending, now time.Time) []*worker {
 	buf = t.collect(buf[:0], p, now, true)
 	if len(buf) > 0 || p == nil || len(p.exclude) == 0 {
@@ -214,6 +224,11 @@ func (t *tier) collect(buf []*worker, p *pending, now time.Time, avoid bool) []*
 		if p != nil && p.batch && w.free() <= batchReserve(w) {
 			continue
 		}
+		rel, tokens, room := t.usage(w, now)
+		if !room {
+			continue
+		}
+		w.rel, w.tokens = rel, tokens
 		o := order(w.hb.Order)
 		switch {
 		case len(buf) == 0 || o < best:
@@ -248,4 +263,5 @@ func (t *tier) remove(i int) {
 	t.workers[i] = t.workers[last]
 	t.workers[last] = nil
 	t.workers = t.workers[:last]
+	t.reshare()
 }

@@ -8,11 +8,11 @@ import (
 	"strings"
 
 	"github.com/llmq/llmq/config"
+	"github.com/llmq/llmq/config/family"
 	"github.com/llmq/llmq/worker/provider"
 	"github.com/llmq/llmq/worker/provider/anthropic"
 	"github.com/llmq/llmq/worker/provider/azure"
 	"github.com/llmq/llmq/worker/provider/cohere"
-	"github.com/llmq/llmq/config/family"
 	"github.com/llmq/llmq/worker/provider/gemini"
 	"github.com/llmq/llmq/worker/provider/ollama"
 	"github.com/llmq/llmq/worker/provider/openai"
@@ -111,6 +111,7 @@ func fromDeployment(d *config.Deployment, rs *config.RouterSettings, env deploym
 	}
 	opts := provider.Options{Model: fam.WireModel(model), APIBase: c.base, APIKey: c.key, Timeout: timeout,
 		StreamTimeout: streamTimeout, HTTP: env.http}
+	rpm, tpm := d.Limits()
 	cfg := Config{
 		Tier:          d.ModelName,
 		Deployment:    d.ID,
@@ -126,6 +127,8 @@ func fromDeployment(d *config.Deployment, rs *config.RouterSettings, env deploym
 
 		InputCostPerToken:  p.InputCostPerToken,
 		OutputCostPerToken: p.OutputCostPerToken,
+		RPM:                rpm,
+		TPM:                tpm,
 	}
 	if rs != nil {
 		cfg.Cooldown = Cooldown{Time: rs.CooldownTime.D(), Disabled: rs.DisableCooldowns}

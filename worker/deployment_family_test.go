@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/llmq/llmq/config"
-	"github.com/llmq/llmq/schema"
 	"github.com/llmq/llmq/config/family"
+	"github.com/llmq/llmq/schema"
 )
 
 // recorder is an HTTP client that records the one call an adapter makes

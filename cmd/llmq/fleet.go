@@ -14,8 +14,8 @@ import (
 
 	"github.com/llmq/llmq/broker"
 	"github.com/llmq/llmq/config"
-	"github.com/llmq/llmq/worker"
 	"github.com/llmq/llmq/config/family"
+	"github.com/llmq/llmq/worker"
 )
 
 // modelChecker is the optional start-up check of providers that can tell
