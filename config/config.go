@@ -152,6 +152,10 @@ type ModelInfo struct {
 	// litellm_params does not (Parse copies them there).
 	InputCostPerToken  float64 `yaml:"input_cost_per_token"`
 	OutputCostPerToken float64 `yaml:"output_cost_per_token"`
+	// RPM and TPM are usage limits here too, as LiteLLM reads them (see
+	// Deployment.Limits).
+	RPM int `yaml:"rpm"`
+	TPM int `yaml:"tpm"`
 	// Other model_info keys (LiteLLM has many) are kept, not interpreted,
 	// and warned about.
 	Extra map[string]any `yaml:",inline"`
