@@ -57,4 +57,12 @@ type Heartbeat struct {
 	// error code that caused it.
 	CoolingUntilMs int64  `json:"cooling_until_ms,omitempty" msgpack:"cooling_until_ms,omitempty"`
 	CoolingReason  string `json:"cooling_reason,omitempty" msgpack:"cooling_reason,omitempty"`
+	// Tags are the deployment's litellm_params.tags, for tag routing (at
+	// most MaxTags of MaxTagLen bytes; receivers drop the rest).
+	Tags []string `json:"tags,omitempty" msgpack:"tags,omitempty"`
+	// MaxInputTokens is the deployment's context window when the worker
+	// runs pre-call checks (router_settings.enable_pre_call_checks), 0
+	// otherwise or when unknown: a dispatcher does not send it a job whose
+	// prompt a worker found longer.
+	MaxInputTokens int `json:"max_input_tokens,omitempty" msgpack:"max_input_tokens,omitempty"`
 }
