@@ -135,6 +135,9 @@ func FromDeployment(d *config.Deployment, rs *config.RouterSettings) (Config, er
 			cfg.Cooldown.AllowedFails = *rs.AllowedFails
 		}
 	}
+	if err := routerOptions(&cfg, d, rs); err != nil {
+		return Config{}, fmt.Errorf("deployment %s: %w", d, err)
+	}
 	var prov provider.Provider
 	switch name {
 	case ProviderSim:

@@ -72,6 +72,8 @@ func (w *Worker) Heartbeat() schema.Heartbeat {
 
 		CoolingUntilMs: coolUntil,
 		CoolingReason:  coolReason,
+		Tags:           w.cfg.Tags,
+		MaxInputTokens: w.cfg.MaxInputTokens,
 	}
 }
 

@@ -45,6 +45,9 @@ func (w *Worker) handle(q queued) {
 		w.replyError(m, c.codec, schema.AsError(err))
 		return
 	}
+	if w.precall(c, req) {
+		return
+	}
 	if req.Limit() == 0 && w.cfg.MaxTokens > 0 {
 		n := w.cfg.MaxTokens
 		req.MaxTokens = &n
@@ -86,7 +89,7 @@ func (w *Worker) handle(q queued) {
 		return
 	}
 	start := time.Now()
-	resp, err := w.cfg.Provider.Complete(ctx, req)
+	resp, err := w.call(ctx, req)
 	routing.CallMs = ms(time.Since(start))
 	if err != nil {
 		w.fail(ctx, c, err)
