@@ -45,11 +45,13 @@ func (d *Dispatcher) onRetry(m *nats.Msg) {
 		return
 	}
 	h := m.Header
+	failedDep := h.Get(schema.HeaderFailedDeployment)
 	for _, k := range errorHeaders {
 		delete(h, k)
 	}
 	p, e, tierName := b.p, b.err, b.tier
 	p.msg = m
+	p.sel = d.selectionOf(h)
 
 	d.mu.Lock()
 	if d.stopping {
@@ -64,7 +66,12 @@ func (d *Dispatcher) onRetry(m *nats.Msg) {
 		return
 	}
 	t := d.tiers[tierName]
-	if t != nil && p.tierAttempts <= d.cfg.Policy.retries(e.Code) {
+	if out, fails, ok := d.precallSkip(t, &p, e, failedDep, now); ok {
+		d.mu.Unlock()
+		d.send(out, fails)
+		return
+	}
+	if t != nil && p.tierAttempts <= d.cfg.Policy.retriesFor(e.Code, failedDep) {
 		delay := d.cfg.Policy.backoff(p.tierAttempts, e.RetryAfter(), d.rng)
 		if due := now.Add(delay); due.Before(p.deadline) {
 			if !t.room(&p, d.cfg.MaxQueue) {
@@ -112,6 +119,9 @@ func (d *Dispatcher) fallback(p pending, current, code string, now time.Time, ou
 		}
 		if cooling, _ := t.allCooling(now); cooling {
 			continue
+		}
+		if !t.canTake(&p, now) {
+			continue // no deployment there takes the job's tags or fits its prompt
 		}
 		if !t.room(&p, d.cfg.MaxQueue) {
 			continue // full: falling back must not grow a queue past its bound
