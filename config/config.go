@@ -100,6 +100,9 @@ type LitellmParams struct {
 	APIBase    string `yaml:"api_base"`
 	APIKey     string `yaml:"api_key"`
 	APIVersion string `yaml:"api_version"`
+	// AzureADToken is a Microsoft Entra ID token for azure/ deployments,
+	// sent instead of an api-key when api_key is not set.
+	AzureADToken string `yaml:"azure_ad_token"`
 	// Weight, RPM and TPM weight simple-shuffle (the first one set wins).
 	Weight float64 `yaml:"weight"`
 	RPM    int     `yaml:"rpm"`

@@ -597,9 +597,10 @@ func (d *Dispatcher) sweepLoop() {
 			if r := d.nc.Stats().Reconnects; r != d.reconnects {
 				d.reconnects = r
 				d.log.Info("connection reconnected: asking workers to announce themselves", "reconnects", r)
+				d.relearn(now)
 				d.announce()
 			}
-			out, fails = d.sweep(now, out[:0], fails[:0])
+			out, fails = d.sweep(now, d.connectionAlive(now), out[:0], fails[:0])
 			d.send(out, fails)
 			clear(out)
 			clear(fails)
@@ -607,7 +608,55 @@ func (d *Dispatcher) sweepLoop() {
 	}
 }
 
-func (d *Dispatcher) sweep(now time.Time, out []dispatch, fails []failed) ([]dispatch, []failed) {
+// relearn follows a reconnect: the beats that did not reach this
+// dispatcher while its connection was down say nothing about the workers,
+// so each is given a fresh three intervals to be heard again, and tiers
+// left without workers hold their jobs for StartupGrace, as at start,
+// while the announce brings the fleet back.
+func (d *Dispatcher) relearn(now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, t := range d.tiers {
+		for _, w := range t.workers {
+			w.lastSeen = now
+		}
+	}
+	d.started = now
+}
+
+// connectionAlive reports whether workers that look silent may be taken
+// for lost: only when this dispatcher's own connection is known to work.
+// A connection to a frozen server (a partition) looks open until its
+// pings go unanswered, and every beat stops reaching the dispatcher
+// meanwhile: dropping workers then would re-run, or fail, jobs they have
+// already answered. The round trip is made only when a worker looks
+// silent, and outside the lock.
+func (d *Dispatcher) connectionAlive(now time.Time) bool {
+	d.mu.Lock()
+	silent := false
+	for _, t := range d.tiers {
+		for _, w := range t.workers {
+			if w.expired(now) {
+				silent = true
+				break
+			}
+		}
+	}
+	d.mu.Unlock()
+	if !silent {
+		return true
+	}
+	before := d.nc.Stats().Reconnects
+	if err := d.nc.FlushTimeout(time.Second); err != nil {
+		d.log.Warn("workers look silent but this dispatcher's connection does not answer: not dropping them", "err", err)
+		return false
+	}
+	// A flush answered by a connection that reconnected meanwhile proves
+	// nothing of the time before: the next sweep relearns the fleet first.
+	return d.nc.Stats().Reconnects == before
+}
+
+func (d *Dispatcher) sweep(now time.Time, expire bool, out []dispatch, fails []failed) ([]dispatch, []failed) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.due = d.delayed.popDue(now, d.due[:0])
@@ -625,7 +674,7 @@ func (d *Dispatcher) sweep(now time.Time, out []dispatch, fails []failed) ([]dis
 			continue
 		}
 		for i := len(t.workers) - 1; i >= 0; i-- {
-			if w := t.workers[i]; w.expired(now) {
+			if w := t.workers[i]; expire && w.expired(now) {
 				d.log.Warn("worker lost: no heartbeat for three intervals", "worker", w.hb.Worker, "tier", t.name, "last_seen", w.lastSeen, "jobs_held", len(w.jobs))
 				d.removeWorker(t, i)
 				d.observeLost(t.name, w.hb.Worker)

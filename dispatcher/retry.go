@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"errors"
+	"maps"
 	"strconv"
 	"time"
 
@@ -150,6 +151,13 @@ func (d *Dispatcher) requeueLost(t *tier, w *worker, now time.Time, fails []fail
 			fails = append(fails, failed{p.msg, schema.Errorf(schema.CodeConnection, "worker %s was lost in the middle of the stream", w.hb.Worker)})
 		default:
 			q := *p
+			// The job goes out again with new headers while the first
+			// forward of it may still be publishing the old ones (it runs
+			// without the lock): stamp a copy, never the message shared
+			// with that forward.
+			m := *p.msg
+			m.Header = maps.Clone(p.msg.Header)
+			q.msg = &m
 			q.attempts++
 			q.tierAttempts++
 			t.queueOf(&q).pushFront(q)

@@ -8,6 +8,9 @@ import (
 	"github.com/llmq/llmq/schema"
 )
 
+// reconnectPoll is how often the beat loop looks for a reconnect.
+const reconnectPoll = 50 * time.Millisecond
+
 // beatLoop beats every HeartbeatInterval, and early (at most every
 // StateInterval) when a slot frees or a dispatcher announces itself.
 func (w *Worker) beatLoop() {
@@ -15,11 +18,23 @@ func (w *Worker) beatLoop() {
 	w.beat()
 	t := time.NewTicker(w.cfg.HeartbeatInterval)
 	defer t.Stop()
+	// A reconnect is noticed by its count (the connection's handlers are
+	// broker.Connect's): the worker beats at once, so that dispatchers
+	// that heard nothing while it was cut off do not take it for lost.
+	rc := time.NewTicker(reconnectPoll)
+	defer rc.Stop()
+	reconnects := w.nc.Stats().Reconnects
 	last := time.Now()
 	for {
 		select {
 		case <-w.stopCh:
 			return
+		case <-rc.C:
+			r := w.nc.Stats().Reconnects
+			if r == reconnects {
+				continue
+			}
+			reconnects = r
 		case <-t.C:
 		case <-w.beatNow:
 			if gap := w.cfg.StateInterval - time.Since(last); gap > 0 {

@@ -88,9 +88,19 @@ func (w *Worker) handle(q queued) {
 		w.stream(ctx, c, req, routing)
 		return
 	}
+	if m.Header.Get(schema.HeaderControl) == "true" {
+		var stop func()
+		ctx, stop = w.control(ctx, m)
+		defer stop()
+	}
 	start := time.Now()
 	resp, err := w.call(ctx, req)
 	routing.CallMs = ms(time.Since(start))
+	if errors.Is(context.Cause(ctx), errProducerGone) {
+		w.jobFailed(schema.CodeCancelled)
+		w.log.Debug("job cancelled: producer stopped listening")
+		return
+	}
 	if err != nil {
 		w.fail(ctx, c, err)
 		return
@@ -107,6 +117,24 @@ func (w *Worker) handle(q queued) {
 		return
 	}
 	w.jobDone(routing, resp.Usage)
+}
+
+// control gives a non-streamed job a control subject, as a stream has (see
+// schema.HeaderControl): the returned ctx is cancelled with
+// errProducerGone when the producer publishes there or has stopped
+// listening.
+func (w *Worker) control(ctx context.Context, m *nats.Msg) (context.Context, func()) {
+	id := nuid.Next()
+	ctx, cancel := context.WithCancelCause(ctx)
+	w.streams.Store(id, cancel)
+	msg := &nats.Msg{Subject: m.Reply, Reply: w.inbox + "." + id, Header: nats.Header{schema.HeaderControl: {schema.ControlStarted}}}
+	if err := w.nc.PublishMsg(msg); err != nil {
+		w.log.Debug("control message", "err", err)
+	}
+	return ctx, func() {
+		w.streams.Delete(id)
+		cancel(nil)
+	}
 }
 
 // fail ends a job whose provider call failed before anything reached the
