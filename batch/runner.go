@@ -517,8 +517,7 @@ func (r *Runner) logErr(msg string, err error, args ...any) {
 	r.log.Warn(msg, append(args, "err", err)...)
 }
 
-// metaTTL is how long a batch's cancelled state is taken from the cache
-// (a deleted batch's id may be used again).
+// metaTTL is how long a batch's cancelled state is taken from the cache.
 const metaTTL = time.Second
 
 // checkJob checks that a job's headers are what Submit writes: a valid
@@ -775,17 +774,14 @@ func (r *Runner) resultStored(subj string) (stored, failed bool, err error) {
 	return true, msg.Header.Get(HeaderResultStatus) == "error", nil
 }
 
-// cancelled reports whether the batch is cancelled. Only "cancelled" is
-// taken from the cache (kept metaTTL, filled by watchMeta as cancels
-// happen): "not cancelled" is read afresh before every job, so that no job
-// starts after Cancel returned (a cached answer, or a watch running late on
-// a loaded machine, let jobs start up to a second after it).
+// cancelled reports whether the batch is cancelled, from a cache kept one
+// second.
 func (r *Runner) cancelled(batchID string) (bool, error) {
 	r.mu.Lock()
 	e, ok := r.metaCache[batchID]
 	r.mu.Unlock()
-	if ok && e.cancelled && time.Since(e.at) < metaTTL {
-		return true, nil
+	if ok && time.Since(e.at) < metaTTL {
+		return e.cancelled, nil
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 	defer cancel()
