@@ -124,6 +124,15 @@ type LitellmParams struct {
 	// MaxTokens, when set, is the default output limit for jobs that set
 	// none.
 	MaxTokens int `yaml:"max_tokens"`
+	// NumRetries, when set, replaces router_settings.num_retries for jobs
+	// this deployment failed (LiteLLM takes the count from the failing
+	// deployment); MaxRetries is how many times the worker itself calls
+	// the provider again on a retryable failure before it reports one (the
+	// provider client's max_retries). CooldownTime replaces
+	// router_settings.cooldown_time for this deployment.
+	NumRetries   *int      `yaml:"num_retries"`
+	MaxRetries   *int      `yaml:"max_retries"`
+	CooldownTime *Duration `yaml:"cooldown_time"`
 	// DropParams: llmq always drops parameters a provider does not
 	// support (LiteLLM's drop_params: true); false is warned about.
 	DropParams *bool `yaml:"drop_params"`
@@ -156,6 +165,13 @@ type ModelInfo struct {
 	// Deployment.Limits).
 	RPM int `yaml:"rpm"`
 	TPM int `yaml:"tpm"`
+	// MaxInputTokens is the deployment's context window for pre-call
+	// checks (router_settings.enable_pre_call_checks); without it llmq's
+	// table of common models applies (ContextWindow), looked up by
+	// BaseModel when set (LiteLLM's model_info.base_model, for Azure
+	// deployment names), else by litellm_params.model.
+	MaxInputTokens int    `yaml:"max_input_tokens"`
+	BaseModel      string `yaml:"base_model"`
 	// Other model_info keys (LiteLLM has many) are kept, not interpreted,
 	// and warned about.
 	Extra map[string]any `yaml:",inline"`
@@ -208,6 +224,14 @@ type RouterSettings struct {
 	CooldownTime        *Duration `yaml:"cooldown_time"`
 	DisableCooldowns    bool      `yaml:"disable_cooldowns"`
 	EnablePreCallChecks bool      `yaml:"enable_pre_call_checks"`
+	// EnableTagFiltering turns tag routing on; TagFilteringMatchAny (default
+	// true) takes a deployment with any of the job's tags, false one with
+	// all of them.
+	EnableTagFiltering   bool  `yaml:"enable_tag_filtering"`
+	TagFilteringMatchAny *bool `yaml:"tag_filtering_match_any"`
+	// DefaultMaxParallelRequests is the concurrency of deployments that set
+	// no max_parallel_requests.
+	DefaultMaxParallelRequests int `yaml:"default_max_parallel_requests"`
 	// LiteLLM settings that only matter to a LiteLLM proxy; accepted so
 	// that existing files load, and otherwise unused.
 	RedisHost     string `yaml:"redis_host"`
@@ -217,10 +241,12 @@ type RouterSettings struct {
 
 // StrategyArgs are routing_strategy_args.
 type StrategyArgs struct {
-	// TTL is the latency window. Default 60 s... in llmq's latency-based
-	// routing the window is the worker's recent calls; ttl is accepted and
-	// unused.
+	// TTL: a worker's latency samples older than this are forgotten.
+	// Default 1 h (LiteLLM's).
 	TTL Duration `yaml:"ttl"`
+	// MaxLatencyListSize is how many recent calls a worker's latency
+	// figures come from. Default 64 (LiteLLM's is 10).
+	MaxLatencyListSize int `yaml:"max_latency_list_size"`
 	// LowestLatencyBuffer: pick randomly among workers within this share
 	// of the best latency (0.5 = 50%). Default 0.
 	LowestLatencyBuffer float64 `yaml:"lowest_latency_buffer"`
@@ -730,6 +756,7 @@ func (f *finisher) settings() {
 		}
 	}
 	f.checkRetryPolicy(rsNode)
+	f.checkAllowedFailsPolicy(rsNode)
 	tiers := c.Tiers()
 	for _, sec := range []struct {
 		name string

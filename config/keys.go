@@ -36,10 +36,6 @@ var ignored = map[string]string{
 	"mcp_servers":        "llmq is not an MCP gateway",
 
 	// Deployments.
-	"model_list[].litellm_params.tags":                    "llmq does not do tag routing yet",
-	"model_list[].litellm_params.max_retries":             "llmq does not do per-deployment retries yet (router_settings.num_retries applies)",
-	"model_list[].litellm_params.num_retries":             "llmq does not do per-deployment retries yet (router_settings.num_retries applies)",
-	"model_list[].litellm_params.cooldown_time":           "llmq does not do per-deployment cooldown_time yet (router_settings.cooldown_time applies)",
 	"model_list[].litellm_params.organization":            "llmq does not send an OpenAI organization yet",
 	"model_list[].litellm_params.custom_llm_provider":     "llmq reads the provider from the model's prefix only: write <provider>/<model>",
 	"model_list[].litellm_params.region_name":             "llmq does not route by region",
@@ -57,19 +53,11 @@ var ignored = map[string]string{
 	"model_list[].litellm_params.client_secret":           "llmq does not fetch Entra ID tokens itself: give one as azure_ad_token (or AZURE_AD_TOKEN)",
 	"model_list[].model_info.*":                           "llmq does not use this model_info key",
 	"model_list[].model_info.mode":                        "llmq serves chat completions only, whatever the mode",
-	"model_list[].model_info.max_input_tokens":            "llmq does not do pre-call context-window checks yet",
 	"model_list[].model_info.supported_environments":      "llmq serves the deployment in every environment (LITELLM_ENVIRONMENT is not read)",
 
 	// Routing.
-	"router_settings.routing_strategy_args.ttl": "llmq's latency-based routing uses each worker's recent calls; ttl is not used yet",
-	"router_settings.allowed_fails_policy":      "llmq does not do allowed fails per error class yet (allowed_fails applies)",
-	"router_settings.enable_pre_call_checks":    "llmq does not do pre-call context-window checks yet",
-	"router_settings.optional_pre_call_checks":  "llmq does not do pre-call checks yet",
-	"router_settings.model_group_alias":         "llmq does not do model_group_alias yet: a request must name a model_name",
-	"router_settings.enable_tag_filtering":      "llmq does not do tag routing yet",
-	"router_settings.tag_filtering_match_any":   "llmq does not do tag routing yet",
-	"router_settings.default_max_parallel_requests": "llmq does not apply default_max_parallel_requests yet: " +
-		"set litellm_params.max_parallel_requests per deployment",
+	"router_settings.optional_pre_call_checks": "llmq's only pre-call check is the context window's (enable_pre_call_checks)",
+	"router_settings.model_group_alias":        "llmq does not do model_group_alias yet: a request must name a model_name",
 	"router_settings.model_group_retry_policy": "llmq does not do retry policies per model group yet (retry_policy applies)",
 	"router_settings.default_litellm_params":   "llmq does not apply default request parameters yet",
 	"router_settings.redis_host":               "llmq shares routing state over NATS, not Redis",

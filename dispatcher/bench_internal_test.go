@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,6 +164,71 @@ func BenchmarkPick(b *testing.B) {
 				if d.pick(t, nil, now) == nil {
 					b.Fatal("no worker")
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkOnJobTags is onJob with tag routing on (enable_tag_filtering),
+// three workers of which one takes the job: tags in the Llmq-Tags header
+// (what the Go client and the gateway send), in the body's metadata.tags
+// (read from the body once), or none (the body is only searched for the
+// bytes "tags"). "off" is the same fleet with tag routing off.
+func BenchmarkOnJobTags(b *testing.B) {
+	prompt := strings.Repeat("lorem ipsum ", 80) // a ~1 KB job
+	cases := []struct {
+		name   string
+		filter bool
+		header string
+		body   string
+	}{
+		{"off", false, "", `{"messages":[{"role":"user","content":"` + prompt + `"}]}`},
+		{"untagged", true, "", `{"messages":[{"role":"user","content":"` + prompt + `"}]}`},
+		{"header", true, "paid", `{"messages":[{"role":"user","content":"` + prompt + `"}]}`},
+		{"body", true, "", `{"messages":[{"role":"user","content":"` + prompt + `"}],"metadata":{"tags":["paid"],"user":"u1"}}`},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			srv := brokertest.NewServer(b, brokertest.Options{})
+			subjects := brokertest.Subjects(b)
+			d, err := New(Config{Conn: srv.Connect("bench"), Subjects: subjects, Tiers: []string{"tier1"}, Logger: discard(), TagFiltering: c.filter})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var ws []*worker
+			for i, tags := range [][]string{{"free"}, {"paid"}, {"default"}} {
+				id := "w" + strconv.Itoa(i)
+				ws = append(ws, &worker{subject: subjects.Worker(id), hb: schema.Heartbeat{Worker: id, Tier: "tier1", Deployment: id,
+					State: schema.StateReady, Capacity: 1 << 20, Tags: tags}})
+			}
+			d.tiers["tier1"].workers = ws
+			deadline := []string{strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10)}
+			m := &nats.Msg{Subject: subjects.Jobs("tier1"), Reply: "_INBOX.abcdefghijklmnopqrstuv.12345678",
+				Header: nats.Header{schema.HeaderContentType: {schema.ContentTypeJSON}, schema.HeaderDeadline: deadline}, Data: []byte(c.body)}
+			stamped := []string{schema.HeaderDispatcher, schema.HeaderJobSeq, schema.HeaderQueuedUs, schema.HeaderTags}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if c.header != "" {
+					m.Header[schema.HeaderTags] = []string{c.header}
+				}
+				d.onJob(m)
+				for _, k := range stamped {
+					delete(m.Header, k)
+				}
+				m.Header[schema.HeaderDeadline] = deadline
+				if i%1024 == 1023 {
+					d.mu.Lock()
+					for _, w := range ws {
+						clear(w.jobs)
+						w.seen = w.sent
+					}
+					d.mu.Unlock()
+				}
+			}
+			b.StopTimer()
+			if got := d.dispatched.Load(); got != uint64(b.N) {
+				b.Fatalf("dispatched %d of %d", got, b.N)
 			}
 		})
 	}

@@ -76,6 +76,10 @@ type Config struct {
 	// Policy says what happens when an attempt fails: retries, back-off,
 	// fallbacks. The zero value answers the producer with the failure.
 	Policy Policy
+	// TagFiltering turns tag routing on (LiteLLM's enable_tag_filtering;
+	// see tags.go); TagMatchAll wants a deployment with every tag of the
+	// job instead of one (tag_filtering_match_any: false).
+	TagFiltering, TagMatchAll bool
 	// Seed makes routing choices repeatable in tests. Default: random.
 	Seed uint64
 	// Observer, when set, is told of heartbeats, lost workers and each
@@ -360,6 +364,10 @@ func (d *Dispatcher) onJob(m *nats.Msg) {
 		}
 	}
 	name, _ := d.cfg.Subjects.Tier(m.Subject)
+	var sel *selection
+	if d.cfg.TagFiltering {
+		sel = &selection{filter: true, all: d.cfg.TagMatchAll, tags: jobTags(m)}
+	}
 	deadline, err := deadlineOf(m.Header, now, d.cfg.DefaultTimeout, d.cfg.MaxTimeout)
 	if err != nil {
 		d.reply(m, err)
@@ -382,7 +390,15 @@ func (d *Dispatcher) onJob(m *nats.Msg) {
 		d.reply(m, e)
 		return
 	}
-	p := pending{msg: m, arrived: now, deadline: deadline, batch: m.Header.Get(schema.HeaderPriority) == schema.PriorityBatch}
+	p := pending{msg: m, arrived: now, deadline: deadline, batch: m.Header.Get(schema.HeaderPriority) == schema.PriorityBatch, sel: sel}
+	if sel != nil {
+		p.sel.prepare(t, now)
+		if e := t.tagRefusal(&p, now); e != nil {
+			d.mu.Unlock()
+			d.reply(m, e)
+			return
+		}
+	}
 	if t.queue.len() == 0 && (!p.batch || t.batch.len() == 0) {
 		if w := d.pick(t, &p, now); w != nil {
 			j := d.assign(t, w, p, now)
@@ -734,6 +750,7 @@ func (d *Dispatcher) answerRateBlocked(t *tier, now time.Time, out []dispatch, f
 // pick chooses a worker of t with a free slot for p, or nil. Called with
 // d.mu held.
 func (d *Dispatcher) pick(t *tier, p *pending, now time.Time) *worker {
+	p.sel.prepare(t, now)
 	d.cands = t.candidates(d.cands, p, now)
 	w := pick(d.cfg.Strategy, d.cands, d.rng, d.cfg.LatencyBuffer)
 	clear(d.cands)

@@ -208,7 +208,7 @@ func (t *tier) candidates(buf []*worker, p *pending, now time.Time) []*worker {
 		return buf
 	}
 	for _, w := range t.workers {
-		if !p.excluded(w.hb.Deployment) && w.hb.State == schema.StateReady && !w.cooling(now) {
+		if !p.excluded(w.hb.Deployment) && w.hb.State == schema.StateReady && !w.cooling(now) && p.sel.allows(w) {
 			return buf // another deployment will free up: wait for it
 		}
 	}
@@ -218,7 +218,7 @@ func (t *tier) candidates(buf []*worker, p *pending, now time.Time) []*worker {
 func (t *tier) collect(buf []*worker, p *pending, now time.Time, avoid bool) []*worker {
 	best := 0
 	for _, w := range t.workers {
-		if !t.usable(w, now) || (avoid && p != nil && p.excluded(w.hb.Deployment)) {
+		if !t.usable(w, now) || (avoid && p != nil && p.excluded(w.hb.Deployment)) || (p != nil && !p.sel.allows(w)) {
 			continue
 		}
 		if p != nil && p.batch && w.free() <= batchReserve(w) {

@@ -25,7 +25,7 @@ func producerHeader(k string) bool {
 	case len(k) >= 5 && strings.EqualFold(k[:5], "llmq-"):
 		switch k {
 		case schema.HeaderDeadline, schema.HeaderTimeout, schema.HeaderPriority,
-			schema.HeaderDisableFallbacks, schema.HeaderStreaming, schema.HeaderControl:
+			schema.HeaderDisableFallbacks, schema.HeaderStreaming, schema.HeaderControl, schema.HeaderTags:
 			return true
 		}
 		return false

@@ -38,6 +38,9 @@ type Policy struct {
 	DefaultFallbacks []string
 	// MaxFallbacks bounds the fallbacks of one job. Default 5.
 	MaxFallbacks int
+	// DeploymentRetries are deployments' own num_retries, by deployment
+	// id: a job failed by one gets that many retries (see retriesFor).
+	DeploymentRetries map[string]int
 }
 
 // RetryPolicyFromLiteLLM maps LiteLLM's retry_policy keys to llmq's codes.
@@ -137,6 +140,9 @@ func (p *Policy) maxFallbacks() int {
 func (p *Policy) mostRetries() int {
 	n := p.NumRetries
 	for _, v := range p.RetryPolicy {
+		n = max(n, v)
+	}
+	for _, v := range p.DeploymentRetries {
 		n = max(n, v)
 	}
 	return min(max(n, 0), maxPolicyCount)

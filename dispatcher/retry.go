@@ -46,11 +46,13 @@ func (d *Dispatcher) onRetry(m *nats.Msg) {
 		return
 	}
 	h := m.Header
+	failedDep := h.Get(schema.HeaderFailedDeployment)
 	for _, k := range errorHeaders {
 		delete(h, k)
 	}
 	p, e, tierName := b.p, b.err, b.tier
 	p.msg = m
+	p.sel = d.selectionOf(h)
 
 	d.mu.Lock()
 	if d.stopping {
@@ -69,7 +71,12 @@ func (d *Dispatcher) onRetry(m *nats.Msg) {
 		d.requeueRefused(t, p, b.refused, e, now) // unlocks d.mu
 		return
 	}
-	if t != nil && p.tierAttempts <= d.cfg.Policy.retries(e.Code) {
+	if out, fails, ok := d.precallSkip(t, &p, e, failedDep, now); ok {
+		d.mu.Unlock()
+		d.send(out, fails)
+		return
+	}
+	if t != nil && p.tierAttempts <= d.cfg.Policy.retriesFor(e.Code, failedDep) {
 		delay := d.cfg.Policy.backoff(p.tierAttempts, e.RetryAfter())
 		if due := now.Add(delay); due.Before(p.deadline) {
 			if !t.room(&p, d.cfg.MaxQueue) {
@@ -152,6 +159,9 @@ func (d *Dispatcher) fallback(p pending, current, code string, now time.Time, ou
 		}
 		if blocked, frees := t.rateBlocked(now); blocked && !frees.Before(p.deadline) {
 			continue // at its usage limits until too late
+		}
+		if !t.canTake(&p, now) {
+			continue // no deployment there takes the job's tags or fits its prompt
 		}
 		if !t.room(&p, d.cfg.MaxQueue) {
 			continue // full: falling back must not grow a queue past its bound

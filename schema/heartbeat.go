@@ -78,4 +78,12 @@ type Heartbeat struct {
 	// (US dollars; 0 = not set), for cost-based routing.
 	InputCostPerToken  float64 `json:"input_cost_per_token,omitempty" msgpack:"input_cost_per_token,omitempty"`
 	OutputCostPerToken float64 `json:"output_cost_per_token,omitempty" msgpack:"output_cost_per_token,omitempty"`
+	// Tags are the deployment's litellm_params.tags, for tag routing (at
+	// most MaxTags of MaxTagLen bytes; receivers drop the rest).
+	Tags []string `json:"tags,omitempty" msgpack:"tags,omitempty"`
+	// MaxInputTokens is the deployment's context window when the worker
+	// runs pre-call checks (router_settings.enable_pre_call_checks), 0
+	// otherwise or when unknown: a dispatcher does not send it a job whose
+	// prompt a worker found longer.
+	MaxInputTokens int `json:"max_input_tokens,omitempty" msgpack:"max_input_tokens,omitempty"`
 }

@@ -136,6 +136,9 @@ func fromDeployment(d *config.Deployment, rs *config.RouterSettings, env deploym
 			cfg.Cooldown.AllowedFails = *rs.AllowedFails
 		}
 	}
+	if err := routerOptions(&cfg, d, rs); err != nil {
+		return Config{}, fmt.Errorf("deployment %s: %w", d, err)
+	}
 	var prov provider.Provider
 	switch fam.Adapter {
 	case family.Sim:

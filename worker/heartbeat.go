@@ -117,6 +117,8 @@ func (w *Worker) Heartbeat() schema.Heartbeat {
 		RateWindowMs:       rateWindowMs(w.cfg.RateWindow),
 		InputCostPerToken:  w.cfg.InputCostPerToken,
 		OutputCostPerToken: w.cfg.OutputCostPerToken,
+		Tags:               w.cfg.Tags,
+		MaxInputTokens:     w.cfg.MaxInputTokens,
 	}
 }
 

@@ -50,6 +50,9 @@ func (w *Worker) handle(q queued) {
 		w.replyError(m, c.codec, schema.AsError(err))
 		return
 	}
+	if w.precall(c, req) {
+		return
+	}
 	if req.Limit() == 0 && w.cfg.MaxTokens > 0 {
 		n := w.cfg.MaxTokens
 		req.MaxTokens = &n
@@ -107,7 +110,7 @@ func (w *Worker) handle(q queued) {
 		defer stop()
 	}
 	start := time.Now()
-	resp, err := w.cfg.Provider.Complete(ctx, req)
+	resp, err := w.call(ctx, req)
 	routing.CallMs = ms(time.Since(start))
 	w.spent(c, resp, err)
 	if errors.Is(context.Cause(ctx), errProducerGone) {

@@ -70,6 +70,15 @@ type Config struct {
 	LatencyWindow int
 	// Cooldown rests the deployment after failures (see Cooldown).
 	Cooldown Cooldown
+	// Router features (router.go): Tags go in heartbeats for tag routing;
+	// MaxInputTokens, when set, is the window of pre-call checks;
+	// MaxRetries is how many more times a failed call is made here before
+	// the failure is reported; latency samples older than LatencyTTL are
+	// forgotten (default 1 h).
+	Tags           []string
+	MaxInputTokens int
+	MaxRetries     int
+	LatencyTTL     time.Duration
 	// InputCostPerToken and OutputCostPerToken (US dollars) price the
 	// calls: each reply's routing block carries its cost_usd, and
 	// heartbeats carry them for cost-based routing. Default 0 (no cost
@@ -217,6 +226,9 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.LatencyWindow <= 0 {
 		cfg.LatencyWindow = 64
 	}
+	if err := checkRouterConfig(&cfg); err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -225,7 +237,7 @@ func New(cfg Config) (*Worker, error) {
 		nc:      cfg.Conn,
 		subject: cfg.Subjects.Worker(cfg.ID),
 		log:     cfg.Logger.With("worker", cfg.ID, "tier", cfg.Tier),
-		window:  newWindow(cfg.LatencyWindow),
+		window:  newWindow(cfg.LatencyWindow, cfg.LatencyTTL),
 		rate:    newRateWindow(cfg.RateWindow, cfg.RPM, cfg.TPM),
 		jobs:    make(chan queued, cfg.Concurrency+cfg.Backlog),
 		senders: map[string]*sender{},

@@ -41,6 +41,7 @@ func (f *dispatcherFlags) dispatcherConfig(cfg *config.Config) dispatcher.Config
 		}
 		dc.LatencyBuffer = cfg.RouterSettings.RoutingStrategyArgs.LowestLatencyBuffer
 		dc.Policy = policy(&cfg.RouterSettings)
+		routerFeatures(&dc, cfg)
 		for t := range cfg.Tiers() {
 			dc.Tiers = append(dc.Tiers, t)
 		}
