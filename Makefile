@@ -19,7 +19,7 @@ run: build
 # docs/protocol.md, the official openai package against the gateway).
 NODE_DIRS := $(wildcard docs/examples gateway/testdata/openai-client)
 
-## test: formatting, vet, every test under -race, a short fuzz of the job decoder
+## test: formatting, vet, every test under -race, a short fuzz of each untrusted-message decoder
 test: node-deps
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path '*/node_modules/*')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -32,8 +32,11 @@ node-deps:
 	  if [ -f $$d/package-lock.json ] && [ ! -d $$d/node_modules ]; then \
 	    echo "npm ci --prefix $$d"; npm ci --prefix $$d --no-audit --no-fund || exit 1; fi; done
 
+# Every decoder of untrusted messages has a fuzz target; each runs briefly.
 fuzz-smoke:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime 10s ./schema
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeHeartbeat$$' -fuzztime 10s ./broker
+	$(GO) test -run '^$$' -fuzz '^FuzzParseBounce$$' -fuzztime 10s ./dispatcher
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)

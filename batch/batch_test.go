@@ -262,7 +262,7 @@ func TestBatch_Cancel(t *testing.T) {
 	g := newGate()
 	f.worker("tier1", "a", 3, g)
 	f.runner("r1", nil)
-	c := f.client(0)
+	c := f.clientWaiting(0, time.Second)
 	submit(t, c, "c1", jobs(100, "tier1"))
 	g.await(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), wait)

@@ -337,6 +337,16 @@ func (c *Client) Status(ctx context.Context, id string) (*Status, error) {
 		return nil, err
 	}
 	s := &Status{Meta: *meta}
+	// The runners' reports first, the results after: a runner stores a
+	// job's result before it stops counting the job as running, so a job
+	// no report counts is either not started or counted in the results
+	// read next. The other order could see a job's result missing and the
+	// job no longer running, and call a cancelled batch final one result
+	// short.
+	reports, err := c.runnerReports(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if s.Total, err = count(ctx, c.st.jobs, c.st.jobsOfBatch(id)); err != nil {
 		return nil, err
 	}
@@ -349,13 +359,11 @@ func (c *Client) Status(ctx context.Context, id string) (*Status, error) {
 	}
 	s.Failed = min(s.Failed, finished)
 	s.Done = finished - s.Failed
-	reports, err := c.runnerReports(ctx)
-	if err != nil {
-		return nil, err
-	}
 	s.Runners = len(reports)
 	for _, r := range reports {
-		s.Running += r.Running[id]
+		// A report is any NATS client's say: each within 0…Total.
+		s.Running += min(max(r.Running[id], 0), s.Total)
+		s.Running = min(s.Running, s.Total)
 	}
 	s.Running = min(s.Running, max(0, s.Total-finished))
 	s.Pending = max(0, s.Total-finished-s.Running)
@@ -381,7 +389,17 @@ type RunnerReport struct {
 	Windows map[string]int `json:"windows"`
 	// Completed counts results it stored since it started.
 	Completed uint64 `json:"completed"`
+	// Workers counts the workers it follows; DroppedBeats the heartbeats
+	// it refused (malformed, or over MaxWorkers or MaxTiers);
+	// DroppedMessages the job records and status requests it refused
+	// (not what Submit and Status send).
+	Workers         int    `json:"workers"`
+	DroppedBeats    uint64 `json:"dropped_beats"`
+	DroppedMessages uint64 `json:"dropped_messages"`
 }
+
+// maxRunnerReports bounds the runner reports one status request keeps.
+const maxRunnerReports = 1024
 
 // Runners asks the batch runners for their reports, listening RunnerWait.
 func (c *Client) Runners(ctx context.Context) ([]RunnerReport, error) { return c.runnerReports(ctx) }
@@ -404,7 +422,9 @@ func (c *Client) runnerReports(ctx context.Context) ([]RunnerReport, error) {
 		select {
 		case m := <-ch:
 			var r RunnerReport
-			if json.Unmarshal(m.Data, &r) == nil && r.ID != "" {
+			// Replies come from any client that saw the request: keep a
+			// bounded number of them.
+			if len(out) < maxRunnerReports && json.Unmarshal(m.Data, &r) == nil && r.ID != "" {
 				out = append(out, r)
 			}
 		case <-t.C:

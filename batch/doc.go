@@ -53,4 +53,15 @@
 //
 // Delivery is at least once (a job whose runner, dispatcher or worker died
 // may be called twice), results are exactly once.
+//
+// # What a runner trusts
+//
+// Nothing it receives: heartbeats go through broker.DecodeHeartbeat (a
+// malformed one is dropped, capacity is clamped), it follows at most
+// MaxWorkers workers and MaxTiers tiers (a tier's loop ends once its
+// workers are gone), runs at most RunnerConfig.MaxInFlight jobs and pulls
+// at most 256 at a time whatever the beats add up to; a job record whose
+// headers are not the batch id, custom_id and tier its subject is made of
+// is terminated without running; a status request is answered only on a
+// subject a reply may be. Refusals are counted in RunnerReport.
 package batch

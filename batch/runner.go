@@ -14,7 +14,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/llmq/llmq/broker"
 	"github.com/llmq/llmq/client"
@@ -53,6 +52,9 @@ type RunnerConfig struct {
 	Backoff time.Duration
 	// FetchWait is how long one pull waits for jobs. Default 1 s.
 	FetchWait time.Duration
+	// MaxInFlight caps the jobs this runner runs at once, all tiers
+	// together, whatever the heartbeats claim. Default 4096.
+	MaxInFlight int
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -84,14 +86,35 @@ type Runner struct {
 	inflight  map[string]*flight
 	running   map[string]int
 	metaCache map[string]metaEntry
+	total     int // jobs running, all tiers
 
-	completed atomic.Uint64
-	lastLog   atomic.Int64
+	completed    atomic.Uint64
+	droppedBeats atomic.Uint64
+	droppedMsgs  atomic.Uint64
+	lastLog      atomic.Int64
+	lastDropLog  atomic.Int64
 }
 
+// Bounds on what heartbeats can make a runner hold. Any client of the NATS
+// server can publish a heartbeat: a beat that would go over a cap is
+// dropped and counted (RunnerReport.DroppedBeats).
+const (
+	// MaxWorkers is the most workers a runner follows.
+	MaxWorkers = 4096
+	// MaxTiers is the most tiers a runner runs at once (a loop, and a
+	// durable consumer once the tier has jobs, each).
+	MaxTiers = 256
+	// maxFetch bounds one pull: the client library allocates a buffer of
+	// the pull's size up front.
+	maxFetch = 256
+)
+
+// workerBeat is what the runner keeps of a worker's last heartbeat.
 type workerBeat struct {
-	hb   schema.Heartbeat
-	seen time.Time
+	tier     string
+	ready    bool
+	capacity int
+	expires  time.Time
 }
 
 type metaEntry struct {
@@ -103,6 +126,8 @@ type tierLoop struct {
 	name     string
 	inflight int
 	wake     chan struct{}
+	quit     chan struct{} // closed when the tier's workers are all gone
+	idle     time.Duration // the wait between looks for a first job
 }
 
 // flight is a job being run; extra deliveries of the same job that reach
@@ -133,6 +158,9 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	}
 	if cfg.FetchWait <= 0 {
 		cfg.FetchWait = time.Second
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 4096
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -225,28 +253,87 @@ func (r *Runner) stopping() bool {
 }
 
 // onHeartbeat learns the fleet's capacity and starts a loop per tier.
+// Beats are untrusted: broker.DecodeHeartbeat checks and clamps them, and
+// the workers and tiers they can add are capped.
 func (r *Runner) onHeartbeat(m *nats.Msg) {
-	var hb schema.Heartbeat
-	if err := msgpack.Unmarshal(m.Data, &hb); err != nil || hb.Worker == "" || !broker.ValidTier(hb.Tier) {
+	now := time.Now()
+	hb, err := r.cfg.Subjects.DecodeHeartbeat(m.Subject, m.Data, now)
+	if err != nil {
+		r.drop(&r.droppedBeats, "batch runner: heartbeat dropped", "err", err)
 		return
 	}
+	if reason, args := r.beat(hb, now); reason != "" {
+		r.drop(&r.droppedBeats, reason, args...)
+	}
+}
+
+// beat records hb; it returns why it was dropped, if it was.
+func (r *Runner) beat(hb schema.Heartbeat, now time.Time) (dropped string, args []any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.stopped {
-		return
+		return "", nil
 	}
 	if hb.State == schema.StateStopped {
-		delete(r.workers, hb.Worker)
-	} else {
-		r.workers[hb.Worker] = workerBeat{hb: hb, seen: time.Now()}
+		if w, ok := r.workers[hb.Worker]; ok {
+			delete(r.workers, hb.Worker)
+			r.tierLeftLocked(w.tier)
+		}
+		return "", nil
 	}
+	prev, known := r.workers[hb.Worker]
 	t := r.tiers[hb.Tier]
+	switch {
+	case !known && len(r.workers) >= MaxWorkers:
+		return "batch runner: heartbeat dropped: too many workers", []any{"worker", hb.Worker, "max", MaxWorkers}
+	case t == nil && len(r.tiers) >= MaxTiers:
+		return "batch runner: heartbeat dropped: too many tiers", []any{"tier", hb.Tier, "max", MaxTiers}
+	}
+	r.workers[hb.Worker] = workerBeat{tier: hb.Tier, ready: hb.State == schema.StateReady, capacity: hb.Capacity,
+		expires: now.Add(3 * time.Duration(hb.IntervalMs) * time.Millisecond)}
+	if known && prev.tier != hb.Tier {
+		r.tierLeftLocked(prev.tier)
+	}
 	if t == nil {
-		t = &tierLoop{name: hb.Tier, wake: make(chan struct{}, 1)}
+		t = &tierLoop{name: hb.Tier, wake: make(chan struct{}, 1), quit: make(chan struct{})}
 		r.tiers[hb.Tier] = t
 		r.loops.Go(func() { r.runTier(t) })
 	}
 	t.poke()
+	return "", nil
+}
+
+// tierLeftLocked ends the loop of tier when none of its workers is left
+// and none of its jobs runs; a later beat starts it again. Called with r.mu
+// held.
+func (r *Runner) tierLeftLocked(tier string) {
+	t := r.tiers[tier]
+	if t == nil {
+		return
+	}
+	t.poke()
+	if t.inflight > 0 {
+		return // checked again when they end
+	}
+	for _, w := range r.workers {
+		if w.tier == tier {
+			return
+		}
+	}
+	delete(r.tiers, tier)
+	close(t.quit)
+}
+
+// drop counts a refused message and logs it, at most a line per few
+// seconds.
+func (r *Runner) drop(counter *atomic.Uint64, msg string, args ...any) {
+	counter.Add(1)
+	now := time.Now().UnixNano()
+	last := r.lastDropLog.Load()
+	if now-last < int64(5*time.Second) || !r.lastDropLog.CompareAndSwap(last, now) {
+		return
+	}
+	r.log.Warn(msg, append(args, "dropped_beats", r.droppedBeats.Load(), "dropped_jobs", r.droppedMsgs.Load())...)
 }
 
 func (t *tierLoop) poke() {
@@ -256,7 +343,8 @@ func (t *tierLoop) poke() {
 	}
 }
 
-// sweep forgets workers that stopped beating.
+// sweep forgets workers that stopped beating, and batch states cached
+// past their use.
 func (r *Runner) sweep() {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
@@ -267,15 +355,14 @@ func (r *Runner) sweep() {
 		case now := <-tick.C:
 			r.mu.Lock()
 			for id, w := range r.workers {
-				iv := time.Duration(w.hb.IntervalMs) * time.Millisecond
-				if iv <= 0 {
-					iv = time.Second
-				}
-				if now.Sub(w.seen) > 3*iv {
+				if now.After(w.expires) {
 					delete(r.workers, id)
-					if t := r.tiers[w.hb.Tier]; t != nil {
-						t.poke()
-					}
+					r.tierLeftLocked(w.tier)
+				}
+			}
+			for id, e := range r.metaCache {
+				if now.Sub(e.at) >= metaTTL {
+					delete(r.metaCache, id)
 				}
 			}
 			r.mu.Unlock()
@@ -283,21 +370,25 @@ func (r *Runner) sweep() {
 	}
 }
 
-// window is how many jobs of tier t may run at once. Called with r.mu.
+// window is how many jobs of tier t may run at once, at most
+// MaxInFlight. Called with r.mu.
 func (r *Runner) window(tier string) int {
 	if r.cfg.Concurrency > 0 {
-		return r.cfg.Concurrency
+		return min(r.cfg.Concurrency, r.cfg.MaxInFlight)
 	}
 	n := 0
 	for _, w := range r.workers {
-		if w.hb.Tier != tier || w.hb.State != schema.StateReady {
+		if w.tier != tier || !w.ready {
 			continue
 		}
 		reserve := 0
-		if w.hb.Capacity > 1 {
+		if w.capacity > 1 {
 			reserve = 1 // the dispatcher keeps it for interactive jobs
 		}
-		n += max(0, w.hb.Capacity-reserve)
+		n += max(0, w.capacity-reserve)
+		if 2*n >= r.cfg.MaxInFlight {
+			return r.cfg.MaxInFlight
+		}
 	}
 	return 2 * n
 }
@@ -305,15 +396,19 @@ func (r *Runner) window(tier string) int {
 // runTier pulls the tier's jobs while it has room for them.
 func (r *Runner) runTier(t *tierLoop) {
 	var cons jetstream.Consumer
-	for !r.stopping() {
+	for !r.stopping() && !t.quitting() {
 		r.mu.Lock()
-		free := r.window(t.name) - t.inflight
+		free := min(r.window(t.name)-t.inflight, r.cfg.MaxInFlight-r.total, maxFetch)
 		r.mu.Unlock()
 		if free <= 0 {
 			select {
 			case <-t.wake:
+			case <-t.quit:
 			case <-r.stopCh:
 			}
+			continue
+		}
+		if cons == nil && !r.hasJobs(t) {
 			continue
 		}
 		if cons == nil {
@@ -341,11 +436,23 @@ func (r *Runner) runTier(t *tierLoop) {
 		for m := range mb.Messages() {
 			r.mu.Lock()
 			t.inflight++
+			r.total++
 			r.mu.Unlock()
 			r.jobs.Go(func() {
 				r.handle(m)
 				r.mu.Lock()
 				t.inflight--
+				full := r.total >= r.cfg.MaxInFlight
+				r.total--
+				if t.inflight == 0 {
+					r.tierLeftLocked(t.name)
+				}
+				if full {
+					// Other tiers may wait for room under MaxInFlight.
+					for _, o := range r.tiers {
+						o.poke()
+					}
+				}
 				r.mu.Unlock()
 				t.poke()
 			})
@@ -358,6 +465,39 @@ func (r *Runner) runTier(t *tierLoop) {
 			r.pause(500 * time.Millisecond)
 		}
 	}
+}
+
+func (t *tierLoop) quitting() bool {
+	select {
+	case <-t.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+// hasJobs reports whether the tier has jobs in the stream, waiting when it
+// has none (FetchWait, doubling to 4 FetchWaits while none comes): a tier
+// that only heartbeats named gets no durable consumer on the server until
+// a job of it is submitted, and hundreds of such tiers cost a look each
+// few seconds.
+func (r *Runner) hasJobs(t *tierLoop) bool {
+	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+	_, err := r.st.jobs.GetLastMsgForSubject(ctx, r.st.jobsOfTier(t.name))
+	cancel()
+	if err == nil {
+		return true
+	}
+	if !errors.Is(err, jetstream.ErrMsgNotFound) {
+		r.logErr("batch runner: look for jobs", err, "tier", t.name)
+	}
+	t.idle = min(max(2*t.idle, r.cfg.FetchWait), 4*r.cfg.FetchWait)
+	select {
+	case <-time.After(t.idle):
+	case <-t.quit:
+	case <-r.stopCh:
+	}
+	return false
 }
 
 func (r *Runner) pause(d time.Duration) {
@@ -377,11 +517,38 @@ func (r *Runner) logErr(msg string, err error, args ...any) {
 	r.log.Warn(msg, append(args, "err", err)...)
 }
 
+// metaTTL is how long a batch's cancelled state is taken from the cache.
+const metaTTL = time.Second
+
+// checkJob checks that a job's headers are what Submit writes: a valid
+// batch id, custom_id and tier, that name the subject the job is on. Any
+// client allowed to publish jobs could write anything there, and the
+// result's subject is made of them.
+func (r *Runner) checkJob(subj string, batchID, customID, tier string) error {
+	switch {
+	case !ValidID(batchID):
+		return fmt.Errorf("batch id %.64q is not valid", batchID)
+	case customID == "" || len(customID) > MaxCustomIDLen:
+		return fmt.Errorf("custom_id of %d bytes: want 1 to %d", len(customID), MaxCustomIDLen)
+	case !broker.ValidTier(tier):
+		return fmt.Errorf("tier %.64q is not valid", tier)
+	case subj != r.st.jobSubject(batchID, customID, tier):
+		return fmt.Errorf("headers do not name the job's subject %.128q", subj)
+	}
+	return nil
+}
+
 // handle runs one delivered job to a stored result, or hands it back.
 func (r *Runner) handle(m jetstream.Msg) {
 	h := m.Headers()
 	batchID, customID, tier := h.Get(HeaderBatchID), h.Get(HeaderCustomID), h.Get(HeaderBatchTier)
 	subj := m.Subject()
+	if err := r.checkJob(subj, batchID, customID, tier); err != nil {
+		// Not a job Submit wrote: never run, never delivered again.
+		r.drop(&r.droppedMsgs, "batch runner: job dropped", "subject", truncate(subj, 128), "err", err)
+		_ = m.Term()
+		return
+	}
 	r.mu.Lock()
 	if f := r.inflight[subj]; f != nil {
 		// Redelivered while we still run it (JetStream lost our progress
@@ -419,11 +586,6 @@ func (r *Runner) handle(m jetstream.Msg) {
 		for _, m := range msgs {
 			_ = m.NakWithDelay(d)
 		}
-	}
-	if batchID == "" || customID == "" || tier == "" {
-		r.log.Error("batch runner: job without batch headers; dropped", "subject", subj)
-		_ = m.Term()
-		return
 	}
 	md, err := m.Metadata()
 	if err != nil {
@@ -618,7 +780,7 @@ func (r *Runner) cancelled(batchID string) (bool, error) {
 	r.mu.Lock()
 	e, ok := r.metaCache[batchID]
 	r.mu.Unlock()
-	if ok && time.Since(e.at) < time.Second {
+	if ok && time.Since(e.at) < metaTTL {
 		return e.cancelled, nil
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
@@ -670,18 +832,14 @@ func (r *Runner) watchMeta() {
 	}
 }
 
-// onInfo answers a status request with what this runner holds.
+// onInfo answers a status request with what this runner holds, on a reply
+// subject that may be one (not one of llmq's or the server's subjects).
 func (r *Runner) onInfo(m *nats.Msg) {
-	if m.Reply == "" {
+	if err := r.cfg.Subjects.CheckReply(m.Reply); err != nil {
+		r.drop(&r.droppedMsgs, "batch runner: status request dropped", "err", err)
 		return
 	}
-	r.mu.Lock()
-	rep := RunnerReport{ID: r.cfg.ID, Running: maps.Clone(r.running), Windows: map[string]int{}, Completed: r.completed.Load()}
-	for name := range r.tiers {
-		rep.Windows[name] = r.window(name)
-	}
-	r.mu.Unlock()
-	b, _ := json.Marshal(rep)
+	b, _ := json.Marshal(r.Stats())
 	_ = m.Respond(b)
 }
 
@@ -692,9 +850,37 @@ type Stats = RunnerReport
 func (r *Runner) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	rep := RunnerReport{ID: r.cfg.ID, Running: maps.Clone(r.running), Windows: map[string]int{}, Completed: r.completed.Load()}
+	rep := RunnerReport{ID: r.cfg.ID, Running: maps.Clone(r.running), Windows: make(map[string]int, len(r.tiers)), Completed: r.completed.Load(),
+		Workers: len(r.workers), DroppedBeats: r.droppedBeats.Load(), DroppedMessages: r.droppedMsgs.Load()}
+	if r.cfg.Concurrency > 0 {
+		for name := range r.tiers {
+			rep.Windows[name] = r.window(name)
+		}
+		return rep
+	}
+	// One pass over the workers, as window does per tier.
 	for name := range r.tiers {
-		rep.Windows[name] = r.window(name)
+		rep.Windows[name] = 0
+	}
+	for _, w := range r.workers {
+		if _, ok := rep.Windows[w.tier]; ok && w.ready {
+			reserve := 0
+			if w.capacity > 1 {
+				reserve = 1
+			}
+			rep.Windows[w.tier] += 2 * max(0, w.capacity-reserve)
+		}
+	}
+	for name, n := range rep.Windows {
+		rep.Windows[name] = min(n, r.cfg.MaxInFlight)
 	}
 	return rep
+}
+
+// truncate cuts s to at most n bytes, for logs.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

@@ -103,10 +103,19 @@ func (f *fleet) runner(name string, mod func(*batch.RunnerConfig)) (*batch.Runne
 
 func (f *fleet) client(replicas int) *batch.Client {
 	f.t.Helper()
+	return f.clientWaiting(replicas, 100*time.Millisecond)
+}
+
+// clientWaiting is a client whose Status listens runnerWait for the
+// runners' reports: a test that needs every report (a cancelled batch is
+// final only when no runner reports a job of it) waits longer than a
+// loaded machine may take to answer.
+func (f *fleet) clientWaiting(replicas int, runnerWait time.Duration) *batch.Client {
+	f.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	c, err := batch.Open(ctx, batch.Config{Conn: connect(f.t, f.urls, "producer"), Subjects: f.subjects,
-		Store: batch.StoreConfig{Replicas: replicas}, RunnerWait: 100 * time.Millisecond})
+		Store: batch.StoreConfig{Replicas: replicas}, RunnerWait: runnerWait})
 	if err != nil {
 		f.t.Fatal(err)
 	}

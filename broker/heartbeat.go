@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/llmq/llmq/schema"
@@ -30,6 +31,19 @@ const (
 	MaxBeatJobs        = 4 * MaxCapacity
 	// MaxHeartbeatBytes is the largest heartbeat read.
 	MaxHeartbeatBytes = 256 << 10
+	// MaxRateWindow bounds a worker's usage window (rate_window_ms), and
+	// how far ahead of the receiver's clock rate_frees_ms may lie.
+	MaxRateWindow = 10 * time.Minute
+	// MaxRate bounds the rpm and tpm limits and usage a beat may report.
+	MaxRate = 1e12
+	// MaxCostPerToken bounds the prices a beat may report (US dollars).
+	MaxCostPerToken = 1e3
+	// MaxBeatTags and MaxTagLen bound a beat's tags: the first MaxBeatTags
+	// tags of at most MaxTagLen bytes are kept, the rest dropped.
+	MaxBeatTags = schema.MaxTags
+	MaxTagLen   = schema.MaxTagLen
+	// MaxInputTokens bounds a beat's max_input_tokens.
+	MaxInputTokens = 100_000_000
 )
 
 // ErrBadHeartbeat wraps every reason a heartbeat is refused.
@@ -47,7 +61,12 @@ var ErrBadHeartbeat = errors.New("bad heartbeat")
 //     within MinBeatInterval…MaxBeatInterval, weight, order and latencies
 //     finite and not negative, cooling_until_ms at most MaxCooling ahead;
 //   - received and jobs name at most MaxBeatDispatchers dispatchers and
-//     MaxBeatJobs jobs.
+//     MaxBeatJobs jobs;
+//   - rpm, tpm and their usage are 0…MaxRate, rate_window_ms at most
+//     MaxRateWindow, rate_frees_ms at most MaxRateWindow ahead, prices
+//     finite and 0…MaxCostPerToken.
+//   - tags keep at most MaxBeatTags non-empty, distinct tags of at most
+//     MaxTagLen bytes, max_input_tokens is 0…MaxInputTokens.
 //
 // Every refusal wraps ErrBadHeartbeat.
 func (s Subjects) DecodeHeartbeat(subject string, data []byte, now time.Time) (schema.Heartbeat, error) {
@@ -123,6 +142,43 @@ func clampHeartbeat(hb *schema.Heartbeat, now time.Time) {
 	if limit := now.Add(MaxCooling).UnixMilli(); hb.CoolingUntilMs > limit {
 		hb.CoolingUntilMs = limit
 	}
+	for _, v := range []*int64{&hb.RPM, &hb.TPM, &hb.RPMUsed, &hb.TPMUsed} {
+		*v = min(max(*v, 0), MaxRate)
+	}
+	hb.RateWindowMs = min(max(hb.RateWindowMs, 0), MaxRateWindow.Milliseconds())
+	if hb.RateFreesMs < 0 {
+		hb.RateFreesMs = 0
+	}
+	if limit := now.Add(MaxRateWindow).UnixMilli(); hb.RateFreesMs > limit {
+		hb.RateFreesMs = limit
+	}
+	hb.InputCostPerToken = finite(hb.InputCostPerToken, MaxCostPerToken)
+	hb.OutputCostPerToken = finite(hb.OutputCostPerToken, MaxCostPerToken)
+	hb.Tags = clampTags(hb.Tags)
+	hb.MaxInputTokens = min(max(hb.MaxInputTokens, 0), MaxInputTokens)
+}
+
+// clampTags keeps the first MaxBeatTags non-empty, distinct tags of at
+// most MaxTagLen bytes, reusing tags' array when nothing is dropped.
+func clampTags(tags []string) []string {
+	ok := len(tags) <= MaxBeatTags
+	for i := 0; ok && i < len(tags); i++ {
+		if t := tags[i]; t == "" || len(t) > MaxTagLen || slices.Contains(tags[:i], t) {
+			ok = false
+		}
+	}
+	if ok {
+		return tags
+	}
+	var out []string
+	for _, t := range tags {
+		if t != "" && len(t) <= MaxTagLen && !slices.Contains(out, t) {
+			if out = append(out, t); len(out) == MaxBeatTags {
+				break
+			}
+		}
+	}
+	return out
 }
 
 // finite returns v within 0…limit, and 0 for NaN.

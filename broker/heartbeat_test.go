@@ -119,6 +119,64 @@ func TestDecodeHeartbeat_ClampsNumbers(t *testing.T) {
 	}
 }
 
+// TestDecodeHeartbeat_ClampsUsage: the usage limits, usage, window and
+// prices a beat reports steer usage- and cost-based routing; none may be
+// negative, NaN or without bound.
+func TestDecodeHeartbeat_ClampsUsage(t *testing.T) {
+	t.Parallel()
+	s := broker.Subjects{Prefix: "p"}
+	now := time.Now()
+	hb := validBeat(s)
+	hb.RPM, hb.TPM, hb.RPMUsed, hb.TPMUsed = -1, math.MaxInt64, -7, 1<<62
+	hb.RateWindowMs = 1 << 50
+	hb.RateFreesMs = 1 << 62
+	hb.InputCostPerToken, hb.OutputCostPerToken = math.NaN(), math.Inf(1)
+	got, err := s.DecodeHeartbeat(s.Heartbeat(hb.Worker), encodeBeat(t, hb), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RPM != 0 || got.TPM != broker.MaxRate || got.RPMUsed != 0 || got.TPMUsed != broker.MaxRate {
+		t.Fatalf("limits and usage not clamped: rpm %d tpm %d used %d/%d", got.RPM, got.TPM, got.RPMUsed, got.TPMUsed)
+	}
+	if got.RateWindowMs != broker.MaxRateWindow.Milliseconds() || got.RateFreesMs != now.Add(broker.MaxRateWindow).UnixMilli() {
+		t.Fatalf("window not clamped: %d ms, frees %d", got.RateWindowMs, got.RateFreesMs)
+	}
+	if got.InputCostPerToken != 0 || got.OutputCostPerToken != broker.MaxCostPerToken {
+		t.Fatalf("prices not clamped: %v %v", got.InputCostPerToken, got.OutputCostPerToken)
+	}
+	hb.RateFreesMs, hb.RateWindowMs = -5, -5
+	if got, _ = s.DecodeHeartbeat(s.Heartbeat(hb.Worker), encodeBeat(t, hb), now); got.RateFreesMs != 0 || got.RateWindowMs != 0 {
+		t.Fatalf("negative window figures became %d, %d", got.RateFreesMs, got.RateWindowMs)
+	}
+}
+
+func TestDecodeHeartbeat_ClampsTagsAndWindow(t *testing.T) {
+	t.Parallel()
+	s := broker.Subjects{Prefix: "p"}
+	hb := validBeat(s)
+	hb.Tags = []string{"free", "", strings.Repeat("x", broker.MaxTagLen+1), "free", "paid"}
+	for i := range 2 * broker.MaxBeatTags {
+		hb.Tags = append(hb.Tags, "t"+strings.Repeat("a", i%8)+string(rune('a'+i%26))+string(rune('a'+i/26)))
+	}
+	hb.MaxInputTokens = 1 << 40
+	got, err := s.DecodeHeartbeat(s.Heartbeat(hb.Worker), encodeBeat(t, hb), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Tags) != broker.MaxBeatTags || got.Tags[0] != "free" || got.Tags[1] != "paid" || got.MaxInputTokens != broker.MaxInputTokens {
+		t.Fatalf("tags %q (%d), max_input_tokens %d: not clamped", got.Tags, len(got.Tags), got.MaxInputTokens)
+	}
+	for _, tag := range got.Tags {
+		if tag == "" || len(tag) > broker.MaxTagLen {
+			t.Fatalf("kept tag %q", tag)
+		}
+	}
+	hb.Tags, hb.MaxInputTokens = []string{"a", "b"}, -1
+	if got, _ = s.DecodeHeartbeat(s.Heartbeat(hb.Worker), encodeBeat(t, hb), time.Now()); len(got.Tags) != 2 || got.MaxInputTokens != 0 {
+		t.Fatalf("tags %q, max_input_tokens %d", got.Tags, got.MaxInputTokens)
+	}
+}
+
 // TestDecodeHeartbeat_HostileLengthsDoNotAllocate is finding 3 of issue
 // 10: a 59-byte beat whose array claims 2^32 elements made every reader
 // die of "out of memory" (msgpack allocates the claimed length up front).
@@ -184,7 +242,8 @@ func FuzzDecodeHeartbeat(f *testing.F) {
 		}
 		if got.Capacity < 1 || got.Capacity > broker.MaxCapacity || got.InFlight < 0 || got.InFlight > 2*got.Capacity ||
 			got.IntervalMs < broker.MinBeatInterval.Milliseconds() || got.IntervalMs > broker.MaxBeatInterval.Milliseconds() ||
-			got.CoolingUntilMs > now.Add(broker.MaxCooling).UnixMilli() || got.Subject != s.Worker(got.Worker) || !broker.ValidTier(got.Tier) {
+			got.CoolingUntilMs > now.Add(broker.MaxCooling).UnixMilli() || got.Subject != s.Worker(got.Worker) || !broker.ValidTier(got.Tier) ||
+			len(got.Tags) > broker.MaxBeatTags || got.MaxInputTokens < 0 || got.MaxInputTokens > broker.MaxInputTokens {
 			t.Fatalf("accepted out of bounds: %+v", got)
 		}
 	})

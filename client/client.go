@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -122,6 +123,10 @@ func (c *Client) message(ctx context.Context, tier string, req *schema.Request, 
 	}
 	if c.cfg.Priority != "" {
 		h[schema.HeaderPriority] = []string{c.cfg.Priority}
+	}
+	if tags := req.JobTags(); len(tags) > 0 {
+		// Tag routing reads the header; the dispatcher need not decode the body.
+		h[schema.HeaderTags] = []string{strings.Join(tags, ",")}
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		h[schema.HeaderDeadline] = []string{strconv.FormatInt(dl.UnixMilli(), 10)}

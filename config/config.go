@@ -100,7 +100,12 @@ type LitellmParams struct {
 	APIBase    string `yaml:"api_base"`
 	APIKey     string `yaml:"api_key"`
 	APIVersion string `yaml:"api_version"`
+	// AzureADToken is a Microsoft Entra ID token for azure/ deployments,
+	// sent instead of an api-key when api_key is not set.
+	AzureADToken string `yaml:"azure_ad_token"`
 	// Weight, RPM and TPM weight simple-shuffle (the first one set wins).
+	// RPM and TPM are also the deployment's usage limits (see
+	// Deployment.Limits).
 	Weight float64 `yaml:"weight"`
 	RPM    int     `yaml:"rpm"`
 	TPM    int     `yaml:"tpm"`
@@ -119,6 +124,15 @@ type LitellmParams struct {
 	// MaxTokens, when set, is the default output limit for jobs that set
 	// none.
 	MaxTokens int `yaml:"max_tokens"`
+	// NumRetries, when set, replaces router_settings.num_retries for jobs
+	// this deployment failed (LiteLLM takes the count from the failing
+	// deployment); MaxRetries is how many times the worker itself calls
+	// the provider again on a retryable failure before it reports one (the
+	// provider client's max_retries). CooldownTime replaces
+	// router_settings.cooldown_time for this deployment.
+	NumRetries   *int      `yaml:"num_retries"`
+	MaxRetries   *int      `yaml:"max_retries"`
+	CooldownTime *Duration `yaml:"cooldown_time"`
 	// DropParams: llmq always drops parameters a provider does not
 	// support (LiteLLM's drop_params: true); false is warned about.
 	DropParams *bool `yaml:"drop_params"`
@@ -147,6 +161,17 @@ type ModelInfo struct {
 	// litellm_params does not (Parse copies them there).
 	InputCostPerToken  float64 `yaml:"input_cost_per_token"`
 	OutputCostPerToken float64 `yaml:"output_cost_per_token"`
+	// RPM and TPM are usage limits here too, as LiteLLM reads them (see
+	// Deployment.Limits).
+	RPM int `yaml:"rpm"`
+	TPM int `yaml:"tpm"`
+	// MaxInputTokens is the deployment's context window for pre-call
+	// checks (router_settings.enable_pre_call_checks); without it llmq's
+	// table of common models applies (ContextWindow), looked up by
+	// BaseModel when set (LiteLLM's model_info.base_model, for Azure
+	// deployment names), else by litellm_params.model.
+	MaxInputTokens int    `yaml:"max_input_tokens"`
+	BaseModel      string `yaml:"base_model"`
 	// Other model_info keys (LiteLLM has many) are kept, not interpreted,
 	// and warned about.
 	Extra map[string]any `yaml:",inline"`
@@ -158,15 +183,22 @@ const (
 	LeastBusy       = "least-busy"
 	LatencyBased    = "latency-based"
 	WeightedShuffle = "weighted-shuffle"
+	// UsageBased is LiteLLM's usage-based-routing and
+	// usage-based-routing-v2: the lowest rpm/tpm usage relative to limits.
+	UsageBased = "usage-based"
+	// CostBased is LiteLLM's cost-based-routing: the cheapest per token.
+	CostBased = "cost-based"
 )
 
 // Strategies lists the routing strategies llmq implements.
-var Strategies = []string{SimpleShuffle, LeastBusy, LatencyBased, WeightedShuffle}
+var Strategies = []string{SimpleShuffle, LeastBusy, LatencyBased, WeightedShuffle, UsageBased, CostBased}
 
 // RouterSettings are LiteLLM's router_settings that llmq honours.
 type RouterSettings struct {
 	// RoutingStrategy: simple-shuffle (default), least-busy, latency-based
-	// (LiteLLM: latency-based-routing), weighted-shuffle.
+	// (LiteLLM: latency-based-routing), weighted-shuffle, usage-based
+	// (usage-based-routing, usage-based-routing-v2), cost-based
+	// (cost-based-routing).
 	RoutingStrategy string `yaml:"routing_strategy"`
 	// RoutingStrategyArgs: ttl (latency window) and lowest_latency_buffer.
 	RoutingStrategyArgs StrategyArgs `yaml:"routing_strategy_args"`
@@ -195,6 +227,14 @@ type RouterSettings struct {
 	// ModelGroupAlias maps names jobs may ask for to model groups (see
 	// Alias).
 	ModelGroupAlias map[string]Alias `yaml:"model_group_alias"`
+	// EnableTagFiltering turns tag routing on; TagFilteringMatchAny (default
+	// true) takes a deployment with any of the job's tags, false one with
+	// all of them.
+	EnableTagFiltering   bool  `yaml:"enable_tag_filtering"`
+	TagFilteringMatchAny *bool `yaml:"tag_filtering_match_any"`
+	// DefaultMaxParallelRequests is the concurrency of deployments that set
+	// no max_parallel_requests.
+	DefaultMaxParallelRequests int `yaml:"default_max_parallel_requests"`
 	// LiteLLM settings that only matter to a LiteLLM proxy; accepted so
 	// that existing files load, and otherwise unused.
 	RedisHost     string `yaml:"redis_host"`
@@ -204,10 +244,12 @@ type RouterSettings struct {
 
 // StrategyArgs are routing_strategy_args.
 type StrategyArgs struct {
-	// TTL is the latency window. Default 60 s... in llmq's latency-based
-	// routing the window is the worker's recent calls; ttl is accepted and
-	// unused.
+	// TTL: a worker's latency samples older than this are forgotten.
+	// Default 1 h (LiteLLM's).
 	TTL Duration `yaml:"ttl"`
+	// MaxLatencyListSize is how many recent calls a worker's latency
+	// figures come from. Default 64 (LiteLLM's is 10).
+	MaxLatencyListSize int `yaml:"max_latency_list_size"`
 	// LowestLatencyBuffer: pick randomly among workers within this share
 	// of the best latency (0.5 = 50%). Default 0.
 	LowestLatencyBuffer float64 `yaml:"lowest_latency_buffer"`
@@ -718,6 +760,7 @@ func (f *finisher) settings() {
 		}
 	}
 	f.checkRetryPolicy(rsNode)
+	f.checkAllowedFailsPolicy(rsNode)
 	tiers := c.Tiers()
 	for _, sec := range []struct {
 		name string
@@ -804,6 +847,10 @@ func NormalizeStrategy(s string) (string, error) {
 		return LatencyBased, nil
 	case WeightedShuffle:
 		return WeightedShuffle, nil
+	case UsageBased, "usage-based-routing", "usage-based-routing-v2":
+		return UsageBased, nil
+	case CostBased, "cost-based-routing":
+		return CostBased, nil
 	}
 	return "", fmt.Errorf("unknown routing strategy %q (llmq has %s)", s, strings.Join(Strategies, ", "))
 }

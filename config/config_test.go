@@ -216,7 +216,7 @@ func TestParse_EnvVarMissingWhereLlmqIgnoresTheKey_IsAWarning(t *testing.T) {
 		{"general_settings database_url", "general_settings:\n  database_url: os.environ/DATABASE_URL\n", "general_settings.database_url"},
 		{"litellm_settings callback key", "litellm_settings:\n  langfuse_secret: os.environ/LANGFUSE_SECRET\n", "litellm_settings.langfuse_secret"},
 		{"nested under an ignored key", "litellm_settings:\n  cache_params:\n    password: os.environ/REDIS_PASSWORD\n", "litellm_settings.cache_params"},
-		{"deployment tags", "  - model_name: tier2\n    litellm_params: {model: ollama/x, tags: [os.environ/TAG]}\n", "model_list[1].litellm_params.tags"},
+		{"deployment organization", "  - model_name: tier2\n    litellm_params: {model: ollama/x, organization: os.environ/ORG}\n", "model_list[1].litellm_params.organization"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -644,18 +644,18 @@ func TestParse_KeysLlmqIgnores_AreEachWarnedWithTheirLine(t *testing.T) {
     litellm_params:
       model: openai/gpt-4o
       api_key: os.environ/OPENAI_API_KEY
-      tags: [fast, cheap]
+      region_name: eu
       temperature: 0.2
-      max_retries: 4
+      organization: org-1
       drop_params: false
     model_info:
       id: gpt4o-a
       mode: chat
-      max_input_tokens: 128000
+      supports_vision: true
 router_settings:
-  routing_strategy_args: {ttl: 60}
-  allowed_fails_policy: {RateLimitErrorAllowedFails: 10}
-  enable_pre_call_checks: true
+  model_group_retry_policy: {tier1: {TimeoutErrorRetries: 1}}
+  default_litellm_params: {temperature: 0}
+  optional_pre_call_checks: [prompt_caching]
   model_group_alias: {gpt-4: tier1}
   redis_host: localhost
 litellm_settings:
@@ -666,15 +666,15 @@ general_settings:
 guardrails: [{guardrail_name: x}]
 `, noEnv)
 	want := []string{
-		"line 6: model_list[0].litellm_params.tags: ignored: llmq does not do tag routing yet",
+		"line 6: model_list[0].litellm_params.region_name: ignored: llmq does not route by region",
 		"line 7: model_list[0].litellm_params.temperature: ignored: llmq does not send default request parameters",
-		"line 8: model_list[0].litellm_params.max_retries: ignored: llmq does not do per-deployment retries yet",
+		"line 8: model_list[0].litellm_params.organization: ignored: llmq does not send an OpenAI organization yet",
 		"line 9: model_list[0].litellm_params.drop_params: llmq always drops the parameters a provider does not support",
 		"line 12: model_list[0].model_info.mode: ignored",
-		"line 13: model_list[0].model_info.max_input_tokens: ignored",
-		"line 15: router_settings.routing_strategy_args.ttl: ignored",
-		"line 16: router_settings.allowed_fails_policy: ignored",
-		"line 17: router_settings.enable_pre_call_checks: ignored",
+		"line 13: model_list[0].model_info.supports_vision: ignored",
+		"line 15: router_settings.model_group_retry_policy: ignored",
+		"line 16: router_settings.default_litellm_params: ignored",
+		"line 17: router_settings.optional_pre_call_checks: ignored",
 		"line 19: router_settings.redis_host: ignored: llmq shares routing state over NATS, not Redis",
 		"line 21: litellm_settings.success_callback: ignored: llmq runs no LiteLLM callbacks",
 		"line 23: general_settings.database_url: ignored: llmq keeps no database",
@@ -691,8 +691,8 @@ guardrails: [{guardrail_name: x}]
 	}
 	// Ignored keys with a field are still decoded, for code that starts
 	// using them.
-	if got := cfg.ModelList[0].LitellmParams.Tags; !slices.Equal(got, []string{"fast", "cheap"}) {
-		t.Errorf("tags = %q", got)
+	if cfg.RouterSettings.RedisHost != "localhost" {
+		t.Errorf("redis_host = %q", cfg.RouterSettings.RedisHost)
 	}
 	if got := cfg.ModelList[0].ModelInfo.Extra["mode"]; got != "chat" {
 		t.Errorf("model_info.mode = %v, want it kept in Extra", got)
@@ -854,8 +854,11 @@ func TestNormalizeStrategy_AcceptsLiteLLMAliasesAndRejectsUnknown(t *testing.T) 
 		{"latency-based", config.LatencyBased, false},
 		{"latency-based-routing", config.LatencyBased, false},
 		{"weighted-shuffle", config.WeightedShuffle, false},
-		{"usage-based-routing-v2", "", true},
-		{"cost-based-routing", "", true},
+		{"usage-based", config.UsageBased, false},
+		{"usage-based-routing", config.UsageBased, false},
+		{"usage-based-routing-v2", config.UsageBased, false},
+		{"cost-based", config.CostBased, false},
+		{"cost-based-routing", config.CostBased, false},
 		{"Least-Busy", "", true},
 		{"round-robin", "", true},
 	}
@@ -892,7 +895,9 @@ func TestParse_RoutingStrategy_AliasesNormalizedAndUnknownFails(t *testing.T) {
 		{"router_settings: {routing_strategy: \"\"}\n", config.SimpleShuffle, ""},
 		{"router_settings: {routing_strategy: latency-based-routing}\n", config.LatencyBased, ""},
 		{"router_settings: {routing_strategy: least-busy}\n", config.LeastBusy, ""},
-		{"router_settings: {routing_strategy: usage-based-routing-v2}\n", "", "usage-based-routing-v2"},
+		{"router_settings: {routing_strategy: usage-based-routing-v2}\n", config.UsageBased, ""},
+		{"router_settings: {routing_strategy: cost-based-routing}\n", config.CostBased, ""},
+		{"router_settings: {routing_strategy: lowest-cost}\n", "", "lowest-cost"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.yaml, func(t *testing.T) {
@@ -1527,10 +1532,13 @@ router_settings:
 
 func TestParse_TypeErrorInAnIgnoredKey_IsAWarning(t *testing.T) {
 	t.Parallel()
-	cfg := mustParse(t, oneDeployment+"router_settings:\n  enable_pre_call_checks: sometimes\n", noEnv)
-	if len(cfg.Warnings) < 1 || !strings.Contains(strings.Join(cfg.Warnings, "\n"), "router_settings.enable_pre_call_checks") {
+	cfg := mustParse(t, oneDeployment+"litellm_settings:\n  set_verbose: sometimes\n", noEnv)
+	if len(cfg.Warnings) < 1 || !strings.Contains(strings.Join(cfg.Warnings, "\n"), "litellm_settings.set_verbose") {
 		t.Errorf("warnings = %q", cfg.Warnings)
 	}
+	// A key llmq acts on (it once ignored this one) is an error.
+	msg := mustFail(t, oneDeployment+"router_settings:\n  enable_pre_call_checks: sometimes\n", noEnv)
+	wantContains(t, "error", msg, "enable_pre_call_checks")
 }
 
 func TestParse_DuplicateKeys_LastWinsWithAWarning(t *testing.T) {

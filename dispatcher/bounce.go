@@ -48,6 +48,10 @@ type bounce struct {
 	p pending
 	// err is the failure, with a known code.
 	err *schema.Error
+	// refused is the worker that refused the job at its deployment's usage
+	// limit, without calling its provider (Llmq-Refused on a rate_limited
+	// bounce): no attempt was made. "" for a failed attempt.
+	refused string
 }
 
 // bounceRules are what parseBounce checks a bounce against.
@@ -70,7 +74,9 @@ type bounceRules struct {
 //     retry whose wait ends after the deadline is not made: onRetry);
 //   - the exclude list to maxExclude names of at most broker.MaxNameLen;
 //   - the error to a known code, a message of maxBounceMessage bytes and
-//     a provider status of 100…599.
+//     a provider status of 100…599;
+//   - a rate_limited bounce marked Llmq-Refused (a worker id) made no
+//     attempt: its counts are one less, its deployment is not excluded.
 //
 // It never panics (FuzzParseBounce) and does not modify h. Even a refused
 // bounce returns its failure in b.err, to answer the producer with.
@@ -119,17 +125,28 @@ func parseBounce(h nats.Header, reply string, r bounceRules, now time.Time) (b b
 		counts[i] = int(min(max(n, int64(c.min)), int64(c.max)))
 	}
 	p.attempts, p.tierAttempts, p.fallbacks = counts[0], counts[1], counts[2]
-	p.exclude = excludeList(h.Get(schema.HeaderExclude), h.Get(schema.HeaderFailedDeployment))
+	failed := h.Get(schema.HeaderFailedDeployment)
+	if id := h.Get(schema.HeaderRefused); id != "" && b.err.Code == schema.CodeRateLimited {
+		if !broker.ValidWorkerID(id) {
+			return b, fmt.Errorf("%w: header %s: %.64q is not a worker id", errBadBounce, schema.HeaderRefused, id)
+		}
+		// No attempt was made: not counted, and the deployment is not
+		// avoided (it has room again after the retry-after).
+		b.refused, failed = id, ""
+		p.attempts, p.tierAttempts = p.attempts-1, p.tierAttempts-1
+	}
+	p.exclude = excludeList(h.Get(schema.HeaderExclude), failed)
 	return b, nil
 }
 
 // excludeList reads a bounce's comma-separated excluded deployments and
-// adds the failed one: at most maxExclude names, each not empty and at
-// most broker.MaxNameLen bytes (others are skipped).
+// adds the failed one: at most maxExclude names, each not empty, at most
+// broker.MaxNameLen bytes and without a comma (others are skipped: the
+// list travels comma-separated).
 func excludeList(list, failed string) []string {
 	var out []string
 	add := func(name string) {
-		if name != "" && len(name) <= broker.MaxNameLen && len(out) < maxExclude && !contains(out, name) {
+		if name != "" && len(name) <= broker.MaxNameLen && !strings.Contains(name, ",") && len(out) < maxExclude && !contains(out, name) {
 			out = append(out, name)
 		}
 	}

@@ -51,7 +51,7 @@ var bounceKeys = []string{
 	schema.HeaderTier, schema.HeaderOriginTier, schema.HeaderAttempt, schema.HeaderTierAttempts,
 	schema.HeaderFallbacks, schema.HeaderExclude, schema.HeaderFailedDeployment, schema.HeaderRetryAfterMs,
 	schema.HeaderErrorCode, schema.HeaderErrorMessage, schema.HeaderProviderStatus, schema.HeaderDeadline,
-	schema.HeaderTimeout,
+	schema.HeaderTimeout, schema.HeaderRefused,
 }
 
 // FuzzParseBounce feeds parseBounce arbitrary values of the headers it
@@ -69,12 +69,14 @@ func FuzzParseBounce(f *testing.F) {
 		for i, k := range bounceKeys {
 			v[i] = m.Header.Get(k)
 		}
-		f.Add(m.Reply, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12])
+		f.Add(m.Reply, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13])
 	}
-	f.Add("_INBOX.x", "tier1", "", "-1", "-1000", "-1", strings.Repeat("a,", 100), "", "3600000", "evil", "msg", "99999", "9223372036854775807", "")
-	f.Fuzz(func(t *testing.T, reply, tierName, origin, attempt, tierAttempts, fallbacks, exclude, failed, retryAfter, code, message, status, deadline, timeout string) {
+	f.Add("_INBOX.x", "tier1", "", "-1", "-1000", "-1", strings.Repeat("a,", 100), "", "3600000", "evil", "msg", "99999", "9223372036854775807", "", "")
+	f.Add("_INBOX.x", "tier1", "", "", "", "", "dep-a", "dep-a", "250", schema.CodeRateLimited, "at its limit", "", "", "", "dep-a-x1")
+	f.Add("_INBOX.x", "tier1", "", "1", "1", "", "", "dep-a", "250", schema.CodeRateLimited, "at its limit", "", "", "", "not.an.id")
+	f.Fuzz(func(t *testing.T, reply, tierName, origin, attempt, tierAttempts, fallbacks, exclude, failed, retryAfter, code, message, status, deadline, timeout, refused string) {
 		h := nats.Header{}
-		for i, v := range []string{tierName, origin, attempt, tierAttempts, fallbacks, exclude, failed, retryAfter, code, message, status, deadline, timeout} {
+		for i, v := range []string{tierName, origin, attempt, tierAttempts, fallbacks, exclude, failed, retryAfter, code, message, status, deadline, timeout, refused} {
 			if v != "" {
 				h[bounceKeys[i]] = []string{v}
 			}
@@ -103,13 +105,20 @@ func FuzzParseBounce(f *testing.F) {
 func checkBounce(t *testing.T, b bounce, now time.Time) {
 	t.Helper()
 	p, pol := b.p, testRules.policy
+	least := 1
+	if b.refused != "" {
+		least = 0 // a refusal made no attempt
+		if !broker.ValidWorkerID(b.refused) || b.err.Code != schema.CodeRateLimited {
+			t.Fatalf("accepted a refusal by %q with code %s", b.refused, b.err.Code)
+		}
+	}
 	switch {
 	case !broker.ValidTier(b.tier), p.origin != "" && !broker.ValidTier(p.origin):
 		t.Fatalf("accepted tier %q origin %q", b.tier, p.origin)
-	case p.attempts < 1 || p.attempts > pol.budget()+1:
-		t.Fatalf("attempts %d outside 1…%d", p.attempts, pol.budget()+1)
-	case p.tierAttempts < 1 || p.tierAttempts > pol.mostRetries()+1:
-		t.Fatalf("tier attempts %d outside 1…%d", p.tierAttempts, pol.mostRetries()+1)
+	case p.attempts < least || p.attempts > pol.budget()+1:
+		t.Fatalf("attempts %d outside %d…%d", p.attempts, least, pol.budget()+1)
+	case p.tierAttempts < least || p.tierAttempts > pol.mostRetries()+1:
+		t.Fatalf("tier attempts %d outside %d…%d", p.tierAttempts, least, pol.mostRetries()+1)
 	case p.fallbacks < 0 || p.fallbacks > pol.maxFallbacks():
 		t.Fatalf("fallbacks %d outside 0…%d", p.fallbacks, pol.maxFallbacks())
 	case len(p.exclude) > maxExclude:
@@ -126,6 +135,38 @@ func checkBounce(t *testing.T, b bounce, now time.Time) {
 	list := []string{"a", "b"}
 	for i := p.fallbacks; i < len(list) && i < pol.maxFallbacks(); i++ {
 		_ = list[i]
+	}
+}
+
+// TestParseBounce_Refused: a worker's refusal at its usage limit made no
+// attempt: the counts are one less than the failed attempt's would be, the
+// deployment is not excluded (earlier failures stay), and a marker that is
+// no worker id is refused; on a code other than rate_limited it is ignored.
+func TestParseBounce_Refused(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	dl := now.Add(30 * time.Second)
+	first := realBounce(pending{deadline: dl}, "tier1", schema.NewError(schema.CodeRateLimited, "at its limit").WithRetryAfter(time.Second), "dep-a")
+	first.Header[schema.HeaderRefused] = []string{"dep-a-x1"}
+	b, err := parseBounce(first.Header, first.Reply, testRules, now)
+	if err != nil || b.refused != "dep-a-x1" || b.p.attempts != 0 || b.p.tierAttempts != 0 || len(b.p.exclude) != 0 {
+		t.Fatalf("first attempt refused: %+v, %v", b.p, err)
+	}
+	later := realBounce(pending{deadline: dl, attempts: 1, tierAttempts: 1, exclude: []string{"dep-b"}}, "tier1",
+		schema.NewError(schema.CodeRateLimited, "at its limit").WithRetryAfter(time.Second), "dep-a")
+	later.Header[schema.HeaderRefused] = []string{"dep-a-x1"}
+	b, err = parseBounce(later.Header, later.Reply, testRules, now)
+	if err != nil || b.p.attempts != 1 || b.p.tierAttempts != 1 || !slices.Equal(b.p.exclude, []string{"dep-b"}) {
+		t.Fatalf("second attempt refused: %+v, %v", b.p, err)
+	}
+	later.Header[schema.HeaderRefused] = []string{"llm.w.>"}
+	if _, err := parseBounce(later.Header, later.Reply, testRules, now); !errors.Is(err, errBadBounce) {
+		t.Fatalf("a refusal naming no worker id: %v, want errBadBounce", err)
+	}
+	other := realBounce(pending{deadline: dl}, "tier1", schema.NewError(schema.CodeProviderError, "502"), "dep-a")
+	other.Header[schema.HeaderRefused] = []string{"dep-a-x1"}
+	if b, err := parseBounce(other.Header, other.Reply, testRules, now); err != nil || b.refused != "" || b.p.attempts != 1 {
+		t.Fatalf("a provider_error marked refused: %+v %q, %v; want an ordinary failed attempt", b.p, b.refused, err)
 	}
 }
 
@@ -272,5 +313,16 @@ func TestStripInternal_AllocatesNothing(t *testing.T) {
 	h := nats.Header{schema.HeaderContentType: {schema.ContentTypeJSON}, schema.HeaderDeadline: {"1"}, schema.HeaderStreaming: {"true"}}
 	if n := testing.AllocsPerRun(100, func() { stripInternal(h) }); n != 0 {
 		t.Fatalf("%v allocations per job", n)
+	}
+}
+
+// TestExcludeList_FailedDeploymentWithComma: found by FuzzParseBounce (its
+// corpus keeps the case). A failed deployment whose name holds a comma was
+// excluded as it was, and the dispatcher's Llmq-Exclude (comma-separated)
+// then named other deployments on the next bounce. Such a name is skipped.
+func TestExcludeList_FailedDeploymentWithComma(t *testing.T) {
+	t.Parallel()
+	if got := excludeList("dep-a", "dep-b,dep-c"); !slices.Equal(got, []string{"dep-a"}) {
+		t.Fatalf("excludeList = %q, want only dep-a", got)
 	}
 }

@@ -33,7 +33,9 @@ type Config struct {
 	// Default "d-" plus a random suffix.
 	ID string
 	// Strategy: simple-shuffle (default), least-busy, latency-based,
-	// weighted-shuffle (LiteLLM's spellings accepted).
+	// weighted-shuffle, usage-based, cost-based (LiteLLM's spellings
+	// accepted). Whatever the strategy, deployments at their usage limits
+	// (rpm, tpm) are skipped.
 	Strategy string
 	// LatencyBuffer is latency-based routing's lowest_latency_buffer.
 	// Default 0.
@@ -79,6 +81,10 @@ type Config struct {
 	// Policy says what happens when an attempt fails: retries, back-off,
 	// fallbacks. The zero value answers the producer with the failure.
 	Policy Policy
+	// TagFiltering turns tag routing on (LiteLLM's enable_tag_filtering;
+	// see tags.go); TagMatchAll wants a deployment with every tag of the
+	// job instead of one (tag_filtering_match_any: false).
+	TagFiltering, TagMatchAll bool
 	// Seed makes routing choices repeatable in tests. Default: random.
 	Seed uint64
 	// Observer, when set, is told of heartbeats, lost workers and each
@@ -379,6 +385,10 @@ func (d *Dispatcher) onJob(m *nats.Msg) {
 		d.reply(m, e)
 		return
 	}
+	var sel *selection
+	if d.cfg.TagFiltering {
+		sel = &selection{filter: true, all: d.cfg.TagMatchAll, tags: jobTags(m)}
+	}
 	deadline, err := deadlineOf(m.Header, now, d.cfg.DefaultTimeout, d.cfg.MaxTimeout)
 	if err != nil {
 		d.reply(m, err)
@@ -402,7 +412,15 @@ func (d *Dispatcher) onJob(m *nats.Msg) {
 		return
 	}
 	name = t.name
-	p := pending{msg: m, arrived: now, deadline: deadline, batch: m.Header.Get(schema.HeaderPriority) == schema.PriorityBatch}
+	p := pending{msg: m, arrived: now, deadline: deadline, batch: m.Header.Get(schema.HeaderPriority) == schema.PriorityBatch, sel: sel}
+	if sel != nil {
+		p.sel.prepare(t, now)
+		if e := t.tagRefusal(&p, now); e != nil {
+			d.mu.Unlock()
+			d.reply(m, e)
+			return
+		}
+	}
 	if t.queue.len() == 0 && (!p.batch || t.batch.len() == 0) {
 		if w := d.pick(t, &p, now); w != nil {
 			j := d.assign(t, w, p, now)
@@ -432,6 +450,21 @@ func (d *Dispatcher) onJob(m *nats.Msg) {
 	if len(t.workers) == 0 && now.Sub(d.started) > d.cfg.StartupGrace {
 		d.mu.Unlock()
 		d.reply(m, schema.Errorf(schema.CodeNoDeployments, "no worker serves tier %q", name))
+		return
+	}
+	// Every deployment at its usage limit: the job waits for room while
+	// its deadline allows; when room comes too late it falls back, or is
+	// told when room comes.
+	if blocked, frees := t.rateBlocked(now); blocked && !frees.Before(p.deadline) {
+		if m.Header.Get(schema.HeaderDisableFallbacks) != "true" {
+			if out, fails, ok := d.fallback(p, name, schema.CodeRateLimited, now, nil, nil); ok {
+				d.mu.Unlock()
+				d.send(out, fails)
+				return
+			}
+		}
+		d.mu.Unlock()
+		d.reply(m, rateLimited(name, now, frees))
 		return
 	}
 	ok := t.room(&p, d.cfg.MaxQueue) && t.queueOf(&p).push(p, d.cfg.MaxQueue)
@@ -603,9 +636,10 @@ func (d *Dispatcher) sweepLoop() {
 			if r := d.nc.Stats().Reconnects; r != d.reconnects {
 				d.reconnects = r
 				d.log.Info("connection reconnected: asking workers to announce themselves", "reconnects", r)
+				d.relearn(now)
 				d.announce()
 			}
-			out, fails = d.sweep(now, out[:0], fails[:0])
+			out, fails = d.sweep(now, d.connectionAlive(now), out[:0], fails[:0])
 			d.send(out, fails)
 			clear(out)
 			clear(fails)
@@ -613,7 +647,55 @@ func (d *Dispatcher) sweepLoop() {
 	}
 }
 
-func (d *Dispatcher) sweep(now time.Time, out []dispatch, fails []failed) ([]dispatch, []failed) {
+// relearn follows a reconnect: the beats that did not reach this
+// dispatcher while its connection was down say nothing about the workers,
+// so each is given a fresh three intervals to be heard again, and tiers
+// left without workers hold their jobs for StartupGrace, as at start,
+// while the announce brings the fleet back.
+func (d *Dispatcher) relearn(now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, t := range d.tiers {
+		for _, w := range t.workers {
+			w.lastSeen = now
+		}
+	}
+	d.started = now
+}
+
+// connectionAlive reports whether workers that look silent may be taken
+// for lost: only when this dispatcher's own connection is known to work.
+// A connection to a frozen server (a partition) looks open until its
+// pings go unanswered, and every beat stops reaching the dispatcher
+// meanwhile: dropping workers then would re-run, or fail, jobs they have
+// already answered. The round trip is made only when a worker looks
+// silent, and outside the lock.
+func (d *Dispatcher) connectionAlive(now time.Time) bool {
+	d.mu.Lock()
+	silent := false
+	for _, t := range d.tiers {
+		for _, w := range t.workers {
+			if w.expired(now) {
+				silent = true
+				break
+			}
+		}
+	}
+	d.mu.Unlock()
+	if !silent {
+		return true
+	}
+	before := d.nc.Stats().Reconnects
+	if err := d.nc.FlushTimeout(time.Second); err != nil {
+		d.log.Warn("workers look silent but this dispatcher's connection does not answer: not dropping them", "err", err)
+		return false
+	}
+	// A flush answered by a connection that reconnected meanwhile proves
+	// nothing of the time before: the next sweep relearns the fleet first.
+	return d.nc.Stats().Reconnects == before
+}
+
+func (d *Dispatcher) sweep(now time.Time, expire bool, out []dispatch, fails []failed) ([]dispatch, []failed) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.due = d.delayed.popDue(now, d.due[:0])
@@ -632,7 +714,7 @@ func (d *Dispatcher) sweep(now time.Time, out []dispatch, fails []failed) ([]dis
 			continue
 		}
 		for i := len(t.workers) - 1; i >= 0; i-- {
-			if w := t.workers[i]; w.expired(now) {
+			if w := t.workers[i]; expire && w.expired(now) {
 				d.log.Warn("worker lost: no heartbeat for three intervals", "worker", w.hb.Worker, "tier", t.name, "last_seen", w.lastSeen, "jobs_held", len(w.jobs))
 				d.removeWorker(t, i)
 				d.observeLost(t.name, w.hb.Worker)
@@ -653,7 +735,37 @@ func (d *Dispatcher) sweep(now time.Time, out []dispatch, fails []failed) ([]dis
 				}
 			}
 		}
+		out, fails = d.answerRateBlocked(t, now, out, fails)
 		out, fails = d.drain(t, now, out, fails)
+	}
+	return out, fails
+}
+
+// answerRateBlocked takes out of t's queues the jobs that cannot wait for
+// room under the tier's usage limits: when every deployment is at its
+// limit, a job whose deadline comes before the first has room falls back
+// or is answered rate_limited with the time until then. Called with d.mu
+// held.
+func (d *Dispatcher) answerRateBlocked(t *tier, now time.Time, out []dispatch, fails []failed) ([]dispatch, []failed) {
+	if t.queue.len()+t.batch.len() == 0 {
+		return out, fails
+	}
+	blocked, frees := t.rateBlocked(now)
+	if !blocked {
+		return out, fails
+	}
+	for _, q := range []*queue{&t.queue, &t.batch} {
+		var late []pending
+		late = q.removeExpired(frees, late)
+		for _, p := range late {
+			if p.msg.Header.Get(schema.HeaderDisableFallbacks) != "true" {
+				var ok bool
+				if out, fails, ok = d.fallback(p, t.name, schema.CodeRateLimited, now, out, fails); ok {
+					continue
+				}
+			}
+			fails = append(fails, failed{p.msg, rateLimited(t.name, now, frees)})
+		}
 	}
 	return out, fails
 }
@@ -661,6 +773,7 @@ func (d *Dispatcher) sweep(now time.Time, out []dispatch, fails []failed) ([]dis
 // pick chooses a worker of t with a free slot for p, or nil. Called with
 // d.mu held.
 func (d *Dispatcher) pick(t *tier, p *pending, now time.Time) *worker {
+	p.sel.prepare(t, now)
 	d.cands = t.candidates(d.cands, p, now)
 	w := pick(d.cfg.Strategy, d.cands, d.rng, d.cfg.LatencyBuffer)
 	clear(d.cands)

@@ -21,6 +21,15 @@ type worker struct {
 	// finished as far as its beats tell, by sequence number: if the worker
 	// is lost they are dispatched again.
 	jobs map[uint64]*pending
+	// refusedUntil is when the worker has room again after it refused a
+	// job at its usage limit (the refusal's retry-after).
+	refusedUntil time.Time
+	// shared says another worker of the tier serves the same deployment
+	// (see tier.reshare).
+	shared bool
+	// rel and tokens are the deployment's usage as collect last computed
+	// it, for the usage-based strategy (see tier.usage).
+	rel, tokens float64
 }
 
 // estimate is the worker's in-flight count as this dispatcher sees it: the
@@ -190,15 +199,16 @@ func (t *tier) allCooling(now time.Time) (bool, time.Time) {
 }
 
 // candidates returns, in buf, the workers p may go to now: usable ones of
-// the lowest order present, avoiding the deployments that already failed
-// p while another deployment could still take it.
+// the lowest order present whose deployment is under its usage limits,
+// avoiding the deployments that already failed p while another deployment
+// could still take it.
 func (t *tier) candidates(buf []*worker, p *pending, now time.Time) []*worker {
 	buf = t.collect(buf[:0], p, now, true)
 	if len(buf) > 0 || p == nil || len(p.exclude) == 0 {
 		return buf
 	}
 	for _, w := range t.workers {
-		if !p.excluded(w.hb.Deployment) && w.hb.State == schema.StateReady && !w.cooling(now) {
+		if !p.excluded(w.hb.Deployment) && w.hb.State == schema.StateReady && !w.cooling(now) && p.sel.allows(w) {
 			return buf // another deployment will free up: wait for it
 		}
 	}
@@ -208,12 +218,17 @@ func (t *tier) candidates(buf []*worker, p *pending, now time.Time) []*worker {
 func (t *tier) collect(buf []*worker, p *pending, now time.Time, avoid bool) []*worker {
 	best := 0
 	for _, w := range t.workers {
-		if !t.usable(w, now) || (avoid && p != nil && p.excluded(w.hb.Deployment)) {
+		if !t.usable(w, now) || (avoid && p != nil && p.excluded(w.hb.Deployment)) || (p != nil && !p.sel.allows(w)) {
 			continue
 		}
 		if p != nil && p.batch && w.free() <= batchReserve(w) {
 			continue
 		}
+		rel, tokens, room := t.usage(w, now)
+		if !room {
+			continue
+		}
+		w.rel, w.tokens = rel, tokens
 		o := order(w.hb.Order)
 		switch {
 		case len(buf) == 0 || o < best:
@@ -248,4 +263,5 @@ func (t *tier) remove(i int) {
 	t.workers[i] = t.workers[last]
 	t.workers[last] = nil
 	t.workers = t.workers[:last]
+	t.reshare()
 }

@@ -25,7 +25,8 @@ func producerHeader(k string) bool {
 	case len(k) >= 5 && strings.EqualFold(k[:5], "llmq-"):
 		switch k {
 		case schema.HeaderDeadline, schema.HeaderTimeout, schema.HeaderPriority,
-			schema.HeaderDisableFallbacks, schema.HeaderStreaming, schema.HeaderModel:
+			schema.HeaderDisableFallbacks, schema.HeaderStreaming, schema.HeaderControl, schema.HeaderTags,
+			schema.HeaderModel:
 			return true
 		}
 		return false

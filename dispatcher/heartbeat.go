@@ -94,7 +94,11 @@ func (d *Dispatcher) onHeartbeat(m *nats.Msg) {
 	if w.hb.State != hb.State && w.hb.State != "" {
 		d.notify()
 	}
+	redeployed := w.hb.Deployment != hb.Deployment
 	w.hb = hb
+	if redeployed {
+		t.reshare()
+	}
 	w.seen = hb.Received[d.cfg.ID]
 	w.lastSeen = now
 	w.reconcile(d.cfg.ID)

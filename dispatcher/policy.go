@@ -1,8 +1,9 @@
 package dispatcher
 
 import (
-	"math/rand/v2"
 	"time"
+
+	"github.com/cenkalti/backoff/v4"
 
 	"github.com/llmq/llmq/schema"
 )
@@ -37,6 +38,9 @@ type Policy struct {
 	DefaultFallbacks []string
 	// MaxFallbacks bounds the fallbacks of one job. Default 5.
 	MaxFallbacks int
+	// DeploymentRetries are deployments' own num_retries, by deployment
+	// id: a job failed by one gets that many retries (see retriesFor).
+	DeploymentRetries map[string]int
 }
 
 // RetryPolicyFromLiteLLM maps LiteLLM's retry_policy keys to llmq's codes.
@@ -72,10 +76,13 @@ func (p *Policy) retries(code string) int {
 	return 0
 }
 
-// backoff is the wait before retry number n (1-based): exponential from
-// BackoffInitial, capped at BackoffMax, with full jitter in its upper half;
-// never below RetryAfter or the provider's retryAfter.
-func (p *Policy) backoff(n int, retryAfter time.Duration, rng *rand.Rand) time.Duration {
+// backoff is the wait before retry number n (1-based), computed by
+// github.com/cenkalti/backoff/v4: exponential from BackoffInitial,
+// doubling, with the library's jitter of ±50% around each step, and never
+// above BackoffMax; never below RetryAfter or the provider's retryAfter
+// either (those floors win over BackoffMax). The caller does not retry
+// when the wait would end after the job's deadline.
+func (p *Policy) backoff(n int, retryAfter time.Duration) time.Duration {
 	initial, maxWait := p.BackoffInitial, p.BackoffMax
 	if initial <= 0 {
 		initial = 100 * time.Millisecond
@@ -83,13 +90,21 @@ func (p *Policy) backoff(n int, retryAfter time.Duration, rng *rand.Rand) time.D
 	if maxWait <= 0 {
 		maxWait = 5 * time.Second
 	}
+	initial = min(initial, maxWait)
+	b := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(initial),
+		backoff.WithMultiplier(2),
+		backoff.WithRandomizationFactor(0.5),
+		backoff.WithMaxInterval(maxWait),
+		backoff.WithMaxElapsedTime(0), // the job's deadline bounds retries
+	)
 	d := initial
-	for i := 1; i < n && d < maxWait; i++ {
-		d *= 2
+	// The interval stops growing at BackoffMax: there is no need to step
+	// further than the doublings that take it there.
+	for range min(max(n, 1), 64) {
+		d = b.NextBackOff()
 	}
-	d = min(d, maxWait)
-	d = d/2 + time.Duration(rng.Int64N(int64(d/2)+1))
-	return max(d, retryAfter, p.RetryAfter)
+	return max(min(d, maxWait), retryAfter, p.RetryAfter)
 }
 
 // fallbacks returns the tiers a job that failed with code in origin may
@@ -125,6 +140,9 @@ func (p *Policy) maxFallbacks() int {
 func (p *Policy) mostRetries() int {
 	n := p.NumRetries
 	for _, v := range p.RetryPolicy {
+		n = max(n, v)
+	}
+	for _, v := range p.DeploymentRetries {
 		n = max(n, v)
 	}
 	return min(max(n, 0), maxPolicyCount)

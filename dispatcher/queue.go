@@ -22,6 +22,9 @@ type pending struct {
 	exclude []string
 	// batch jobs use only the capacity interactive jobs leave.
 	batch bool
+	// sel narrows the workers the job may go to (tags, prompt size); nil
+	// when nothing does.
+	sel *selection
 }
 
 func (p *pending) excluded(deployment string) bool {

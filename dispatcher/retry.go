@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"errors"
+	"maps"
 	"strconv"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 // removed before the job goes out again.
 var errorHeaders = []string{
 	schema.HeaderStatus, schema.HeaderErrorMessage, schema.HeaderErrorCode, schema.HeaderFailedDeployment,
-	schema.HeaderRetryAfterMs, schema.HeaderProviderStatus, schema.HeaderQueuedUs,
+	schema.HeaderRetryAfterMs, schema.HeaderProviderStatus, schema.HeaderQueuedUs, schema.HeaderRefused,
 }
 
 // onRetry takes a job a worker bounced after a failed attempt: it retries
@@ -45,11 +46,13 @@ func (d *Dispatcher) onRetry(m *nats.Msg) {
 		return
 	}
 	h := m.Header
+	failedDep := h.Get(schema.HeaderFailedDeployment)
 	for _, k := range errorHeaders {
 		delete(h, k)
 	}
 	p, e, tierName := b.p, b.err, b.tier
 	p.msg = m
+	p.sel = d.selectionOf(h)
 
 	d.mu.Lock()
 	if d.stopping {
@@ -64,8 +67,17 @@ func (d *Dispatcher) onRetry(m *nats.Msg) {
 		return
 	}
 	t := d.tiers[tierName]
-	if t != nil && p.tierAttempts <= d.cfg.Policy.retries(e.Code) {
-		delay := d.cfg.Policy.backoff(p.tierAttempts, e.RetryAfter(), d.rng)
+	if t != nil && b.refused != "" {
+		d.requeueRefused(t, p, b.refused, e, now) // unlocks d.mu
+		return
+	}
+	if out, fails, ok := d.precallSkip(t, &p, e, failedDep, now); ok {
+		d.mu.Unlock()
+		d.send(out, fails)
+		return
+	}
+	if t != nil && p.tierAttempts <= d.cfg.Policy.retriesFor(e.Code, failedDep) {
+		delay := d.cfg.Policy.backoff(p.tierAttempts, e.RetryAfter())
 		if due := now.Add(delay); due.Before(p.deadline) {
 			if !t.room(&p, d.cfg.MaxQueue) {
 				d.mu.Unlock()
@@ -94,12 +106,44 @@ func (d *Dispatcher) onRetry(m *nats.Msg) {
 	d.reply(m, e)
 }
 
+// requeueRefused takes back a job worker id refused at its deployment's
+// usage limit. No attempt was made: the job goes back to the front of its
+// tier's queue, where it waits for a deployment with room (the refusing
+// worker gets nothing from this dispatcher until the refusal's
+// retry-after); when no deployment will have room before the job's
+// deadline it falls back or is answered rate_limited, as a new job would
+// be. Called with d.mu held; it unlocks it.
+func (d *Dispatcher) requeueRefused(t *tier, p pending, id string, e *schema.Error, now time.Time) {
+	if _, w := t.find(id); w != nil && w.limited() {
+		if until := now.Add(e.RetryAfter()); until.After(w.refusedUntil) {
+			w.refusedUntil = until
+		}
+	}
+	if blocked, frees := t.rateBlocked(now); blocked && !frees.Before(p.deadline) {
+		if p.msg.Header.Get(schema.HeaderDisableFallbacks) != "true" {
+			if out, fails, ok := d.fallback(p, t.name, schema.CodeRateLimited, now, nil, nil); ok {
+				d.mu.Unlock()
+				d.send(out, fails)
+				return
+			}
+		}
+		d.mu.Unlock()
+		d.reply(p.msg, rateLimited(t.name, now, frees))
+		return
+	}
+	t.queueOf(&p).pushFront(p)
+	out, fails := d.drain(t, now, nil, nil)
+	d.mu.Unlock()
+	d.send(out, fails)
+}
+
 func (d *Dispatcher) bounceRules() bounceRules {
 	return bounceRules{subjects: d.cfg.Subjects, policy: &d.cfg.Policy, defaultTimeout: d.cfg.DefaultTimeout, maxTimeout: d.cfg.MaxTimeout}
 }
 
 // fallback moves p to the next fallback tier that has a worker not
-// cooling, if any, and dispatches what it can there. Called with d.mu
+// cooling, and room under its usage limits before p's deadline, if any,
+// and dispatches what it can there. Called with d.mu
 // held.
 func (d *Dispatcher) fallback(p pending, current, code string, now time.Time, out []dispatch, fails []failed) ([]dispatch, []failed, bool) {
 	origin := cmpOr(p.origin, current)
@@ -112,6 +156,12 @@ func (d *Dispatcher) fallback(p pending, current, code string, now time.Time, ou
 		}
 		if cooling, _ := t.allCooling(now); cooling {
 			continue
+		}
+		if blocked, frees := t.rateBlocked(now); blocked && !frees.Before(p.deadline) {
+			continue // at its usage limits until too late
+		}
+		if !t.canTake(&p, now) {
+			continue // no deployment there takes the job's tags or fits its prompt
 		}
 		if !t.room(&p, d.cfg.MaxQueue) {
 			continue // full: falling back must not grow a queue past its bound
@@ -141,6 +191,13 @@ func (d *Dispatcher) requeueLost(t *tier, w *worker, now time.Time, fails []fail
 			fails = append(fails, failed{p.msg, schema.Errorf(schema.CodeConnection, "worker %s was lost in the middle of the stream", w.hb.Worker)})
 		default:
 			q := *p
+			// The job goes out again with new headers while the first
+			// forward of it may still be publishing the old ones (it runs
+			// without the lock): stamp a copy, never the message shared
+			// with that forward.
+			m := *p.msg
+			m.Header = maps.Clone(p.msg.Header)
+			q.msg = &m
 			q.attempts++
 			q.tierAttempts++
 			t.queueOf(&q).pushFront(q)

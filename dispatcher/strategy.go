@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/llmq/llmq/config"
+	"github.com/llmq/llmq/schema"
 )
 
 // pick chooses among candidates (workers with a free slot, all of the
@@ -21,6 +22,10 @@ func pick(strategy string, cands []*worker, rng *rand.Rand, buffer float64) *wor
 		return leastBusy(cands, rng)
 	case config.LatencyBased:
 		return fastest(cands, rng, buffer)
+	case config.UsageBased:
+		return leastUsed(cands, rng)
+	case config.CostBased:
+		return cheapest(cands, rng)
 	case config.WeightedShuffle:
 		return weighted(cands, rng, func(w *worker) float64 {
 			wt := w.hb.Weight
@@ -110,4 +115,72 @@ func fastest(cands []*worker, rng *rand.Rand, buffer float64) *worker {
 		}
 	}
 	return chosen
+}
+
+// leastUsed implements usage-based routing (LiteLLM's usage-based-routing
+// and -v2): the deployment with the lowest share of its rpm or tpm limit
+// in use (collect has skipped those at a limit and left each candidate's
+// usage in rel and tokens); among equal shares — deployments without
+// limits count 0 — the fewest tokens in the window, as LiteLLM picks; then
+// at random.
+func leastUsed(cands []*worker, rng *rand.Rand) *worker {
+	var best *worker
+	ties := 0
+	for _, w := range cands {
+		switch {
+		case best == nil || w.rel < best.rel || (w.rel == best.rel && w.tokens < best.tokens):
+			best, ties = w, 1
+		case w.rel == best.rel && w.tokens == best.tokens:
+			ties++
+			if rng.IntN(ties) == 0 {
+				best = w
+			}
+		}
+	}
+	return best
+}
+
+// unpricedCost is what cost-based routing takes a token to cost on a
+// deployment without input_cost_per_token or output_cost_per_token:
+// LiteLLM's figure for a model missing from its price map ($5), so that
+// unpriced deployments come after every priced one. Ollama deployments
+// are free, as LiteLLM's map lists Ollama's models.
+const unpricedCost = 5.0
+
+// costOf is a deployment's price per input token plus per output token,
+// as LiteLLM's cost-based routing ranks deployments.
+func costOf(hb *schema.Heartbeat) float64 {
+	return price(hb.InputCostPerToken, hb.Provider) + price(hb.OutputCostPerToken, hb.Provider)
+}
+
+func price(v float64, provider string) float64 {
+	switch {
+	case v > 0:
+		return v
+	case provider == "ollama":
+		return 0
+	}
+	return unpricedCost
+}
+
+// cheapest implements cost-based routing: the lowest price per token among
+// the deployments under their limits (collect has skipped the others);
+// ties at random.
+func cheapest(cands []*worker, rng *rand.Rand) *worker {
+	var best *worker
+	var bestCost float64
+	ties := 0
+	for _, w := range cands {
+		c := costOf(&w.hb)
+		switch {
+		case best == nil || c < bestCost:
+			best, bestCost, ties = w, c, 1
+		case c == bestCost:
+			ties++
+			if rng.IntN(ties) == 0 {
+				best = w
+			}
+		}
+	}
+	return best
 }

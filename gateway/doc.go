@@ -6,4 +6,14 @@
 // the HTTP status of the llmq error (429 with Retry-After when a tier is
 // rate limited, overloaded or cooling down). Bearer keys are optional
 // (general_settings.master_key). Official OpenAI clients work unchanged.
+//
+// A client that goes away cancels its job, streamed or not: a non-streamed
+// job asks its worker for a control subject (schema.HeaderControl) as a
+// stream has one. A model that cannot be a tier (over broker.MaxTierLen
+// bytes, spaces, wildcards) is answered 404 model_not_found before it
+// becomes a subject. The HTTP server has read-header, read and idle
+// time-outs and a connection cap (Config). Heartbeats are untrusted:
+// decoded by broker.DecodeHeartbeat, and the workers and tiers they can
+// add are capped (Config.MaxWorkers, Config.MaxTiers) and expire, so that
+// /v1/models and the metrics' tier labels stay bounded.
 package gateway

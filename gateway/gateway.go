@@ -7,13 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
-	"github.com/vmihailenco/msgpack/v5"
+	"golang.org/x/net/netutil"
 
 	"github.com/llmq/llmq/broker"
 	"github.com/llmq/llmq/client"
@@ -59,6 +58,26 @@ type Config struct {
 	NoService bool
 	// Version is reported to NATS micro: a semantic version, else "0.0.0".
 	Version string
+	// ReadHeaderTimeout bounds reading a request's headers. Default 10 s;
+	// negative: no limit.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included; not the
+	// time to answer it (net/http lifts the read deadline once the body is
+	// read, to watch for the client going away). Default 60 s; negative: no
+	// limit.
+	ReadTimeout time.Duration
+	// IdleTimeout is how long a keep-alive connection may wait for its next
+	// request. Default 120 s; negative: no limit.
+	IdleTimeout time.Duration
+	// MaxConnections caps the HTTP connections open at once; further
+	// clients wait to be accepted. Default 4096; negative: no cap.
+	MaxConnections int
+	// MaxWorkers caps the workers the gateway follows from heartbeats, and
+	// MaxTiers the tiers it learns from them (besides Tiers); a beat over a
+	// cap is dropped and counted (ServiceStats.DroppedBeats). Workers are
+	// forgotten three beat intervals after their last beat. Defaults
+	// DefaultMaxWorkers (4096) and DefaultMaxTiers (256).
+	MaxWorkers, MaxTiers int
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -109,16 +128,11 @@ type Gateway struct {
 	done    chan struct{}
 	started time.Time
 	stopped bool
-	seen    map[string]seenWorker // worker id -> its tier, while it beats
-	subject string                // of the micro stats endpoint
+	fleet   *fleet
+	subject string // of the micro stats endpoint
 
 	stats  stats
 	active sync.WaitGroup // handlers running, waited for by Stop
-}
-
-type seenWorker struct {
-	tier    string
-	expires time.Time
 }
 
 // New validates cfg and returns a gateway.
@@ -138,11 +152,24 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.ReadHeaderTimeout = orDefault(cfg.ReadHeaderTimeout, 10*time.Second)
+	cfg.ReadTimeout = orDefault(cfg.ReadTimeout, 60*time.Second)
+	cfg.IdleTimeout = orDefault(cfg.IdleTimeout, 120*time.Second)
+	if cfg.MaxConnections == 0 {
+		cfg.MaxConnections = 4096
+	}
+	if cfg.MaxWorkers <= 0 {
+		cfg.MaxWorkers = DefaultMaxWorkers
+	}
+	if cfg.MaxTiers <= 0 {
+		cfg.MaxTiers = DefaultMaxTiers
+	}
+	log := cfg.Logger.With("component", "gateway")
 	g := &Gateway{
 		cfg:    cfg,
 		client: client.New(cfg.Conn, client.Config{Subjects: cfg.Subjects, Codec: cfg.Codec, Timeout: cfg.Timeout}),
-		log:    cfg.Logger.With("component", "gateway"),
-		seen:   map[string]seenWorker{},
+		log:    log,
+		fleet:  newFleet(cfg.Tiers, cfg.MaxWorkers, cfg.MaxTiers, log),
 		stats:  stats{byStatus: map[int]uint64{}},
 	}
 	for _, k := range cfg.Keys {
@@ -183,6 +210,9 @@ func (g *Gateway) Start(ctx context.Context) error {
 		_ = hb.Unsubscribe()
 		return fmt.Errorf("gateway: listen %s: %w", g.cfg.Listen, err)
 	}
+	if g.cfg.MaxConnections > 0 {
+		ln = netutil.LimitListener(ln, g.cfg.MaxConnections)
+	}
 	g.hbSub, g.ln, g.started = hb, ln, time.Now()
 	if err := g.startService(); err != nil {
 		_ = hb.Unsubscribe()
@@ -196,7 +226,9 @@ func (g *Gateway) Start(ctx context.Context) error {
 			defer g.active.Done()
 			h.ServeHTTP(w, r)
 		}),
-		ReadHeaderTimeout: 30 * time.Second,
+		ReadHeaderTimeout: max(g.cfg.ReadHeaderTimeout, 0),
+		ReadTimeout:       max(g.cfg.ReadTimeout, 0),
+		IdleTimeout:       max(g.cfg.IdleTimeout, 0),
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 	}
 	g.done = make(chan struct{})
@@ -249,60 +281,44 @@ func (g *Gateway) Stop(ctx context.Context) error {
 	return err
 }
 
-// onHeartbeat keeps the tiers workers serve, for /v1/models.
+// onHeartbeat keeps the tiers workers serve, for /v1/models and the
+// metrics' tier labels. Beats are untrusted: broker.DecodeHeartbeat checks
+// and clamps them, and the fleet bounds what they can add.
 func (g *Gateway) onHeartbeat(m *nats.Msg) {
-	var hb schema.Heartbeat
-	if msgpack.Unmarshal(m.Data, &hb) != nil || hb.Worker == "" || !broker.ValidGroup(hb.Tier) {
+	now := time.Now()
+	hb, err := g.cfg.Subjects.DecodeHeartbeat(m.Subject, m.Data, now)
+	if err != nil {
+		g.fleet.drop("malformed", "subject", truncate(m.Subject, 64), "err", err)
 		return
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if hb.State == schema.StateStopped {
-		delete(g.seen, hb.Worker)
-		return
+	expires := now.Add(3 * time.Duration(hb.IntervalMs) * time.Millisecond)
+	if !g.fleet.beat(hb.Worker, hb.Tier, hb.State == schema.StateStopped, now, expires) {
+		g.fleet.drop("over the workers or tiers cap", "worker", hb.Worker, "tier", hb.Tier,
+			"max_workers", g.cfg.MaxWorkers, "max_tiers", g.cfg.MaxTiers)
 	}
-	iv := time.Duration(max(hb.IntervalMs, 1)) * time.Millisecond
-	g.seen[hb.Worker] = seenWorker{tier: hb.Tier, expires: time.Now().Add(3 * iv)}
 }
 
 // tiers returns the tiers the gateway knows, sorted: the configured ones
 // and those of workers that beat within their last three intervals.
-func (g *Gateway) tiers() []string {
-	now := time.Now()
-	set := map[string]bool{}
-	for _, t := range g.cfg.Tiers {
-		set[t] = true
-	}
-	g.mu.Lock()
-	for id, w := range g.seen {
-		if now.After(w.expires) {
-			delete(g.seen, id)
-			continue
-		}
-		set[w.tier] = true
-	}
-	g.mu.Unlock()
-	out := make([]string, 0, len(set))
-	for t := range set {
-		out = append(out, t)
-	}
-	slices.Sort(out)
-	return out
-}
+func (g *Gateway) tiers() []string { return g.fleet.list(time.Now()) }
 
 // known reports whether tier is one the gateway knows: a tier, an alias,
 // a name a wildcard tier matches (names.go).
 func (g *Gateway) known(tier string) bool {
-	if slices.Contains(g.cfg.Tiers, tier) && !broker.IsPattern(tier) || g.matchName(tier) != "" {
-		return true
+	return !broker.IsPattern(tier) && g.fleet.known(tier, time.Now()) || g.matchName(tier) != ""
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
 	}
-	now := time.Now()
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for _, w := range g.seen {
-		if w.tier == tier && now.Before(w.expires) {
-			return true
-		}
+	return d
+}
+
+// truncate cuts s to at most n bytes, for logs and messages.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return false
+	return s[:n] + "…"
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmq/llmq/broker"
 	"github.com/llmq/llmq/schema"
 )
 
@@ -138,7 +139,7 @@ func (g *Gateway) model(w http.ResponseWriter, r *http.Request) {
 	}
 	name := r.PathValue("model")
 	if !g.known(name) {
-		writeError(w, http.StatusNotFound, apiError{Message: "The model `" + name + "` does not exist (known: " + strings.Join(g.listed(), ", ") + ").", Type: schema.TypeInvalidRequest, Code: "model_not_found"})
+		writeError(w, http.StatusNotFound, apiError{Message: "The model `" + truncate(name, 64) + "` does not exist (see GET /v1/models).", Type: schema.TypeInvalidRequest, Code: "model_not_found"})
 		return
 	}
 	writeJSON(w, http.StatusOK, g.modelOf(name))
@@ -204,12 +205,19 @@ func (g *Gateway) completions(w http.ResponseWriter, r *http.Request) {
 		q.fail(schema.NewError(schema.CodeBadRequest, "you must provide a model parameter: the tier to run the job on"))
 		return
 	}
+	if !broker.ValidTier(req.Model) {
+		// Checked before the model becomes a subject: NATS closes the
+		// connection of a client that publishes on a subject over its
+		// protocol line limit, which would fail every later request.
+		q.fail(schema.Errorf(schema.CodeUnknownTier, "The model %.64q does not exist: a model names an llmq tier, at most %d bytes without spaces, wildcards or empty tokens.", req.Model, broker.MaxTierLen))
+		return
+	}
 	q.model = req.Model
 	q.report.Stream = req.Stream
 	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.Timeout)
 	defer cancel()
 	if !req.Stream {
-		resp, err := g.client.Complete(ctx, req.Model, req)
+		resp, err := g.complete(ctx, req.Model, req)
 		if err != nil {
 			q.fail(schema.AsError(err))
 			return
@@ -323,9 +331,11 @@ func (q *request) done(ctx context.Context) {
 		q.report.Status = http.StatusInternalServerError
 	}
 	// A tier that answered is real even when its first heartbeat had not
-	// reached the gateway yet.
-	if q.model != "" && (q.report.Status == http.StatusOK || q.g.known(q.model)) {
-		q.report.Tier = q.g.label(q.model)
+	// reached the gateway yet; the fleet admits it within its tiers cap, so
+	// that the metrics' tier labels stay bounded. A name a wildcard tier
+	// serves counts as that tier (names.go).
+	if q.model != "" {
+		q.report.Tier = q.g.label(q.model, q.report.Status == http.StatusOK)
 	}
 	q.report.Duration = time.Since(q.start)
 	q.g.stats.finished(q.report.Status)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/llmq/llmq/broker"
 )
@@ -54,12 +55,7 @@ func (g *Gateway) matchName(model string) string {
 	if !broker.ValidModel(model) {
 		return ""
 	}
-	var ps []broker.Pattern
-	for _, t := range g.tiers() {
-		if broker.IsPattern(t) {
-			ps = append(ps, broker.CompilePattern(t))
-		}
-	}
+	ps := g.fleet.patterns(time.Now())
 	broker.SortPatterns(ps)
 	for _, p := range ps {
 		if _, ok := p.Match(model); ok {
@@ -69,15 +65,40 @@ func (g *Gateway) matchName(model string) string {
 	return ""
 }
 
-// label is the tier a request for model is counted under: the model when
-// it is a tier or alias, the wildcard tier that matches it (so that the
-// names clients make up cannot grow a label set), else the model itself.
-func (g *Gateway) label(model string) string {
-	if !broker.IsPattern(model) && slices.Contains(g.tiers(), model) {
+// patterns are the wildcard tiers the fleet knows, compiled.
+func (f *fleet) patterns(now time.Time) []broker.Pattern {
+	var out []broker.Pattern
+	for t := range f.configured {
+		if broker.IsPattern(t) {
+			out = append(out, broker.CompilePattern(t))
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sweepLocked(now, false)
+	for t, seen := range f.tiers {
+		if broker.IsPattern(t) && !f.configured[t] && (seen.workers > 0 || now.Before(seen.answered)) {
+			out = append(out, broker.CompilePattern(t))
+		}
+	}
+	return out
+}
+
+// label is the tier a request for model is counted under (answered: it
+// got a completion): a tier the gateway knows of that name; else the
+// alias, or the wildcard tier that matches the name (so that the names
+// clients make up cannot grow a label set); else, for a completion, the
+// name as a tier the fleet learns within its cap; else "".
+func (g *Gateway) label(model string, answered bool) string {
+	now := time.Now()
+	if !broker.IsPattern(model) && g.fleet.known(model, now) {
 		return model
 	}
 	if m := g.matchName(model); m != "" {
 		return m
 	}
-	return model
+	if answered && broker.ValidTier(model) && g.fleet.answered(model, now) {
+		return model
+	}
+	return ""
 }

@@ -51,6 +51,11 @@ type ServiceStats struct {
 	InFlight int               `json:"in_flight"`
 	ByStatus map[string]uint64 `json:"by_status"`
 	Tiers    []string          `json:"tiers"`
+	// Workers counts the workers followed from heartbeats; DroppedBeats
+	// the heartbeats refused (malformed, or over the MaxWorkers or
+	// MaxTiers cap).
+	Workers      int    `json:"workers"`
+	DroppedBeats uint64 `json:"dropped_beats"`
 }
 
 // ServiceStats returns the gateway's counters.
@@ -65,6 +70,7 @@ func (g *Gateway) ServiceStats() ServiceStats {
 		s.URL = "http://" + a + "/v1"
 	}
 	s.Tiers = g.tiers()
+	s.Workers, s.DroppedBeats = g.fleet.size(), g.fleet.dropped.Load()
 	return s
 }
 

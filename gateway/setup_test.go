@@ -48,6 +48,25 @@ func setup(t *testing.T, gc gateway.Config, dc dispatcher.Config) *env {
 	srv := brokertest.NewServer(t, brokertest.Options{})
 	e := &env{t: t, srv: srv, subjects: brokertest.Subjects(t), rec: &recorder{}}
 	e.nc = srv.Connect("test")
+	e.startDispatcher(dc)
+	e.startGateway(gc)
+	return e
+}
+
+// alone starts a gateway with no dispatcher behind it: jobs get 503
+// no_deployments.
+func alone(t *testing.T, gc gateway.Config) *env {
+	t.Helper()
+	srv := brokertest.NewServer(t, brokertest.Options{})
+	e := &env{t: t, srv: srv, subjects: brokertest.Subjects(t), rec: &recorder{}}
+	e.nc = srv.Connect("test")
+	e.startGateway(gc)
+	return e
+}
+
+func (e *env) startDispatcher(dc dispatcher.Config) {
+	t, srv := e.t, e.srv
+	t.Helper()
 	dc.Conn, dc.Subjects, dc.Logger = srv.Connect("dispatcher"), e.subjects, quiet()
 	dc.Tiers = append(dc.Tiers, "tier1")
 	d, err := dispatcher.New(dc)
@@ -59,6 +78,11 @@ func setup(t *testing.T, gc gateway.Config, dc dispatcher.Config) *env {
 	}
 	t.Cleanup(func() { _ = d.Stop(context.Background()) })
 	e.d = d
+}
+
+func (e *env) startGateway(gc gateway.Config) {
+	t, srv := e.t, e.srv
+	t.Helper()
 	gc.Conn, gc.Subjects, gc.Logger, gc.Listen = srv.Connect("gateway"), e.subjects, quiet(), "127.0.0.1:0"
 	if gc.Observer == nil {
 		gc.Observer = e.rec
@@ -81,7 +105,6 @@ func setup(t *testing.T, gc gateway.Config, dc dispatcher.Config) *env {
 			t.Errorf("gateway stop: %v", err)
 		}
 	})
-	return e
 }
 
 // worker starts a worker of tier, stopped when the test ends.

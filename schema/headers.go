@@ -30,3 +30,15 @@ const (
 
 // StreamEnd is the value of HeaderStream on the last message of a stream.
 const StreamEnd = "end"
+
+// HeaderControl, set to "true" by a producer on a non-streamed job, asks
+// the worker that starts the job for a control subject, as streams have:
+// before calling the provider the worker sends the producer an empty
+// message with HeaderControl set to ControlStarted whose reply subject is
+// where the producer publishes (anything) to cancel the job. The worker
+// also cancels when that message finds no subscriber. The reply follows as
+// usual (after a retry elsewhere, another ControlStarted message first).
+const (
+	HeaderControl  = "Llmq-Control"
+	ControlStarted = "started"
+)

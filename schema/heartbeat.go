@@ -57,4 +57,33 @@ type Heartbeat struct {
 	// error code that caused it.
 	CoolingUntilMs int64  `json:"cooling_until_ms,omitempty" msgpack:"cooling_until_ms,omitempty"`
 	CoolingReason  string `json:"cooling_reason,omitempty" msgpack:"cooling_reason,omitempty"`
+
+	// RPM and TPM are the deployment's usage limits (LiteLLM's rpm and tpm)
+	// the worker enforces on its own calls: calls and tokens per sliding
+	// window of RateWindowMs (60 s unless a test shortens it); 0 = none.
+	RPM int64 `json:"rpm,omitempty" msgpack:"rpm,omitempty"`
+	TPM int64 `json:"tpm,omitempty" msgpack:"tpm,omitempty"`
+	// RPMUsed and TPMUsed are the window's usage when the beat was taken:
+	// the calls started in the last window plus the jobs the worker holds
+	// that have not started yet, and their tokens (a finished call's usage,
+	// a running call's estimate, the mean for a job not started).
+	RPMUsed int64 `json:"rpm_used,omitempty" msgpack:"rpm_used,omitempty"`
+	TPMUsed int64 `json:"tpm_used,omitempty" msgpack:"tpm_used,omitempty"`
+	// RateFreesMs is when (Unix ms) the oldest call of the window leaves
+	// it; 0 when the window is empty.
+	RateFreesMs int64 `json:"rate_frees_ms,omitempty" msgpack:"rate_frees_ms,omitempty"`
+	// RateWindowMs is the window's length; omitted when it is 60 s.
+	RateWindowMs int64 `json:"rate_window_ms,omitempty" msgpack:"rate_window_ms,omitempty"`
+	// InputCostPerToken and OutputCostPerToken are the deployment's prices
+	// (US dollars; 0 = not set), for cost-based routing.
+	InputCostPerToken  float64 `json:"input_cost_per_token,omitempty" msgpack:"input_cost_per_token,omitempty"`
+	OutputCostPerToken float64 `json:"output_cost_per_token,omitempty" msgpack:"output_cost_per_token,omitempty"`
+	// Tags are the deployment's litellm_params.tags, for tag routing (at
+	// most MaxTags of MaxTagLen bytes; receivers drop the rest).
+	Tags []string `json:"tags,omitempty" msgpack:"tags,omitempty"`
+	// MaxInputTokens is the deployment's context window when the worker
+	// runs pre-call checks (router_settings.enable_pre_call_checks), 0
+	// otherwise or when unknown: a dispatcher does not send it a job whose
+	// prompt a worker found longer.
+	MaxInputTokens int `json:"max_input_tokens,omitempty" msgpack:"max_input_tokens,omitempty"`
 }

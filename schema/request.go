@@ -25,15 +25,18 @@ type Message struct {
 // Request is a chat-completion job, shaped as OpenAI's request body. Model is
 // optional: the tier comes from the subject the job is published on.
 type Request struct {
-	Model       string            `json:"model,omitempty" msgpack:"model,omitempty"`
-	Messages    []Message         `json:"messages" msgpack:"messages"`
-	MaxTokens   *int              `json:"max_tokens,omitempty" msgpack:"max_tokens,omitempty"`
-	Temperature *float64          `json:"temperature,omitempty" msgpack:"temperature,omitempty"`
-	TopP        *float64          `json:"top_p,omitempty" msgpack:"top_p,omitempty"`
-	Stop        StopList          `json:"stop,omitempty" msgpack:"stop,omitempty"`
-	Stream      bool              `json:"stream,omitempty" msgpack:"stream,omitempty"`
-	User        string            `json:"user,omitempty" msgpack:"user,omitempty"`
-	Metadata    map[string]string `json:"metadata,omitempty" msgpack:"metadata,omitempty"`
+	Model       string    `json:"model,omitempty" msgpack:"model,omitempty"`
+	Messages    []Message `json:"messages" msgpack:"messages"`
+	MaxTokens   *int      `json:"max_tokens,omitempty" msgpack:"max_tokens,omitempty"`
+	Temperature *float64  `json:"temperature,omitempty" msgpack:"temperature,omitempty"`
+	TopP        *float64  `json:"top_p,omitempty" msgpack:"top_p,omitempty"`
+	Stop        StopList  `json:"stop,omitempty" msgpack:"stop,omitempty"`
+	Stream      bool      `json:"stream,omitempty" msgpack:"stream,omitempty"`
+	User        string    `json:"user,omitempty" msgpack:"user,omitempty"`
+	Metadata    Metadata  `json:"metadata,omitempty" msgpack:"metadata,omitempty"`
+	// Tags route the job to deployments with one of them (tag routing; see
+	// JobTags). Kept by llmq, not sent to providers.
+	Tags TagList `json:"tags,omitempty" msgpack:"tags,omitempty"`
 	// MaxCompletionTokens is OpenAI's newer name for MaxTokens; when both are
 	// set MaxTokens wins.
 	MaxCompletionTokens *int `json:"max_completion_tokens,omitempty" msgpack:"max_completion_tokens,omitempty"`

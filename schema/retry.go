@@ -28,6 +28,14 @@ const (
 	// HeaderDisableFallbacks, set to "true" by a producer, opts the job out
 	// of fallbacks (LiteLLM's per-request disable_fallbacks).
 	HeaderDisableFallbacks = "Llmq-Disable-Fallbacks"
+	// HeaderRefused, on a bounced job, is the id of the worker that
+	// refused it without calling its provider, because its deployment was
+	// at its usage limit (rpm or tpm, see docs/protocol.md "Usage limits").
+	// No attempt was made and the deployment did not fail: a dispatcher
+	// queues the job again without counting an attempt and without
+	// avoiding the deployment, and sends that worker nothing more until
+	// the refusal's retry-after.
+	HeaderRefused = "Llmq-Refused"
 	// HeaderStreaming, set to "true" by a producer, marks a streamed job, so
 	// that a dispatcher whose worker was lost mid-job answers with an error
 	// instead of starting the stream again.

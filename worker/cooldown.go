@@ -19,6 +19,14 @@ type Cooldown struct {
 	Time time.Duration
 	// Disabled turns cooldowns off.
 	Disabled bool
+	// AllowedFailsPolicy, keyed by LiteLLM's allowed_fails_policy names
+	// (RateLimitErrorAllowedFails, ...; see policyClass), gives a failure
+	// of that class its own allowance: the deployment rests when the
+	// failures in the last minute, of any class and this one included,
+	// are more than it (LiteLLM's rule; 0 rests on the first). A rate
+	// limit then rests only so. Classes it does not name keep the rule
+	// above.
+	AllowedFailsPolicy map[string]int
 }
 
 // cooling reports whether a failure counts toward AllowedFails (LiteLLM
@@ -77,7 +85,11 @@ func (c *cooldown) fail(cfg Cooldown, e *schema.Error, now time.Time) bool {
 		}
 	}
 	c.fails = append(kept, now)
-	if e.Code != schema.CodeRateLimited && len(c.fails) < allowed {
+	if n, ok := cfg.AllowedFailsPolicy[policyClass(e)]; ok {
+		if len(c.fails) <= max(n, 0) {
+			return false
+		}
+	} else if e.Code != schema.CodeRateLimited && len(c.fails) < allowed {
 		return false
 	}
 	rest = max(rest, e.RetryAfter())
@@ -95,4 +107,31 @@ func (c *cooldown) state(now time.Time) (int64, string) {
 		return c.until.UnixMilli(), c.reason
 	}
 	return 0, ""
+}
+
+// policyClass is the LiteLLM allowed_fails_policy key of a failure that
+// counts toward a rest (see cooling), or "" (connection errors: LiteLLM's
+// APIConnectionError has no key). Provider errors split by status as
+// LiteLLM's exceptions do: 502 BadGateway, 503 ServiceUnavailable, any
+// other InternalServer.
+func policyClass(e *schema.Error) string {
+	switch e.Code {
+	case schema.CodeRateLimited:
+		return "RateLimitErrorAllowedFails"
+	case schema.CodeAuthentication:
+		return "AuthenticationErrorAllowedFails"
+	case schema.CodeNotFound:
+		return "NotFoundErrorAllowedFails"
+	case schema.CodeTimeout:
+		return "TimeoutErrorAllowedFails"
+	case schema.CodeProviderError:
+		switch e.ProviderStatus {
+		case 502:
+			return "BadGatewayErrorAllowedFails"
+		case 503:
+			return "ServiceUnavailableErrorAllowedFails"
+		}
+		return "InternalServerErrorAllowedFails"
+	}
+	return ""
 }

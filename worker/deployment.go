@@ -1,86 +1,60 @@
 package worker
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
-	"slices"
+	"os"
 	"strings"
 
 	"github.com/llmq/llmq/config"
+	"github.com/llmq/llmq/config/family"
 	"github.com/llmq/llmq/worker/provider"
 	"github.com/llmq/llmq/worker/provider/anthropic"
+	"github.com/llmq/llmq/worker/provider/azure"
+	"github.com/llmq/llmq/worker/provider/cohere"
 	"github.com/llmq/llmq/worker/provider/gemini"
 	"github.com/llmq/llmq/worker/provider/ollama"
 	"github.com/llmq/llmq/worker/provider/openai"
 	"github.com/llmq/llmq/worker/provider/sim"
 )
 
-// Provider names, as heartbeats and replies report them.
+// Provider names, as heartbeats and replies report them: the adapter's
+// (family.Adapter). Every OpenAI-compatible family reports "openai".
 const (
-	ProviderOllama    = "ollama"
-	ProviderGemini    = "gemini"
-	ProviderAnthropic = "anthropic"
-	ProviderOpenAI    = "openai"
-	ProviderSim       = "sim"
+	ProviderOllama    = string(family.Ollama)
+	ProviderGemini    = string(family.Gemini)
+	ProviderAnthropic = string(family.Anthropic)
+	ProviderOpenAI    = string(family.OpenAI)
+	ProviderAzure     = string(family.Azure)
+	ProviderCohere    = string(family.Cohere)
+	ProviderSim       = string(family.Sim)
 )
-
-// openAICompatible maps LiteLLM's prefixes for OpenAI-compatible servers to
-// their public endpoint ("" when api_base is required).
-var openAICompatible = map[string]string{
-	"openai":      "https://api.openai.com/v1",
-	"hosted_vllm": "",
-	"vllm":        "",
-	"openrouter":  "https://openrouter.ai/api/v1",
-	"groq":        "https://api.groq.com/openai/v1",
-	"lm_studio":   "http://localhost:1234/v1",
-	"llamacpp":    "http://localhost:8080/v1",
-	"deepseek":    "https://api.deepseek.com/v1",
-	"together_ai": "https://api.together.xyz/v1",
-	"mistral":     "https://api.mistral.ai/v1",
-}
 
 // ParseModel splits a LiteLLM model string into llmq's provider name and
 // the provider's model name: "ollama/qwen2.5-coder:14b" → ("ollama",
-// "qwen2.5-coder:14b"). Bare "claude-…" names are Anthropic's and bare
-// "gpt-…"/"o1…" names OpenAI's, as LiteLLM reads them. An unknown prefix
-// is an error.
+// "qwen2.5-coder:14b", "ollama"). Bare "claude-…" names are Anthropic's and
+// bare "gpt-…"/"o1…" names OpenAI's, as LiteLLM reads them. The prefixes
+// are package family's table. A prefix llmq knows but does not serve yet
+// (bedrock, vertex_ai, …) is an error wrapping family.ErrUnsupported; any
+// other unknown prefix an error listing the known ones.
 func ParseModel(model string) (providerName, name, prefix string, err error) {
-	prefix, name, ok := strings.Cut(model, "/")
+	prefix, name, ok := family.Split(model)
 	if !ok {
-		switch {
-		case strings.HasPrefix(model, "claude-"):
-			return ProviderAnthropic, model, "anthropic", nil
-		case strings.HasPrefix(model, "gpt-"), strings.HasPrefix(model, "o1"), strings.HasPrefix(model, "o3"), strings.HasPrefix(model, "o4"):
-			return ProviderOpenAI, model, "openai", nil
-		}
 		return "", "", "", fmt.Errorf("model %q names no provider: write <provider>/<model>, e.g. ollama/%s", model, model)
 	}
 	if name == "" {
 		return "", "", "", fmt.Errorf("model %q has no model name after %q", model, prefix+"/")
 	}
-	switch prefix {
-	case "ollama", "ollama_chat":
-		return ProviderOllama, name, prefix, nil
-	case "gemini":
-		return ProviderGemini, name, prefix, nil
-	case "anthropic":
-		return ProviderAnthropic, name, prefix, nil
-	case "sim":
-		return ProviderSim, name, prefix, nil
+	f, ok := family.Lookup(prefix)
+	if !ok {
+		if u, known := family.LookupUnsupported(prefix); known {
+			return "", "", prefix, &family.UnsupportedError{Model: model, Unsupported: u}
+		}
+		return "", "", "", fmt.Errorf("model %q: unknown provider prefix %q (llmq serves %s)", model, prefix,
+			strings.Join(family.Prefixes(), ", "))
 	}
-	if _, ok := openAICompatible[prefix]; ok {
-		return ProviderOpenAI, name, prefix, nil
-	}
-	return "", "", "", fmt.Errorf("model %q: unknown provider prefix %q (llmq knows ollama, ollama_chat, gemini, anthropic, sim and the OpenAI-compatible %s)", model, prefix, strings.Join(compatiblePrefixes(), ", "))
-}
-
-func compatiblePrefixes() []string {
-	out := make([]string, 0, len(openAICompatible))
-	for p := range openAICompatible {
-		out = append(out, p)
-	}
-	slices.Sort(out)
-	return out
+	return string(f.Adapter), name, prefix, nil
 }
 
 // Defaults of a deployment's concurrency when max_parallel_requests is
@@ -93,9 +67,27 @@ const (
 // FromDeployment builds the worker Config of a config deployment: its
 // provider adapter, concurrency, routing hints and time-outs. Conn,
 // Subjects, Logger and HeartbeatInterval are the caller's to set. It fails
-// for an unset os.environ/ variable, an unknown provider prefix or an
-// adapter's own validation.
+// for an unset os.environ/ variable, an unknown or unsupported provider
+// prefix, a missing key or api_base, or an adapter's own validation;
+// errors name the deployment and the variables to set, never a value.
+//
+// A deployment's api_key, api_base and api_version, when the file leaves
+// them out, come from its provider's variables (family.Family's KeyEnv,
+// BaseEnv, VersionEnv), which config.Parse reads; an azure/ deployment
+// with neither api_key nor azure_ad_token also reads AZURE_AD_TOKEN from
+// the process's environment.
 func FromDeployment(d *config.Deployment, rs *config.RouterSettings) (Config, error) {
+	return fromDeployment(d, rs, deploymentEnv{getenv: os.LookupEnv})
+}
+
+// deploymentEnv is what fromDeployment reads besides the deployment: the
+// process's environment and, in tests, the HTTP client adapters use.
+type deploymentEnv struct {
+	getenv func(string) (string, bool)
+	http   provider.HTTPDoer
+}
+
+func fromDeployment(d *config.Deployment, rs *config.RouterSettings, env deploymentEnv) (Config, error) {
 	if err := d.Err(); err != nil {
 		return Config{}, fmt.Errorf("deployment %s: %w", d, err)
 	}
@@ -107,6 +99,7 @@ func FromDeployment(d *config.Deployment, rs *config.RouterSettings) (Config, er
 	if err != nil {
 		return Config{}, fmt.Errorf("deployment %s: %w", d, err)
 	}
+	fam, _ := family.Lookup(prefix)
 	timeout := p.Timeout.D()
 	if timeout <= 0 && rs != nil {
 		timeout = rs.Timeout.D()
@@ -115,13 +108,19 @@ func FromDeployment(d *config.Deployment, rs *config.RouterSettings) (Config, er
 	if streamTimeout <= 0 && rs != nil {
 		streamTimeout = rs.StreamTimeout.D()
 	}
-	opts := provider.Options{Model: model, APIBase: p.APIBase, APIKey: p.APIKey, Timeout: timeout, StreamTimeout: streamTimeout}
+	c, err := credentials(d, fam, env.getenv)
+	if err != nil {
+		return Config{}, fmt.Errorf("deployment %s: %w", d, err)
+	}
+	opts := provider.Options{Model: fam.WireModel(model), APIBase: c.base, APIKey: c.key, Timeout: timeout,
+		StreamTimeout: streamTimeout, HTTP: env.http}
+	rpm, tpm := d.Limits()
 	cfg := Config{
 		Tier:          d.ModelName,
 		Deployment:    d.ID,
 		ProviderName:  name,
 		Model:         model,
-		Host:          hostOf(p.APIBase),
+		Host:          hostOf(cmp.Or(c.base, fam.BaseURL)),
 		Concurrency:   p.MaxParallelRequests,
 		Weight:        shuffleWeight(p),
 		Order:         p.Order,
@@ -131,6 +130,8 @@ func FromDeployment(d *config.Deployment, rs *config.RouterSettings) (Config, er
 
 		InputCostPerToken:  p.InputCostPerToken,
 		OutputCostPerToken: p.OutputCostPerToken,
+		RPM:                rpm,
+		TPM:                tpm,
 	}
 	if rs != nil {
 		cfg.Cooldown = Cooldown{Time: rs.CooldownTime.D(), Disabled: rs.DisableCooldowns}
@@ -138,9 +139,12 @@ func FromDeployment(d *config.Deployment, rs *config.RouterSettings) (Config, er
 			cfg.Cooldown.AllowedFails = *rs.AllowedFails
 		}
 	}
+	if err := routerOptions(&cfg, d, rs); err != nil {
+		return Config{}, fmt.Errorf("deployment %s: %w", d, err)
+	}
 	var prov provider.Provider
-	switch name {
-	case ProviderSim:
+	switch fam.Adapter {
+	case family.Sim:
 		s, err := sim.New(sim.Config{
 			Name:            model,
 			TTFT:            p.Sim.TTFT.D(),
@@ -157,7 +161,7 @@ func FromDeployment(d *config.Deployment, rs *config.RouterSettings) (Config, er
 		if cfg.Concurrency <= 0 {
 			cfg.Concurrency = s.Parallel()
 		}
-	case ProviderOllama:
+	case family.Ollama:
 		o, err := ollama.New(opts)
 		if err != nil {
 			return Config{}, fmt.Errorf("deployment %s: %w", d, err)
@@ -166,18 +170,21 @@ func FromDeployment(d *config.Deployment, rs *config.RouterSettings) (Config, er
 		if cfg.Concurrency <= 0 {
 			cfg.Concurrency = DefaultOllamaConcurrency
 		}
-	case ProviderGemini:
+	case family.Gemini:
 		prov, err = gemini.New(opts)
-	case ProviderAnthropic:
+	case family.Anthropic:
 		prov, err = anthropic.New(opts)
-	case ProviderOpenAI:
+	case family.Cohere:
+		prov, err = cohere.New(opts)
+	case family.Azure:
+		prov, err = azure.New(opts, azure.Options{APIVersion: c.version, ADToken: c.token})
+	case family.OpenAI:
 		if opts.APIBase == "" {
-			opts.APIBase = openAICompatible[prefix]
-			if opts.APIBase == "" {
-				return Config{}, fmt.Errorf("deployment %s: %s models need litellm_params.api_base (the server's URL ending in /v1)", d, prefix)
-			}
+			opts.APIBase = fam.BaseURL
 		}
 		prov, err = openai.New(opts)
+	default:
+		err = fmt.Errorf("no adapter for %q", fam.Adapter) // a table entry without a case here
 	}
 	if err != nil {
 		return Config{}, fmt.Errorf("deployment %s: %w", d, err)
@@ -187,6 +194,59 @@ func FromDeployment(d *config.Deployment, rs *config.RouterSettings) (Config, er
 	}
 	cfg.Provider = prov
 	return cfg, nil
+}
+
+// conn is what a deployment connects with.
+type conn struct {
+	key, base, version, token string
+}
+
+// credentials resolves the deployment's key, base, api_version and Azure
+// token: litellm_params first, then the family's variables (config.Parse
+// has usually read them already; reading them again here covers
+// deployments built otherwise). It fails, naming the variables and never a
+// value, when the family's public endpoint needs a key and there is none,
+// or when the family has no public endpoint and no api_base is set.
+func credentials(d *config.Deployment, fam family.Family, getenv func(string) (string, bool)) (conn, error) {
+	p := d.LitellmParams
+	c := conn{key: p.APIKey, base: p.APIBase, version: p.APIVersion, token: p.AzureADToken}
+	if c.token != "" && c.key != "" && d.KeyEnv != "" {
+		// azure_ad_token written in the file beats a key from the
+		// environment; a key written in the file beats both.
+		c.key = ""
+	}
+	fill := func(v *string, names []string) {
+		if *v == "" {
+			_, *v, _ = family.FirstSet(names, getenv)
+		}
+	}
+	if c.token == "" {
+		fill(&c.key, fam.KeyEnv)
+	}
+	if c.key == "" {
+		fill(&c.token, fam.TokenEnv)
+	}
+	fill(&c.base, fam.BaseEnv)
+	fill(&c.version, fam.VersionEnv)
+	if fam.Adapter == family.OpenAI && c.base == "" && fam.BaseURL == "" {
+		return conn{}, fmt.Errorf("%s models need litellm_params.api_base (the server's URL ending in /v1)%s",
+			fam.Prefix, orVars(fam.BaseEnv))
+	}
+	if fam.KeyRequired && c.key == "" && c.base == "" {
+		return conn{}, fmt.Errorf("%s needs an API key: set litellm_params.api_key%s", fam.Prefix, orVars(fam.KeyEnv))
+	}
+	return c, nil
+}
+
+// orVars is ", or the environment variable A (or B)" for messages.
+func orVars(names []string) string {
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return ", or the environment variable " + names[0]
+	}
+	return ", or one of the environment variables " + strings.Join(names, ", ")
 }
 
 // shuffleWeight is LiteLLM's simple-shuffle weight: weight, else rpm, else

@@ -27,6 +27,11 @@ func TestParseModel_MapsLiteLLMPrefixesToProviders(t *testing.T) {
 		{"gpt-4o", worker.ProviderOpenAI, "gpt-4o", "openai"},
 		{"o1-mini", worker.ProviderOpenAI, "o1-mini", "openai"},
 		{"sim/fast", worker.ProviderSim, "fast", "sim"},
+		{"azure/gpt4o-prod", worker.ProviderAzure, "gpt4o-prod", "azure"},
+		{"cohere/command-r-plus", worker.ProviderCohere, "command-r-plus", "cohere"},
+		{"cohere_chat/command-r", worker.ProviderCohere, "command-r", "cohere_chat"},
+		{"mistral/mistral-small", worker.ProviderOpenAI, "mistral-small", "mistral"},
+		{"huggingface/together/deepseek-ai/DeepSeek-R1", worker.ProviderOpenAI, "together/deepseek-ai/DeepSeek-R1", "huggingface"},
 	}
 	for _, c := range cases {
 		p, name, prefix, err := worker.ParseModel(c.model)
@@ -46,7 +51,8 @@ func TestParseModel_RejectsUnknownOrMissingProvider(t *testing.T) {
 		model string
 		want  []string // each must appear in the error
 	}{
-		{"bedrock/claude-3", []string{`"bedrock"`, "unknown provider prefix", "ollama"}},
+		{"acme/claude-3", []string{`"acme"`, "unknown provider prefix", "ollama", "cohere", "azure", "mistral"}},
+		{"bedrock/claude-3", []string{`"bedrock"`, "AWS Bedrock", "not supported by llmq yet"}},
 		{"model", []string{`"model"`, "names no provider", "ollama/model"}},
 		{"ollama/", []string{"no model name"}},
 	}
@@ -108,13 +114,16 @@ func TestFromDeployment_BuildsProviderAndConcurrencyOfModel(t *testing.T) {
 		{"ollama max_parallel_requests", "model: ollama_chat/llama3\napi_base: http://gpu1:11434\nmax_parallel_requests: 7", "*ollama.Provider", "ollama", "llama3", 7, "http://gpu1:11434"},
 		{"sim", "model: sim/fast\nsim:\n  parallel: 3", "*sim.Provider", "sim", "fast", 3, "simulator"},
 		{"sim default slots", "model: sim/fast", "*sim.Provider", "sim", "fast", 8, "simulator"},
-		{"gemini", "model: gemini/gemini-1.5-flash\napi_key: k", "*gemini.Provider", "gemini", "gemini-1.5-flash", 32, ""},
-		{"anthropic", "model: anthropic/claude-3-5-sonnet-latest\napi_key: k", "*anthropic.Provider", "anthropic", "claude-3-5-sonnet-latest", 32, ""},
-		{"bare claude", "model: claude-3-haiku-20240307\napi_key: k", "*anthropic.Provider", "anthropic", "claude-3-haiku-20240307", 32, ""},
-		{"openai", "model: openai/gpt-4o-mini\napi_key: k", "*openai.Provider", "openai", "gpt-4o-mini", 32, ""},
-		{"bare gpt", "model: gpt-4o\napi_key: k", "*openai.Provider", "openai", "gpt-4o", 32, ""},
+		{"gemini", "model: gemini/gemini-1.5-flash\napi_key: k", "*gemini.Provider", "gemini", "gemini-1.5-flash", 32, "https://generativelanguage.googleapis.com"},
+		{"anthropic", "model: anthropic/claude-3-5-sonnet-latest\napi_key: k", "*anthropic.Provider", "anthropic", "claude-3-5-sonnet-latest", 32, "https://api.anthropic.com"},
+		{"bare claude", "model: claude-3-haiku-20240307\napi_key: k", "*anthropic.Provider", "anthropic", "claude-3-haiku-20240307", 32, "https://api.anthropic.com"},
+		{"openai", "model: openai/gpt-4o-mini\napi_key: k", "*openai.Provider", "openai", "gpt-4o-mini", 32, "https://api.openai.com"},
+		{"bare gpt", "model: gpt-4o\napi_key: k", "*openai.Provider", "openai", "gpt-4o", 32, "https://api.openai.com"},
+		{"groq", "model: groq/llama-3.1-8b-instant\napi_key: k", "*openai.Provider", "openai", "llama-3.1-8b-instant", 32, "https://api.groq.com"},
+		{"azure", "model: azure/gpt4o\napi_key: k\napi_base: https://res.openai.azure.com", "*openai.Provider", "azure", "gpt4o", 32, "https://res.openai.azure.com"},
+		{"cohere", "model: cohere/command-r\napi_key: k", "*cohere.Provider", "cohere", "command-r", 32, "https://api.cohere.com"},
 		{"hosted_vllm", "model: hosted_vllm/meta-llama/Llama-3.1-8B\napi_base: http://vllm:8000/v1", "*openai.Provider", "openai", "meta-llama/Llama-3.1-8B", 32, "http://vllm:8000"},
-		{"cloud max_parallel_requests", "model: gemini/gemini-1.5-pro\napi_key: k\nmax_parallel_requests: 2", "*gemini.Provider", "gemini", "gemini-1.5-pro", 2, ""},
+		{"cloud max_parallel_requests", "model: gemini/gemini-1.5-pro\napi_key: k\nmax_parallel_requests: 2", "*gemini.Provider", "gemini", "gemini-1.5-pro", 2, "https://generativelanguage.googleapis.com"},
 	}
 	for _, c := range cases {
 		cfg := fromDeployment(t, c.params, "")

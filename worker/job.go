@@ -26,6 +26,10 @@ type call struct {
 	// producerDeadline is set when the job's deadline (Llmq-Deadline) comes
 	// before the deployment's own time-out, and so ends the call.
 	producerDeadline bool
+	// ticket is the call's place in the usage window; prompt its prompt's
+	// token estimate (what a failed call counts for).
+	ticket uint64
+	prompt int64
 }
 
 // expired reports whether a call ended because the producer's deadline
@@ -42,7 +46,11 @@ func (w *Worker) handle(q queued) {
 	c := &call{queued: q, codec: broker.CodecOf(m)}
 	req, err := schema.DecodeRequest(c.codec, m.Data)
 	if err != nil {
+		w.rate.leave()
 		w.replyError(m, c.codec, schema.AsError(err))
+		return
+	}
+	if w.precall(c, req) {
 		return
 	}
 	if req.Limit() == 0 && w.cfg.MaxTokens > 0 {
@@ -74,11 +82,22 @@ func (w *Worker) handle(q queued) {
 	deadline := now.Add(timeout)
 	if dl, ok := headerDeadline(m, deadline); ok {
 		if !dl.After(now) {
+			w.rate.leave()
 			w.replyError(m, c.codec, schema.NewError(schema.CodeTimeout, "the job's deadline passed before a worker started it"))
 			return
 		}
 		deadline, c.producerDeadline = dl, true
 	}
+	est, prompt := estimateTokens(req)
+	ticket, ok, wait, full := w.rate.admit(est)
+	if !ok {
+		w.refuseRate(c, est, wait)
+		return
+	}
+	if full {
+		w.kick() // dispatchers learn at once that the window is full
+	}
+	c.ticket, c.prompt = ticket, prompt
 	ctx, cancel := context.WithDeadline(w.ctx, deadline)
 	defer cancel()
 	ctx, e := w.bindModel(ctx, m, routing)
@@ -90,9 +109,20 @@ func (w *Worker) handle(q queued) {
 		w.stream(ctx, c, req, routing)
 		return
 	}
+	if m.Header.Get(schema.HeaderControl) == "true" {
+		var stop func()
+		ctx, stop = w.control(ctx, m)
+		defer stop()
+	}
 	start := time.Now()
-	resp, err := w.cfg.Provider.Complete(ctx, req)
+	resp, err := w.call(ctx, req)
 	routing.CallMs = ms(time.Since(start))
+	w.spent(c, resp, err)
+	if errors.Is(context.Cause(ctx), errProducerGone) {
+		w.jobFailed(schema.CodeCancelled)
+		w.log.Debug("job cancelled: producer stopped listening")
+		return
+	}
 	if err != nil {
 		w.fail(ctx, c, err)
 		return
@@ -109,6 +139,24 @@ func (w *Worker) handle(q queued) {
 		return
 	}
 	w.jobDone(routing, resp.Usage)
+}
+
+// control gives a non-streamed job a control subject, as a stream has (see
+// schema.HeaderControl): the returned ctx is cancelled with
+// errProducerGone when the producer publishes there or has stopped
+// listening.
+func (w *Worker) control(ctx context.Context, m *nats.Msg) (context.Context, func()) {
+	id := nuid.Next()
+	ctx, cancel := context.WithCancelCause(ctx)
+	w.streams.Store(id, cancel)
+	msg := &nats.Msg{Subject: m.Reply, Reply: w.inbox + "." + id, Header: nats.Header{schema.HeaderControl: {schema.ControlStarted}}}
+	if err := w.nc.PublishMsg(msg); err != nil {
+		w.log.Debug("control message", "err", err)
+	}
+	return ctx, func() {
+		w.streams.Delete(id)
+		cancel(nil)
+	}
 }
 
 // fail ends a job whose provider call failed before anything reached the
@@ -137,6 +185,59 @@ func (w *Worker) fail(ctx context.Context, c *call, err error) {
 		}
 	}
 	w.replyError(c.m, c.codec, e)
+}
+
+// spent settles a call's tokens in the usage window: its usage when the
+// provider reports one, its prompt's estimate when it failed, else the
+// estimate it was admitted with.
+func (w *Worker) spent(c *call, resp *schema.Response, err error) {
+	switch {
+	case err != nil:
+		w.rate.settle(c.ticket, c.prompt)
+	case resp != nil && resp.Usage.PromptTokens+resp.Usage.CompletionTokens > 0:
+		w.rate.settle(c.ticket, int64(max(resp.Usage.PromptTokens, 0))+int64(max(resp.Usage.CompletionTokens, 0)))
+	}
+}
+
+// refuseRate answers a job the deployment's usage window has no room for,
+// without calling the provider. It is not a failure of the deployment: no
+// cooldown. A job that came through a dispatcher is bounced, marked
+// Llmq-Refused, so a dispatcher queues it again without counting an
+// attempt (and sends this worker nothing until wait has passed); others
+// are answered rate_limited with the wait as retry-after. A job whose
+// estimate alone is over the tpm (wait < 0) can never run here: it is
+// bounced as a failed attempt, so it goes elsewhere or is answered.
+func (w *Worker) refuseRate(c *call, est int64, wait time.Duration) {
+	w.kick() // the beat shows the window full and when it frees
+	var e *schema.Error
+	if wait < 0 {
+		e = schema.Errorf(schema.CodeRateLimited, "the job's estimated %d tokens are more than deployment %s's tpm limit of %d", est, w.cfg.Deployment, w.cfg.TPM)
+	} else {
+		wait = roundUpMs(wait)
+		e = schema.Errorf(schema.CodeRateLimited, "deployment %s is at its usage limit (%s per %v); room again in %v", w.cfg.Deployment, w.limits(), w.cfg.RateWindow, wait).WithRetryAfter(wait)
+	}
+	if c.from != "" {
+		b := broker.BounceMsg(w.cfg.Subjects.Retry(), c.m, e, w.cfg.Tier, w.cfg.Deployment)
+		if wait >= 0 {
+			b.Header[schema.HeaderRefused] = []string{w.cfg.ID}
+		}
+		if err := w.nc.PublishMsg(b); err == nil {
+			w.jobFailed(e.Code)
+			return
+		}
+	}
+	w.replyError(c.m, c.codec, e)
+}
+
+// limits describes the deployment's limits for a message.
+func (w *Worker) limits() string {
+	switch {
+	case w.cfg.RPM > 0 && w.cfg.TPM > 0:
+		return "rpm " + strconv.FormatInt(w.cfg.RPM, 10) + ", tpm " + strconv.FormatInt(w.cfg.TPM, 10)
+	case w.cfg.RPM > 0:
+		return "rpm " + strconv.FormatInt(w.cfg.RPM, 10)
+	}
+	return "tpm " + strconv.FormatInt(w.cfg.TPM, 10)
 }
 
 // complete fills the fields of a provider's response that llmq owns.

@@ -6,7 +6,7 @@ import (
 
 func TestWindowQuantiles(t *testing.T) {
 	t.Parallel()
-	w := newWindow(100)
+	w := newWindow(100, 0)
 	if qs, n := w.quantiles(0.5, 0.99); n != 0 || qs[0] != 0 || qs[1] != 0 {
 		t.Fatalf("empty window: %v, %d", qs, n)
 	}

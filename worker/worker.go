@@ -70,10 +70,29 @@ type Config struct {
 	LatencyWindow int
 	// Cooldown rests the deployment after failures (see Cooldown).
 	Cooldown Cooldown
+	// Router features (router.go): Tags go in heartbeats for tag routing;
+	// MaxInputTokens, when set, is the window of pre-call checks;
+	// MaxRetries is how many more times a failed call is made here before
+	// the failure is reported; latency samples older than LatencyTTL are
+	// forgotten (default 1 h).
+	Tags           []string
+	MaxInputTokens int
+	MaxRetries     int
+	LatencyTTL     time.Duration
 	// InputCostPerToken and OutputCostPerToken (US dollars) price the
-	// calls: each reply's routing block carries its cost_usd. Default 0
-	// (no cost reported).
+	// calls: each reply's routing block carries its cost_usd, and
+	// heartbeats carry them for cost-based routing. Default 0 (no cost
+	// reported).
 	InputCostPerToken, OutputCostPerToken float64
+	// RPM and TPM are the deployment's usage limits (LiteLLM's rpm and
+	// tpm): the worker starts at most RPM calls, and calls of at most TPM
+	// tokens, in any RateWindow, and refuses jobs over them (usage.go).
+	// At most broker.MaxRate. Default 0: no limit.
+	RPM, TPM int64
+	// RateWindow is the window RPM and TPM count over, at most
+	// broker.MaxRateWindow. Default DefaultRateWindow (a minute); tests
+	// shorten it.
+	RateWindow time.Duration
 	// Observer, when set, is told of every job's end and every cooldown
 	// (see Observer). Default none.
 	Observer Observer
@@ -95,6 +114,7 @@ type Worker struct {
 	log      *slog.Logger
 	streamer provider.Streamer
 	window   *window
+	rate     *rateWindow
 
 	jobs     chan queued
 	inflight atomic.Int64
@@ -175,6 +195,19 @@ func New(cfg Config) (*Worker, error) {
 	if math.IsNaN(cfg.Weight) || math.IsInf(cfg.Weight, 0) || cfg.Weight < 0 {
 		return nil, fmt.Errorf("worker: weight %v must be a finite number, 0 or more", cfg.Weight)
 	}
+	if cfg.RPM < 0 || cfg.TPM < 0 || cfg.RPM > broker.MaxRate || cfg.TPM > broker.MaxRate {
+		return nil, fmt.Errorf("worker: rpm %d and tpm %d must be within 0…%d", cfg.RPM, cfg.TPM, int64(broker.MaxRate))
+	}
+	if cfg.RateWindow <= 0 {
+		cfg.RateWindow = DefaultRateWindow
+	}
+	if cfg.RateWindow > broker.MaxRateWindow {
+		return nil, fmt.Errorf("worker: rate window %v is over %v (broker.MaxRateWindow)", cfg.RateWindow, broker.MaxRateWindow)
+	}
+	if math.IsNaN(cfg.InputCostPerToken) || math.IsNaN(cfg.OutputCostPerToken) || cfg.InputCostPerToken < 0 || cfg.OutputCostPerToken < 0 ||
+		cfg.InputCostPerToken > broker.MaxCostPerToken || cfg.OutputCostPerToken > broker.MaxCostPerToken {
+		return nil, fmt.Errorf("worker: costs per token %v and %v must be within 0…%v", cfg.InputCostPerToken, cfg.OutputCostPerToken, broker.MaxCostPerToken)
+	}
 	if cfg.HeartbeatInterval <= 0 {
 		cfg.HeartbeatInterval = time.Second
 	}
@@ -193,6 +226,9 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.LatencyWindow <= 0 {
 		cfg.LatencyWindow = 64
 	}
+	if err := checkRouterConfig(&cfg); err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -201,7 +237,8 @@ func New(cfg Config) (*Worker, error) {
 		nc:      cfg.Conn,
 		subject: cfg.Subjects.Worker(cfg.ID),
 		log:     cfg.Logger.With("worker", cfg.ID, "tier", cfg.Tier),
-		window:  newWindow(cfg.LatencyWindow),
+		window:  newWindow(cfg.LatencyWindow, cfg.LatencyTTL),
+		rate:    newRateWindow(cfg.RateWindow, cfg.RPM, cfg.TPM),
 		jobs:    make(chan queued, cfg.Concurrency+cfg.Backlog),
 		senders: map[string]*sender{},
 		stopCh:  make(chan struct{}),
@@ -345,6 +382,7 @@ func (w *Worker) accept(m *nats.Msg) {
 		// the jobs in flight) always has room.
 		if w.inflight.Load() < int64(w.cfg.Concurrency+w.cfg.Backlog) {
 			w.inflight.Add(1)
+			w.rate.take()
 			q := queued{m: m, from: d}
 			q.seq, q.tracked = w.receive(d, seq, true, now)
 			w.jobs <- q

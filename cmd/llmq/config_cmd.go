@@ -190,7 +190,7 @@ func serveProblems(d *config.Deployment, rs *config.RouterSettings, lookup func(
 	}
 	if _, err := worker.FromDeployment(d, rs); err != nil {
 		msg := strings.TrimPrefix(errText(err), "deployment "+d.String()+": ")
-		if d.LitellmParams.APIKey == "" && len(d.KeyVars()) > 0 {
+		if d.LitellmParams.APIKey == "" && len(d.KeyVars()) > 0 && !strings.Contains(msg, d.KeyVars()[0]) {
 			if _, set := firstSetVar(d.KeyVars(), lookup); !set {
 				msg += fmt.Sprintf(" (no api_key in the config, and %s is not set)", strings.Join(d.KeyVars(), " / "))
 			}

@@ -129,7 +129,7 @@ func TestConfigCheck_ReportsEveryProblemAtOnceWithLineAndPath(t *testing.T) {
     litellm_params:
       model: ollama/llama3
       api_base: http://localhost:11434
-      tags: [a]
+      region_name: eu
   - model_name: tier2
     litellm_params:
       model: azure-ish/gpt-4o
@@ -147,7 +147,7 @@ mystery: 1
 		t.Fatalf("err = %v, want an error (exit status 2)", err)
 	}
 	for _, want := range []string{
-		"config.yaml:6: warning: model_list[0].litellm_params.tags: ignored: llmq does not do tag routing yet",
+		"config.yaml:6: warning: model_list[0].litellm_params.region_name: ignored: llmq does not route by region",
 		"config.yaml:7: error: model_list[1]: tier2 cannot be served: ",
 		`unknown provider prefix "azure-ish"`,
 		"config.yaml:14: error: model_list[2].litellm_params.api_key: tier3 cannot be served: environment variable LLMQ_TEST_SURELY_UNSET_CONFIGCHECK is not set",

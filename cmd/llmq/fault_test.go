@@ -128,7 +128,9 @@ llmq_settings:
   heartbeat_interval: 200ms
 `, provider, r.prefix))
 	r.nc = srv.Connect("producer")
-	sub, err := r.nc.Subscribe(r.prefix+".answers.>", func(m *nats.Msg) {
+	// Answers come to an inbox of the producer's: llmq answers no reply
+	// subject inside its own prefix (broker.Subjects.CheckReply).
+	sub, err := r.nc.Subscribe("_INBOX."+r.prefix+".>", func(m *nats.Msg) {
 		id := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
 		r.mu.Lock()
 		r.answers[id] = append(r.answers[id], m)
@@ -162,7 +164,7 @@ func (r *faultRun) worker(deployment string) *proc {
 // is counted.
 func (r *faultRun) send(i int, tier string) {
 	body := fmt.Sprintf(`{"messages":[{"role":"user","content":"job %d"}]}`, i)
-	m := &nats.Msg{Subject: r.prefix + ".jobs." + tier, Reply: fmt.Sprintf("%s.answers.%d", r.prefix, i), Header: nats.Header{
+	m := &nats.Msg{Subject: r.prefix + ".jobs." + tier, Reply: fmt.Sprintf("_INBOX.%s.%d", r.prefix, i), Header: nats.Header{
 		schema.HeaderContentType: {schema.ContentTypeJSON},
 		schema.HeaderTimeout:     {"60000"},
 	}, Data: []byte(body)}

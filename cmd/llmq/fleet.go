@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/llmq/llmq/broker"
 	"github.com/llmq/llmq/config"
+	"github.com/llmq/llmq/config/family"
 	"github.com/llmq/llmq/worker"
 )
 
@@ -85,4 +89,74 @@ func stopWorkers(ctx context.Context, ws []*worker.Worker, log *slog.Logger) err
 		}
 	}
 	return errors.Join(all...)
+}
+
+// unsupportedHint ends the error of an up whose config names a provider
+// llmq does not serve yet.
+const unsupportedHint = "llmq up --skip-unsupported starts the other deployments"
+
+// unsupportedErr returns the error of d's model when llmq knows its
+// provider but does not serve it yet, else nil.
+func unsupportedErr(d *config.Deployment) error {
+	_, _, _, err := worker.ParseModel(d.LitellmParams.Model)
+	if errors.Is(err, family.ErrUnsupported) {
+		return err
+	}
+	return nil
+}
+
+// checkConfigSkipping is checkConfig for `llmq up --skip-unsupported`: a
+// deployment whose provider llmq does not serve yet is left out with a
+// warning, and the problems of a left-out deployment (its unset
+// variables, its provider) stop nothing. It returns the deployments to
+// run. A config whose every deployment is left out is an error.
+func (a *app) checkConfigSkipping(path string) (*config.Config, []*config.Deployment, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("config: %w", err)
+	}
+	r := checkConfigData(path, data, os.LookupEnv, roleUp, "")
+	var run []*config.Deployment
+	skipped := map[int]bool{}
+	if r.cfg != nil {
+		for i := range r.cfg.ModelList {
+			d := &r.cfg.ModelList[i]
+			if err := unsupportedErr(d); err != nil {
+				skipped[d.Index()] = true
+				a.g.logger.Warn("skipping a deployment llmq cannot serve yet (--skip-unsupported)", "deployment", d.String(), "err", err)
+				continue
+			}
+			run = append(run, d)
+		}
+	}
+	var errs config.Errors
+	for _, d := range r.diags {
+		switch {
+		case d.Severity == config.Warning:
+			a.g.logger.Warn("config: " + d.Format(path))
+		case !skipped[deploymentIndex(d.Path)]:
+			errs = append(errs, d)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, nil, fmt.Errorf("config %s: %w", path, errs)
+	}
+	if len(run) == 0 {
+		return nil, nil, fmt.Errorf("config %s: no deployment left to run: every one names a provider llmq does not serve yet", path)
+	}
+	return r.cfg, run, nil
+}
+
+// deploymentIndex is i of a diagnostic path "model_list[i]…", or -1.
+func deploymentIndex(path string) int {
+	rest, ok := strings.CutPrefix(path, "model_list[")
+	if !ok {
+		return -1
+	}
+	n, _, ok := strings.Cut(rest, "]")
+	i, err := strconv.Atoi(n)
+	if !ok || err != nil {
+		return -1
+	}
+	return i
 }

@@ -7,5 +7,6 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	runNATSNodeIfAsked() // the test binary doubles as a NATS cluster node
 	goleak.VerifyTestMain(m)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,8 +29,13 @@ type globalFlags struct {
 	prefix                 string
 	logFormat, logLevel    string
 	connectTimeout         time.Duration
+	pingInterval           time.Duration
+	maxPingsOut            int
+	inboxPrefix            string
 	inProcess              nats.Option // set by `up` for its own components
 	logger                 *slog.Logger
+	watch                  *connWatch     // a long-running command's lost connection
+	exit                   func(code int) // ends the process when a command outlives its connection; default os.Exit
 }
 
 func (a *app) root() *cobra.Command {
@@ -48,7 +52,7 @@ func (a *app) root() *cobra.Command {
 				return err
 			}
 			a.g.logger = l
-			return nil
+			return a.prepareRun(cmd)
 		},
 	}
 	root.SetOut(a.stdout)
@@ -56,7 +60,7 @@ func (a *app) root() *cobra.Command {
 	f := root.PersistentFlags()
 	f.StringSliceVar(&a.g.natsURLs, "nats", nil, "NATS server URL(s), comma-separated or repeated (default $NATS_URL, then "+broker.DefaultURL+")")
 	f.StringVar(&a.g.creds, "creds", "", "NATS credentials file")
-	f.StringVar(&a.g.nkey, "nkey", "", "NATS nkey seed file")
+	f.StringVar(&a.g.nkey, "nkey", "", "NATS nkey seed file (default $"+envNKey+")")
 	f.StringVar(&a.g.user, "user", "", "NATS user")
 	f.StringVar(&a.g.password, "password", "", "NATS password")
 	f.StringVar(&a.g.token, "token", "", "NATS token")
@@ -65,10 +69,14 @@ func (a *app) root() *cobra.Command {
 	f.StringVar(&a.g.tlsCA, "tlsca", "", "TLS CA file to verify the server")
 	f.BoolVar(&a.g.tlsFirst, "tlsfirst", false, "TLS handshake before the NATS protocol")
 	f.DurationVar(&a.g.connectTimeout, "connect-timeout", 5*time.Second, "time to reach NATS")
+	f.DurationVar(&a.g.pingInterval, "ping-interval", time.Second, "how often to ping the NATS server: a server that leaves --max-pings-out pings unanswered is given up for another")
+	f.IntVar(&a.g.maxPingsOut, "max-pings-out", 2, "unanswered pings before the connection is taken as dead")
+	f.StringVar(&a.g.inboxPrefix, "inbox-prefix", "_INBOX", "prefix of this client's reply subjects; _INBOX.<user> with the permissions llmq auth init writes (default $"+envInboxPrefix+", else _INBOX)")
 	f.StringVar(&a.g.prefix, "prefix", "", "subject prefix (default from config llmq_settings.prefix, else \"llm\")")
 	f.StringVar(&a.g.logFormat, "log-format", "auto", "log format: auto (tint on a terminal, JSON otherwise), text, json")
 	f.StringVar(&a.g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	root.AddCommand(a.upCmd(), a.dispatcherCmd(), a.workerCmd(), a.completeCmd(), a.statusCmd(), a.batchCmd(), a.batchRunnerCmd(), a.gatewayCmd(), a.topCmd(), a.configCmd())
+	root.AddCommand(a.upCmd(), a.dispatcherCmd(), a.workerCmd(), a.completeCmd(), a.statusCmd(), a.batchCmd(), a.batchRunnerCmd(), a.gatewayCmd(), a.topCmd(), a.configCmd(), a.authCmd())
+	wrapRuns(root, a.finishRun)
 	return root
 }
 
@@ -96,19 +104,6 @@ func (a *app) newLogger() (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-format %q: want auto, text or json", a.g.logFormat)
 	}
 	return slog.New(h), nil
-}
-
-func (a *app) connect(ctx context.Context, name string) (*nats.Conn, error) {
-	c := broker.ConnectConfig{
-		URLs: a.g.natsURLs, Name: name, CredsFile: a.g.creds, NKeyFile: a.g.nkey,
-		User: a.g.user, Password: a.g.password, Token: a.g.token,
-		TLSCert: a.g.tlsCert, TLSKey: a.g.tlsKey, TLSCA: a.g.tlsCA, TLSFirst: a.g.tlsFirst,
-		ConnectTimeout: a.g.connectTimeout, Logger: a.g.logger,
-	}
-	if a.g.inProcess != nil {
-		c.Options = append(c.Options, a.g.inProcess)
-	}
-	return broker.Connect(ctx, c)
 }
 
 // subjects is the subject layout: --prefix, else the config's, else "llm".
@@ -146,6 +141,16 @@ func heartbeatInterval(cfg *config.Config, flag time.Duration) time.Duration {
 		return cfg.Settings.HeartbeatInterval.D()
 	}
 	return time.Second
+}
+
+// wrapRuns makes every command's error pass through finish.
+func wrapRuns(cmd *cobra.Command, finish func(*cobra.Command, error) error) {
+	if run := cmd.RunE; run != nil {
+		cmd.RunE = func(cmd *cobra.Command, args []string) error { return finish(cmd, run(cmd, args)) }
+	}
+	for _, c := range cmd.Commands() {
+		wrapRuns(c, finish)
+	}
 }
 
 func writeLines(w io.Writer, lines ...string) { fmt.Fprintln(w, strings.Join(lines, "\n")) }

@@ -9,12 +9,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/llmq/llmq/broker"
 	"github.com/llmq/llmq/schema"
@@ -49,6 +49,7 @@ func (a *app) statusCmd() *cobra.Command {
 			}
 			if !watch {
 				printFleet(out, fleet.list())
+				fleet.printDropped(cmd.ErrOrStderr())
 				return nil
 			}
 			t := time.NewTicker(wait)
@@ -72,11 +73,19 @@ func (a *app) statusCmd() *cobra.Command {
 	return cmd
 }
 
+// maxFleetWorkers bounds the workers status and top follow: heartbeats
+// come from any client of the NATS server, and a flood of made-up workers
+// must not grow the view without bound.
+const maxFleetWorkers = 4096
+
 // fleetView is the latest heartbeat of each worker, forgetting workers
 // silent for three intervals.
 type fleetView struct {
 	mu      sync.Mutex
 	workers map[string]seenBeat
+	// dropped counts the heartbeats refused: malformed (see
+	// broker.DecodeHeartbeat) or over maxFleetWorkers.
+	dropped atomic.Uint64
 }
 
 type seenBeat struct {
@@ -89,8 +98,9 @@ type seenBeat struct {
 func collect(ctx context.Context, nc *nats.Conn, s broker.Subjects, wait time.Duration) (*fleetView, error) {
 	f := &fleetView{workers: map[string]seenBeat{}}
 	sub, err := nc.Subscribe(s.HeartbeatWildcard(), func(m *nats.Msg) {
-		var hb schema.Heartbeat
-		if msgpack.Unmarshal(m.Data, &hb) != nil || hb.Worker == "" {
+		hb, ok := decodeBeat(s, m)
+		if !ok {
+			f.dropped.Add(1)
 			return
 		}
 		f.mu.Lock()
@@ -99,7 +109,12 @@ func collect(ctx context.Context, nc *nats.Conn, s broker.Subjects, wait time.Du
 			delete(f.workers, hb.Worker)
 			return
 		}
-		if prev, ok := f.workers[hb.Worker]; ok && prev.hb.Seq >= hb.Seq {
+		prev, ok := f.workers[hb.Worker]
+		if ok && prev.hb.Seq >= hb.Seq {
+			return
+		}
+		if !ok && len(f.workers) >= maxFleetWorkers {
+			f.dropped.Add(1)
 			return
 		}
 		f.workers[hb.Worker] = seenBeat{hb, time.Now()}
@@ -118,6 +133,18 @@ func collect(ctx context.Context, nc *nats.Conn, s broker.Subjects, wait time.Du
 	return f, nil
 }
 
+// decodeBeat decodes a heartbeat with broker.DecodeHeartbeat (guarded,
+// shape-checked, clamped) and drops what status and top do not show: the
+// per-dispatcher job lists a beat may carry by the thousand.
+func decodeBeat(s broker.Subjects, m *nats.Msg) (schema.Heartbeat, bool) {
+	hb, err := s.DecodeHeartbeat(m.Subject, m.Data, time.Now())
+	if err != nil {
+		return hb, false
+	}
+	hb.Jobs, hb.Received = nil, nil
+	return hb, true
+}
+
 func (f *fleetView) list() []schema.Heartbeat {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -134,6 +161,13 @@ func (f *fleetView) list() []schema.Heartbeat {
 		return cmp.Or(strings.Compare(a.Tier, b.Tier), strings.Compare(a.Worker, b.Worker))
 	})
 	return out
+}
+
+// printDropped says how many heartbeats were refused, if any.
+func (f *fleetView) printDropped(w io.Writer) {
+	if n := f.dropped.Load(); n > 0 {
+		fmt.Fprintf(w, "%d heartbeats refused (malformed, or over %d workers)\n", n, maxFleetWorkers)
+	}
 }
 
 func printFleet(w io.Writer, list []schema.Heartbeat) {

@@ -10,13 +10,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 	"github.com/spf13/cobra"
-	"github.com/vmihailenco/msgpack/v5"
 	"golang.org/x/term"
 
 	"github.com/llmq/llmq/broker"
@@ -110,10 +110,11 @@ func liveTop(ctx context.Context, out io.Writer, snap func(context.Context) topS
 	}
 }
 
-// topView follows the fleet's heartbeats.
+// topView follows the fleet's heartbeats, at most maxFleetWorkers.
 type topView struct {
 	mu      sync.Mutex
 	workers map[string]*topWorker
+	dropped atomic.Uint64 // heartbeats refused: malformed or over the cap
 }
 
 type topWorker struct {
@@ -127,14 +128,19 @@ type rateMark struct {
 	done, failed uint64
 }
 
-// rateWindow is how far back rates look.
-const rateWindow = 10 * time.Second
+// rateWindow is how far back rates look, and maxMarks how many marks a
+// worker keeps in it (a worker beating faster keeps every other one).
+const (
+	rateWindow = 10 * time.Second
+	maxMarks   = 128
+)
 
 func watchTop(ctx context.Context, nc *nats.Conn, s broker.Subjects) (*topView, error) {
 	v := &topView{workers: map[string]*topWorker{}}
 	sub, err := nc.Subscribe(s.HeartbeatWildcard(), func(m *nats.Msg) {
-		var hb schema.Heartbeat
-		if msgpack.Unmarshal(m.Data, &hb) != nil || hb.Worker == "" {
+		hb, ok := decodeBeat(s, m)
+		if !ok {
+			v.dropped.Add(1)
 			return
 		}
 		v.beat(hb, time.Now())
@@ -158,6 +164,10 @@ func (v *topView) beat(hb schema.Heartbeat, now time.Time) {
 	}
 	w := v.workers[hb.Worker]
 	if w == nil {
+		if len(v.workers) >= maxFleetWorkers {
+			v.dropped.Add(1)
+			return
+		}
 		w = &topWorker{}
 		v.workers[hb.Worker] = w
 	} else if hb.Seq <= w.hb.Seq {
@@ -170,6 +180,16 @@ func (v *topView) beat(hb schema.Heartbeat, now time.Time) {
 		cut++
 	}
 	w.marks = w.marks[cut:]
+	if len(w.marks) > maxMarks {
+		// Thin out, keeping the first and the last: rates need only those.
+		kept := w.marks[:0]
+		for i, mk := range w.marks {
+			if i%2 == 0 || i == len(w.marks)-1 {
+				kept = append(kept, mk)
+			}
+		}
+		w.marks = kept
+	}
 }
 
 // topSnapshot is what one frame shows.
@@ -180,6 +200,8 @@ type topSnapshot struct {
 	Dispatchers []topDispatcherRow
 	// Queued per tier, summed over the dispatchers.
 	Queued map[string]int
+	// Dropped counts the heartbeats refused so far.
+	Dropped uint64
 }
 
 type topWorkerRow struct {
@@ -197,7 +219,7 @@ type topDispatcherRow struct {
 // stats, waiting up to wait for replies.
 func (v *topView) snapshot(ctx context.Context, nc *nats.Conn, s broker.Subjects, wait time.Duration) topSnapshot {
 	prefix := s.Name()
-	snap := topSnapshot{Prefix: prefix, At: time.Now(), Queued: map[string]int{}}
+	snap := topSnapshot{Prefix: prefix, At: time.Now(), Queued: map[string]int{}, Dropped: v.dropped.Load()}
 	var ws, ds []micro.Stats
 	var wg sync.WaitGroup
 	wg.Go(func() { ws = microStats(ctx, nc, worker.ServiceName, prefix, wait) })
@@ -288,6 +310,9 @@ func render(s topSnapshot) string {
 		s.Prefix, s.At.Format(time.TimeOnly), len(s.Dispatchers), len(s.Workers))
 	if len(s.Workers) == 0 {
 		b.WriteString("no workers (none beat; is NATS right and a worker running?)\n")
+	}
+	if s.Dropped > 0 {
+		fmt.Fprintf(&b, "%d heartbeats refused (malformed, or over %d workers)\n", s.Dropped, maxFleetWorkers)
 	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIER / WORKER\tSTATE\tIN-FLIGHT\tQUEUED\tREQ/S\tP50 MS\tP99 MS\tDONE\tERRORS\tERR/S\tCOOLING")

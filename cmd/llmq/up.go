@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ func (a *app) upCmd() *cobra.Command {
 		df                        dispatcherFlags
 		bf                        batchFlags
 		skipCheck                 bool
+		skipUnsupported           bool
 		mf                        metricsFlag
 		gatewayListen             string
 	)
@@ -35,23 +37,35 @@ func (a *app) upCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			var cfg *config.Config
+			var deps []*config.Deployment // the deployments to run
 			var err error
 			source := cfgPath
-			if cfgPath == "" {
+			switch {
+			case cfgPath == "":
 				source = "built-in demo (examples/demo.yaml)"
 				cfg, err = config.Parse(examples.Demo(), os.LookupEnv)
 				if err == nil {
 					a.warn(cfg)
 				}
-			} else {
+			case skipUnsupported:
+				cfg, deps, err = a.checkConfigSkipping(cfgPath)
+			default:
 				cfg, err = a.checkConfig(cfgPath, roleUp, "")
+				if err != nil && strings.Contains(err.Error(), "not supported by llmq yet") {
+					err = fmt.Errorf("%w\n(%s)", err, unsupportedHint)
+				}
 			}
 			if err != nil {
 				return err
 			}
-			for i := range cfg.ModelList {
-				if err := cfg.ModelList[i].Err(); err != nil {
-					return fmt.Errorf("deployment %s: %w", &cfg.ModelList[i], err)
+			if deps == nil {
+				for i := range cfg.ModelList {
+					deps = append(deps, &cfg.ModelList[i])
+				}
+			}
+			for _, d := range deps {
+				if err := d.Err(); err != nil {
+					return fmt.Errorf("deployment %s: %w", d, err)
 				}
 			}
 			ec := broker.EmbeddedConfig{Listen: listen}
@@ -94,10 +108,6 @@ func (a *app) upCmd() *cobra.Command {
 				return err
 			}
 			o.addDispatcher(d)
-			deps := make([]*config.Deployment, len(cfg.ModelList))
-			for i := range cfg.ModelList {
-				deps[i] = &cfg.ModelList[i]
-			}
 			br, err := a.startBatchRunner(ctx, nc, cfg, &bf, false)
 			if err != nil {
 				_ = d.Stop(context.Background())
@@ -112,7 +122,7 @@ func (a *app) upCmd() *cobra.Command {
 				return err
 			}
 			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			for t := range cfg.Tiers() {
+			for t := range tiersOf(deps) {
 				if err := d.WaitWorkers(wctx, t, 1); err != nil && !errors.Is(ctx.Err(), context.Canceled) {
 					a.g.logger.Warn("tier not ready", "tier", t, "err", err)
 				}
@@ -126,7 +136,7 @@ func (a *app) upCmd() *cobra.Command {
 					return errors.Join(err, stopBatchRunner(sctx, br), d.Stop(sctx), stopWorkers(sctx, ws, a.g.logger))
 				}
 			}
-			a.printReady(srv.ClientURL(), source, cfg, subjects)
+			a.printReady(srv.ClientURL(), source, cfg, deps, subjects)
 			if g != nil {
 				fmt.Fprintf(a.stdout, "OpenAI-compatible gateway: http://%s/v1\n", g.Addr())
 			}
@@ -159,6 +169,7 @@ func (a *app) upCmd() *cobra.Command {
 	f.StringVar(&storeDir, "store-dir", "", "JetStream store of the embedded server (default: a temporary directory, removed at exit; none with --no-batch)")
 	f.DurationVar(&heartbeat, "heartbeat", 0, "heartbeat interval (default llmq_settings.heartbeat_interval, else 1s)")
 	f.BoolVar(&skipCheck, "skip-model-check", false, "do not check at start that models are on their Ollama hosts")
+	f.BoolVar(&skipUnsupported, "skip-unsupported", false, "start without the deployments whose provider llmq does not serve yet (bedrock/, vertex_ai/, …), with a warning for each, instead of failing")
 	df.bind(cmd)
 	bf.bindRunner(cmd, true)
 	mf.bind(cmd)
@@ -166,27 +177,41 @@ func (a *app) upCmd() *cobra.Command {
 	return cmd
 }
 
-func (a *app) printReady(url, source string, cfg *config.Config, s broker.Subjects) {
+func (a *app) printReady(url, source string, cfg *config.Config, run []*config.Deployment, s broker.Subjects) {
 	fmt.Fprintf(a.stdout, "llmq is up: NATS at %s, config %s\n", url, source)
-	tiers := cfg.Tiers()
-	names := make([]string, 0, len(tiers))
-	for _, d := range cfg.ModelList {
-		if tiers[d.ModelName] && !broker.IsPattern(d.ModelName) {
+	runs := map[*config.Deployment]bool{}
+	var names []string
+	for _, d := range run {
+		if !slices.Contains(names, d.ModelName) && !broker.IsPattern(d.ModelName) {
 			names = append(names, d.ModelName)
-			delete(tiers, d.ModelName)
 		}
+		runs[d] = true
 	}
-	for _, d := range cfg.ModelList {
+	for _, d := range run {
 		if names == nil && broker.IsPattern(d.ModelName) {
-			// A wildcard model_name: ask for a name it matches.
+			// Only wildcard model_names: ask for a name one matches.
 			names = append(names, strings.ReplaceAll(d.ModelName, "*", "MODEL"))
 		}
 	}
-	for _, d := range cfg.ModelList {
-		fmt.Fprintf(a.stdout, "  %-8s %-36s %s\n", d.ModelName, d.LitellmParams.Model, d.ID)
+	for i := range cfg.ModelList {
+		d := &cfg.ModelList[i]
+		note := ""
+		if !runs[d] {
+			note = "  (skipped: provider not supported yet)"
+		}
+		fmt.Fprintf(a.stdout, "  %-8s %-36s %s%s\n", d.ModelName, d.LitellmParams.Model, d.ID, note)
 	}
 	first := names[0]
 	fmt.Fprintf(a.stdout, "\nSend it a job:\n  llmq complete --tier %s \"write a haiku about queues\"\n", first)
 	fmt.Fprintf(a.stdout, "  nats req %s '{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}' -H Content-Type:application/json\n", s.Jobs(first))
 	fmt.Fprintf(a.stdout, "See the fleet:\n  llmq status\nStop with Ctrl-C.\n")
+}
+
+// tiersOf is the set of the tiers of deps.
+func tiersOf(deps []*config.Deployment) map[string]bool {
+	out := map[string]bool{}
+	for _, d := range deps {
+		out[d.ModelName] = true
+	}
+	return out
 }

@@ -2,8 +2,6 @@ package anthropic
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -134,16 +132,9 @@ func (p *Provider) decodeError(ctx context.Context, what string, err error) *sch
 // key, should it ever appear, masked.
 func (p *Provider) named(e *schema.Error) *schema.Error {
 	out := *e
-	out.Message = redact(out.Message, p.o.APIKey)
+	out.Message = provider.Redact(out.Message, p.o.APIKey)
 	if !strings.HasPrefix(out.Message, Name+":") {
 		out.Message = Name + ": " + out.Message
 	}
 	return &out
-}
-
-// newID returns an OpenAI-style id for a reply that came without one.
-func newID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return "chatcmpl-" + hex.EncodeToString(b[:])
 }

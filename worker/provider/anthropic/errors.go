@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/llmq/llmq/schema"
 	"github.com/llmq/llmq/worker/provider"
@@ -83,7 +82,7 @@ func statusError(status int, h http.Header, body []byte, key string) *schema.Err
 	if json.Unmarshal(body, &we) == nil && (we.Error.Type != "" || we.Error.Message != "") {
 		typ, msg = we.Error.Type, we.Error.Message
 	} else {
-		msg = snippet(body)
+		msg = provider.Snippet(body, maxMessage)
 	}
 	rid := we.RequestID
 	if rid == "" {
@@ -97,7 +96,7 @@ func eventError(data []byte, key string) *schema.Error {
 	var we wireError
 	if err := json.Unmarshal(data, &we); err != nil || we.Error.Type == "" {
 		return schema.Errorf(schema.CodeProviderError, "anthropic: stream error event: %s",
-			redact(snippet(data), key))
+			provider.Redact(provider.Snippet(data, maxMessage), key))
 	}
 	return classify(typeStatus(we.Error.Type), nil, we.Error.Type, we.Error.Message, we.RequestID, key)
 }
@@ -110,7 +109,7 @@ func classify(status int, h http.Header, typ, msg, requestID, key string) *schem
 	if requestID != "" {
 		text += " (request-id " + requestID + ")"
 	}
-	e := provider.StatusError(Name, status, h, redact(text, key))
+	e := provider.StatusError(Name, status, h, provider.Redact(text, key))
 	code := typeCode(typ)
 	switch {
 	case typ == "invalid_request_error" && contextExceeded(msg):
@@ -119,17 +118,9 @@ func classify(status int, h http.Header, typ, msg, requestID, key string) *schem
 		code = schema.CodeContentPolicy
 	}
 	if code != "" && code != e.Code {
-		e = recode(e, code)
+		e = provider.Recode(e, code)
 	}
 	return e
-}
-
-// recode returns e under another code, keeping its message and hints.
-func recode(e *schema.Error, code string) *schema.Error {
-	out := schema.NewError(code, e.Message)
-	out.ProviderStatus = e.ProviderStatus
-	out.RetryAfterMs = e.RetryAfterMs
-	return out
 }
 
 // contextExceeded recognises the messages Anthropic answers a prompt
@@ -147,31 +138,6 @@ func contextExceeded(msg string) bool {
 func contentRefused(msg string) bool {
 	m := strings.ToLower(msg)
 	return strings.Contains(m, "content filtering policy") || strings.Contains(m, "output blocked")
-}
-
-// snippet returns the start of a body that is not Anthropic's JSON (an
-// HTML page from a proxy, say) as one line of valid UTF-8.
-func snippet(b []byte) string {
-	s := strings.Join(strings.Fields(string(b)), " ")
-	if len(s) > maxMessage {
-		s = s[:maxMessage]
-		for !utf8.ValidString(s) {
-			s = s[:len(s)-1]
-		}
-		s += "…"
-	}
-	if s == "" {
-		return "(empty body)"
-	}
-	return s
-}
-
-// redact masks key in s.
-func redact(s, key string) string {
-	if key == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, key, "[redacted]")
 }
 
 // errStreamCut is the error of a stream that ended before message_stop.

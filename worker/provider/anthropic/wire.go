@@ -5,6 +5,7 @@ import (
 	"unicode"
 
 	"github.com/llmq/llmq/schema"
+	"github.com/llmq/llmq/worker/provider"
 )
 
 // wireRequest is the body of POST /v1/messages.
@@ -78,7 +79,7 @@ func (r *wireReply) response() *schema.Response {
 
 func newResponse(id, model, text, stopReason string, prompt, completion int) *schema.Response {
 	if id == "" {
-		id = newID()
+		id = provider.NewID()
 	}
 	return &schema.Response{
 		ID:    id,

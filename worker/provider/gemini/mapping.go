@@ -1,11 +1,10 @@
 package gemini
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"strings"
 
 	"github.com/llmq/llmq/schema"
+	"github.com/llmq/llmq/worker/provider"
 )
 
 // Gemini's content roles.
@@ -107,7 +106,7 @@ func usage(u *usageMetadata) schema.Usage {
 // response assembles the OpenAI response from what Gemini returned.
 func (p *Provider) response(id, modelVersion, text, finish string, u *usageMetadata) *schema.Response {
 	if id == "" {
-		id = newID()
+		id = provider.NewID()
 	}
 	if modelVersion == "" {
 		modelVersion = p.model
@@ -122,11 +121,4 @@ func (p *Provider) response(id, modelVersion, text, finish string, u *usageMetad
 		}},
 		Usage: usage(u),
 	}
-}
-
-// newID returns an OpenAI-style completion id for replies that carry none.
-func newID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return "chatcmpl-" + hex.EncodeToString(b[:])
 }

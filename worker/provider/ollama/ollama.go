@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -229,7 +227,7 @@ func (p *Provider) response(r *chatResponse, content string) (*schema.Response, 
 		model = p.model
 	}
 	return &schema.Response{
-		ID:    newID(),
+		ID:    provider.NewID(),
 		Model: model,
 		Choices: []schema.Choice{{
 			Message:      schema.Message{Role: schema.RoleAssistant, Content: schema.Content(content)},
@@ -241,13 +239,6 @@ func (p *Provider) response(r *chatResponse, content string) (*schema.Response, 
 			TotalTokens:      r.PromptEvalCount + r.EvalCount,
 		},
 	}, nil
-}
-
-// newID returns a chat-completion id; Ollama's replies have none.
-func newID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return "chatcmpl-" + hex.EncodeToString(b[:])
 }
 
 // redactBase returns an api_base without its user info.

@@ -12,4 +12,8 @@
 // carries the token counts. Errors, whether in the HTTP status or inside an
 // open stream, become *schema.Error values; docs/providers/openai.md holds
 // the full mapping. Package openaitest has a strict fake server for tests.
+//
+// NewEndpoint builds the same adapter for a service that speaks this API
+// under its own URL and credentials; package azure uses it for Azure
+// OpenAI.
 package openai

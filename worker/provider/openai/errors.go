@@ -119,14 +119,14 @@ func (p *Provider) apiError(status int, h http.Header, body []byte) *schema.Erro
 	if status == 0 || status == http.StatusOK {
 		status = we.Status
 	}
-	return p.named(classify(status, h, we))
+	return p.named(classify(p.name, status, h, we))
 }
 
 // classify turns an error into a *schema.Error: the HTTP status gives the
 // class (provider.StatusError), the server's code, type and message refine
 // it. status 0 means the server gave none (an in-stream error object
 // without a numeric code).
-func classify(status int, h http.Header, we wireError) *schema.Error {
+func classify(name string, status int, h http.Header, we wireError) *schema.Error {
 	detail := truncate(strings.TrimSpace(we.Message), maxMessage)
 	if detail == "" {
 		detail = http.StatusText(status)
@@ -138,9 +138,9 @@ func classify(status int, h http.Header, we wireError) *schema.Error {
 	}
 	var e *schema.Error
 	if status > 0 {
-		e = provider.StatusError(Name, status, h, detail)
+		e = provider.StatusError(name, status, h, detail)
 	} else {
-		e = schema.NewError(schema.CodeProviderError, Name+": error in stream: "+detail)
+		e = schema.NewError(schema.CodeProviderError, name+": error in stream: "+detail)
 		if we.Type == typeInvalidRequest {
 			e = schema.NewError(schema.CodeBadRequest, e.Message)
 		}
@@ -160,7 +160,7 @@ func classify(status int, h http.Header, we wireError) *schema.Error {
 		addRetryHint(out, we.Message)
 	case schema.CodeAuthentication:
 		if isQuota(we) {
-			out.Message = Name + ": quota exhausted, check the account's plan and billing (no retry helps): " + strings.TrimPrefix(e.Message, Name+": ")
+			out.Message = name + ": quota exhausted, check the account's plan and billing (no retry helps): " + strings.TrimPrefix(e.Message, name+": ")
 		}
 	}
 	return out
@@ -218,6 +218,9 @@ func isContextMessage(msg string) bool {
 // "in 1m30s" hint in rate-limit messages.
 var retryHint = regexp.MustCompile(`(?i)try again in ((?:\d+(?:\.\d+)?(?:ms|h|m|s))+)`)
 
+// retryAfterSeconds matches Azure OpenAI's "Please retry after 6 seconds."
+var retryAfterSeconds = regexp.MustCompile(`(?i)retry after (\d+) seconds?`)
+
 // addRetryHint sets e's retry-after from the message when no header gave
 // one.
 func addRetryHint(e *schema.Error, message string) {
@@ -227,6 +230,12 @@ func addRetryHint(e *schema.Error, message string) {
 	if m := retryHint.FindStringSubmatch(message); m != nil {
 		if d, err := time.ParseDuration(m[1]); err == nil {
 			e.WithRetryAfter(d)
+		}
+		return
+	}
+	if m := retryAfterSeconds.FindStringSubmatch(message); m != nil {
+		if n, err := strconv.Atoi(m[1]); err == nil && n > 0 && n < 24*3600 {
+			e.WithRetryAfter(time.Duration(n) * time.Second)
 		}
 	}
 }

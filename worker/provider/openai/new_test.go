@@ -2,6 +2,7 @@ package openai_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -60,5 +61,39 @@ func TestNewAcceptsFullEndpointAsAPIBase(t *testing.T) {
 	}
 	if got := srv.Requests()[0].Path; got != openaitest.Path {
 		t.Fatalf("path = %s, want %s", got, openaitest.Path)
+	}
+}
+
+func TestNewEndpoint_NamesItsErrorsAndValidates(t *testing.T) {
+	t.Parallel()
+	srv := openaitest.NewServer(t, openaitest.Config{Key: testKey})
+	h := http.Header{"Authorization": {"Bearer " + testKey}}
+	p, err := openai.NewEndpoint(provider.Options{Model: "m", HTTP: newClient(t)},
+		openai.Endpoint{Name: "acme", URL: srv.URL() + "/chat/completions", Header: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Complete(context.Background(), userRequest("hi")); err != nil {
+		t.Fatalf("with the endpoint's credentials: %v", err)
+	}
+	p, err = openai.NewEndpoint(provider.Options{Model: "m", HTTP: newClient(t)},
+		openai.Endpoint{Name: "acme", URL: srv.URL() + "/nowhere", Header: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Complete(context.Background(), userRequest("hi"))
+	if e := wantError(t, err, schema.CodeNotFound); !strings.HasPrefix(e.Message, "acme: ") {
+		t.Errorf("message %q does not start with the endpoint's name", e.Message)
+	}
+	for name, ep := range map[string]openai.Endpoint{
+		"no name":      {URL: srv.URL()},
+		"relative URL": {Name: "acme", URL: "/chat/completions"},
+	} {
+		if _, err := openai.NewEndpoint(provider.Options{Model: "m"}, ep); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	if _, err := openai.NewEndpoint(provider.Options{}, openai.Endpoint{Name: "acme", URL: srv.URL()}); err == nil {
+		t.Error("no model: no error")
 	}
 }

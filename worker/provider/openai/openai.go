@@ -2,8 +2,6 @@ package openai
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
 	"net/url"
 	"strings"
@@ -30,7 +28,10 @@ var (
 // concurrent use.
 type Provider struct {
 	opts     provider.Options
-	endpoint string // {api_base}/chat/completions
+	name     string      // starts error messages: Name, or an Endpoint's
+	endpoint string      // {api_base}/chat/completions, or an Endpoint's URL
+	header   http.Header // credentials sent with every call
+	secrets  []string    // redacted from error messages
 }
 
 // New validates o and returns an adapter. Options.Model is required, and
@@ -61,7 +62,11 @@ func New(o provider.Options) (*Provider, error) {
 		return nil, schema.Errorf(schema.CodeBadRequest, "openai: api_key (Options.APIKey) is required for %s; only a self-hosted api_base may go without one", u.Redacted())
 	}
 	o.APIBase = base
-	return &Provider{opts: o, endpoint: base + "/chat/completions"}, nil
+	h := http.Header{}
+	if o.APIKey != "" {
+		h.Set("Authorization", "Bearer "+o.APIKey)
+	}
+	return &Provider{opts: o, name: Name, endpoint: base + "/chat/completions", header: h, secrets: []string{o.APIKey}}, nil
 }
 
 // Complete sends req as a non-streamed chat completion.
@@ -81,10 +86,7 @@ func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.R
 
 // post sends body and returns the answer; transport failures are typed.
 func (p *Provider) post(ctx context.Context, body *chatRequest) (*http.Response, error) {
-	h := http.Header{}
-	if p.opts.APIKey != "" {
-		h.Set("Authorization", "Bearer "+p.opts.APIKey)
-	}
+	h := p.header.Clone()
 	if body.Stream {
 		h.Set("Accept", "text/event-stream")
 	} else {
@@ -105,25 +107,20 @@ func (p *Provider) transportError(ctx context.Context, err error) *schema.Error 
 // named makes e's message start with the provider's name and removes the
 // key from it, should a server or proxy have echoed it.
 func (p *Provider) named(e *schema.Error) *schema.Error {
-	if !strings.HasPrefix(e.Message, Name+":") {
-		e.Message = Name + ": " + e.Message
+	if !strings.HasPrefix(e.Message, p.name+":") {
+		e.Message = p.name + ": " + e.Message
 	}
 	e.Message = p.redact(e.Message)
 	return e
 }
 
-// redact removes the API key from s.
-func (p *Provider) redact(s string) string {
-	if p.opts.APIKey == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, p.opts.APIKey, "[redacted]")
-}
+// redact removes the credentials from s.
+func (p *Provider) redact(s string) string { return provider.Redact(s, p.secrets...) }
 
 // response builds the returned Response from what the server sent.
 func (p *Provider) response(id, model, content, finish string, u *wireUsage) *schema.Response {
 	if id == "" {
-		id = newID()
+		id = provider.NewID()
 	}
 	if model == "" {
 		model = p.opts.Model
@@ -144,11 +141,4 @@ func (p *Provider) response(id, model, content, finish string, u *wireUsage) *sc
 		}
 	}
 	return r
-}
-
-// newID returns a chat.completion id for servers that send none.
-func newID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return "chatcmpl-" + hex.EncodeToString(b[:])
 }

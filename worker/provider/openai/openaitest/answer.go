@@ -18,6 +18,7 @@ type answer struct {
 	finish  string
 	prompt  int
 	usage   bool // stream_options.include_usage
+	azure   bool // Azure OpenAI's filter results
 }
 
 // word is one token: a word with the whitespace before it.
@@ -51,6 +52,9 @@ func (s *Server) answer(req *request, prompt int) *answer {
 		prompt:  prompt,
 		usage:   req.IncludeUsage,
 	}
+	if s.cfg.Azure != nil {
+		a.model, a.azure = s.cfg.Azure.model(), true
+	}
 	for _, stop := range req.Stop {
 		if i := strings.Index(text, stop); stop != "" && i >= 0 {
 			text = text[:i]
@@ -77,6 +81,16 @@ func (a *answer) usageObject() map[string]any {
 
 // completion is the chat.completion object of a non-streamed answer.
 func (a *answer) completion() map[string]any {
+	c := a.openAICompletion()
+	if a.azure {
+		c["prompt_filter_results"] = azurePromptFilters()
+		c["choices"].([]map[string]any)[0]["content_filter_results"] = azureFilters()
+		delete(c, "service_tier")
+	}
+	return c
+}
+
+func (a *answer) openAICompletion() map[string]any {
 	return map[string]any{
 		"id":      a.id,
 		"object":  "chat.completion",
@@ -130,6 +144,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, a *answer) {
 		if flusher != nil {
 			flusher.Flush()
 		}
+	}
+	if a.azure {
+		// Azure's first chunk: the prompt's filter results, no choices.
+		send(map[string]any{"choices": []any{}, "created": 0, "id": "", "model": "", "object": "",
+			"prompt_filter_results": azurePromptFilters()})
 	}
 	send(a.chunk(choice(map[string]any{"role": "assistant", "content": "", "refusal": nil}, nil), nil))
 	if f := s.cfg.StreamFault; f != nil && (f.Endless || f.Trickle > 0) {

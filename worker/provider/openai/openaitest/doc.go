@@ -19,4 +19,8 @@
 // prompt_tokens counts the words of all messages and completion_tokens
 // those of the reply. max_tokens truncates the reply (finish_reason
 // "length") and a stop sequence cuts it.
+//
+// With Config.Azure set the fake is Azure OpenAI instead (see Azure): its
+// deployment path, api-version, api-key or Entra ID token, and its own
+// 401 and 404 bodies.
 package openaitest

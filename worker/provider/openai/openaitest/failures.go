@@ -18,11 +18,13 @@ type APIError struct {
 }
 
 // Failure is an HTTP error answer: a status, extra headers, and the error
-// object sent as {"error": Error}.
+// object sent as {"error": Error} — or Body as it is, when set (Azure's
+// errors are not OpenAI's shape).
 type Failure struct {
 	Status int
 	Header http.Header
 	Error  APIError
+	Body   any
 }
 
 func strp(s string) *string { return &s }

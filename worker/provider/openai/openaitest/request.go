@@ -61,8 +61,9 @@ func isRole(r string) bool {
 	return false
 }
 
-// parseRequest validates a body as the real API does.
-func parseRequest(contentType string, raw []byte) (*request, *Failure) {
+// parseRequest validates a body as the real API does. Azure OpenAI takes
+// the model from the URL's deployment: there model may be left out.
+func parseRequest(contentType string, raw []byte, modelRequired bool) (*request, *Failure) {
 	notJSON := BadRequest("We could not parse the JSON body of your request. The API expects a JSON payload "+
 		"sent with Content-Type: application/json.", "")
 	if mt, _, err := mime.ParseMediaType(contentType); err != nil || mt != "application/json" {
@@ -79,8 +80,10 @@ func parseRequest(contentType string, raw []byte) (*request, *Failure) {
 		}
 	}
 	req := &request{}
-	if f := parseModel(body, req); f != nil {
-		return nil, f
+	if _, ok := body["model"]; ok || modelRequired {
+		if f := parseModel(body, req); f != nil {
+			return nil, f
+		}
 	}
 	if f := parseMessages(body["messages"], req); f != nil {
 		return nil, f

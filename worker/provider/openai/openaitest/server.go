@@ -38,6 +38,10 @@ type Config struct {
 	// Delay is waited before a non-streamed answer and before each content
 	// chunk of a stream (ended early when the client goes away).
 	Delay time.Duration
+	// Azure, when set, makes the fake Azure OpenAI (see Azure): its path,
+	// api-version, api-key or Entra ID token, and error bodies. Key is
+	// then the api-key.
+	Azure *Azure
 }
 
 // StreamFault breaks a stream after AfterChunks content chunks. With
@@ -105,8 +109,14 @@ func (s *Server) Close() {
 	})
 }
 
-// URL is the api_base to configure: the server's root with /v1.
-func (s *Server) URL() string { return s.ts.URL + "/v1" }
+// URL is the api_base to configure: the server's root with /v1, or the
+// root alone for an Azure fake (Azure's api_base is the resource's root).
+func (s *Server) URL() string {
+	if s.cfg.Azure != nil {
+		return s.ts.URL
+	}
+	return s.ts.URL + "/v1"
+}
 
 // Requests returns a copy of the requests received so far, in order.
 func (s *Server) Requests() []Recorded {
@@ -177,17 +187,24 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.record(r, raw)
-	if r.URL.Path != Path || r.Method != http.MethodPost {
-		writeFailure(w, Failure{Status: http.StatusNotFound, Error: NewAPIError(
-			"Unknown request URL: "+r.Method+" "+r.URL.Path+". Please check the URL for typos.",
-			"invalid_request_error", "", "unknown_url")})
-		return
+	if s.cfg.Azure != nil {
+		if f := s.cfg.Azure.check(r, s.cfg.Key); f != nil {
+			writeFailure(w, *f)
+			return
+		}
+	} else {
+		if r.URL.Path != Path || r.Method != http.MethodPost {
+			writeFailure(w, Failure{Status: http.StatusNotFound, Error: NewAPIError(
+				"Unknown request URL: "+r.Method+" "+r.URL.Path+". Please check the URL for typos.",
+				"invalid_request_error", "", "unknown_url")})
+			return
+		}
+		if f := s.checkAuth(r); f != nil {
+			writeFailure(w, *f)
+			return
+		}
 	}
-	if f := s.checkAuth(r); f != nil {
-		writeFailure(w, *f)
-		return
-	}
-	req, f := parseRequest(r.Header.Get("Content-Type"), raw)
+	req, f := parseRequest(r.Header.Get("Content-Type"), raw, s.cfg.Azure == nil)
 	if f != nil {
 		writeFailure(w, *f)
 		return
@@ -250,6 +267,10 @@ func mask(key string) string {
 }
 
 func writeFailure(w http.ResponseWriter, f Failure) {
+	if f.Body != nil {
+		writeJSON(w, f.Status, f.Header, f.Body)
+		return
+	}
 	writeJSON(w, f.Status, f.Header, map[string]any{"error": f.Error})
 }
 

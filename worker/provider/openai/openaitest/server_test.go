@@ -254,3 +254,113 @@ func TestFakeStreamWithoutUsageHasNoUsageMember(t *testing.T) {
 		t.Errorf("stream = %s", b)
 	}
 }
+
+// azurePost sends body to an Azure fake with the given credentials.
+func azurePost(t *testing.T, srv *openaitest.Server, method, path string, h map[string]string, body string) (int, []byte) {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(c.CloseIdleConnections)
+	req, err := http.NewRequest(method, srv.URL()+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range h {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+func TestAzureFakeRejectsWhatAzureRejects(t *testing.T) {
+	t.Parallel()
+	const (
+		ok    = `{"messages":[{"role":"user","content":"hi"}]}`
+		dep   = "gpt4o"
+		token = "entra-token-0123"
+	)
+	path := openaitest.AzurePath(dep) + "?api-version=2024-10-21"
+	withKey := map[string]string{"Api-Key": key}
+	cases := []struct {
+		name      string
+		azure     openaitest.Azure
+		method    string
+		path      string
+		h         map[string]string
+		status    int
+		code      string
+		inMessage string
+	}{
+		{"no api-version", openaitest.Azure{}, "POST", openaitest.AzurePath(dep), withKey, 404, "404", "Resource not found"},
+		{"unknown api-version", openaitest.Azure{}, "POST", openaitest.AzurePath(dep) + "?api-version=2099-01-01", withKey, 404, "404", "Resource not found"},
+		{"OpenAI's path", openaitest.Azure{}, "POST", "/v1/chat/completions?api-version=2024-10-21", withKey, 404, "404", "Resource not found"},
+		{"wrong method", openaitest.Azure{}, "GET", path, withKey, 404, "404", "Resource not found"},
+		{"no credential", openaitest.Azure{}, "POST", path, nil, 401, "401", "missing subscription key"},
+		{"wrong key", openaitest.Azure{}, "POST", path, map[string]string{"Api-Key": "other-key-000"}, 401, "401", "invalid subscription key"},
+		{"key sent as Bearer", openaitest.Azure{}, "POST", path, map[string]string{"Authorization": "Bearer " + key}, 401, "401", "Access token"},
+		{"token sent as api-key", openaitest.Azure{ADToken: token}, "POST", path, map[string]string{"Api-Key": token}, 401, "401", "invalid subscription key"},
+		{"wrong token", openaitest.Azure{ADToken: token}, "POST", path, map[string]string{"Authorization": "Bearer nope"}, 401, "401", "Access token"},
+		{"unknown deployment", openaitest.Azure{Deployment: "other"}, "POST", path, withKey, 404, "DeploymentNotFound", "does not exist"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			fakeKey := key
+			if c.azure.ADToken != "" {
+				fakeKey = ""
+			}
+			az := c.azure
+			srv := openaitest.NewServer(t, openaitest.Config{Key: fakeKey, Azure: &az})
+			status, b := azurePost(t, srv, c.method, c.path, c.h, ok)
+			if status != c.status {
+				t.Fatalf("status = %d, want %d: %s", status, c.status, b)
+			}
+			var e struct {
+				Error struct {
+					Code    string `json:"code"`
+					Message string `json:"message"`
+				} `json:"error"`
+			}
+			if err := json.Unmarshal(b, &e); err != nil || e.Error.Code != c.code || !strings.Contains(e.Error.Message, c.inMessage) {
+				t.Errorf("body %s: want code %q and %q (%v)", b, c.code, c.inMessage, err)
+			}
+		})
+	}
+}
+
+func TestAzureFakeAnswersLikeAzure(t *testing.T) {
+	t.Parallel()
+	srv := openaitest.NewServer(t, openaitest.Config{Reply: "a b", Azure: &openaitest.Azure{ADToken: "tok"}})
+	path := openaitest.AzurePath("dep") + "?api-version=2024-10-21"
+	auth := map[string]string{"Authorization": "Bearer tok"}
+	status, b := azurePost(t, srv, "POST", path, auth, `{"messages":[{"role":"user","content":"x"}]}`)
+	var c struct {
+		Model   string `json:"model"`
+		Filters []any  `json:"prompt_filter_results"`
+		Choices []struct {
+			Filters map[string]any `json:"content_filter_results"`
+		} `json:"choices"`
+	}
+	if err := json.Unmarshal(b, &c); status != 200 || err != nil || c.Model != "gpt-4o-2024-08-06" || len(c.Filters) != 1 ||
+		len(c.Choices) != 1 || c.Choices[0].Filters == nil {
+		t.Errorf("status %d, completion %s (%v)", status, b, err)
+	}
+	status, b = azurePost(t, srv, "POST", path, auth, `{"messages":[{"role":"user","content":"x"}],"stream":true}`)
+	first, _, _ := strings.Cut(string(b), "\n\n")
+	if status != 200 || !strings.Contains(first, `"prompt_filter_results"`) || !strings.Contains(first, `"choices":[]`) ||
+		!strings.HasSuffix(string(b), "data: [DONE]\n\n") {
+		t.Errorf("status %d, stream %s", status, b)
+	}
+	// The body's model is optional on Azure, not on OpenAI.
+	if reqs := srv.Requests(); len(reqs) != 2 || reqs[0].Body["model"] != nil {
+		t.Errorf("requests %+v", reqs)
+	}
+}
