@@ -139,6 +139,7 @@ func Roles() []Role {
 				"$JS.API.CONSUMER.MSG.NEXT." + jobsStream + ".*",
 				"$JS.ACK." + jobsStream + ".>",
 				"$JS.API.STREAM.MSG.GET." + resultsStream, // a job's stored result, on redelivery
+				"$JS.API.STREAM.MSG.GET." + jobsStream,    // whether a tier has jobs before a consumer is made for it
 			}, watchMeta()),
 			Subscribe: []string{"{inbox}.>", "{p}.hb.*", "{p}.batch.runners"},
 			Responses: true, // answers llmq batch status on {p}.batch.runners
