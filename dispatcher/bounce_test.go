@@ -113,7 +113,7 @@ func checkBounce(t *testing.T, b bounce, now time.Time) {
 		}
 	}
 	switch {
-	case !broker.ValidTier(b.tier), p.origin != "" && !broker.ValidTier(p.origin):
+	case !broker.ValidGroup(b.tier), p.origin != "" && !broker.ValidGroup(p.origin):
 		t.Fatalf("accepted tier %q origin %q", b.tier, p.origin)
 	case p.attempts < least || p.attempts > pol.budget()+1:
 		t.Fatalf("attempts %d outside %d…%d", p.attempts, least, pol.budget()+1)
