@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
@@ -47,8 +48,9 @@ type RunnerConfig struct {
 	// JobTimeout bounds one attempt of a job (its deadline). Default 10 min.
 	JobTimeout time.Duration
 	// Backoff is the wait before a job that failed with a retryable error
-	// is tried again; it doubles per delivery, up to a minute, and is at
-	// least the error's retry-after. Default 1 s.
+	// is tried again; it doubles per delivery, with ±50% jitter, up to a
+	// minute (github.com/cenkalti/backoff/v4 computes it), and is at least
+	// the error's retry-after. Default 1 s.
 	Backoff time.Duration
 	// FetchWait is how long one pull waits for jobs. Default 1 s.
 	FetchWait time.Duration
@@ -683,10 +685,33 @@ func (r *Runner) run(f *flight, tier string, req *schema.Request, delivered uint
 	if delivered >= uint64(r.cfg.MaxDeliver) {
 		return deadLetter("", fmt.Sprintf("failed %d times; last: %s", delivered, e.Message), e), false, 0
 	}
-	delay = r.cfg.Backoff << min(delivered-1, 10)
-	delay = min(delay, time.Minute)
-	delay = max(delay, e.RetryAfter())
-	return nil, true, delay
+	return nil, true, redeliveryDelay(r.cfg.Backoff, delivered, e.RetryAfter())
+}
+
+// maxRedeliveryDelay bounds redeliveryDelay but for the retry-after floor.
+const maxRedeliveryDelay = time.Minute
+
+// redeliveryDelay is the wait before delivery number delivered+1 of a job
+// whose delivery number delivered failed with a retryable error, computed
+// by github.com/cenkalti/backoff/v4: exponential from base, doubling, with
+// the library's ±50% jitter around each step, and at most a minute; never
+// below retryAfter (the error's retry-after wins over the minute).
+func redeliveryDelay(base time.Duration, delivered uint64, retryAfter time.Duration) time.Duration {
+	base = min(max(base, time.Millisecond), maxRedeliveryDelay)
+	b := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(base),
+		backoff.WithMultiplier(2),
+		backoff.WithRandomizationFactor(0.5),
+		backoff.WithMaxInterval(maxRedeliveryDelay),
+		backoff.WithMaxElapsedTime(0), // MaxDeliver bounds redeliveries
+	)
+	d := base
+	// The interval stops growing at a minute: no need to step further than
+	// the doublings that take it there.
+	for range min(max(delivered, 1), 64) {
+		d = b.NextBackOff()
+	}
+	return max(min(d, maxRedeliveryDelay), retryAfter)
 }
 
 // batchRetryable: what schema calls retryable, and also a worker stopped

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 
 	"github.com/llmq/llmq/broker"
@@ -25,13 +26,18 @@ type Config struct {
 	Timeout time.Duration
 	// NoResponderRetries is how many times Complete sends a job again when
 	// NATS says no dispatcher listens (during a dispatcher restart, say):
-	// the job certainly ran nowhere, so this is always safe. Waits 100 ms,
-	// doubling, within the deadline. Default 3; negative disables.
+	// the job certainly ran nowhere, so this is always safe. The waits
+	// between tries come from github.com/cenkalti/backoff/v4: 100 ms,
+	// doubling, ±50% jitter, at most 5 s each; a wait that would end
+	// after the deadline is not waited (Complete answers at once). Default
+	// 3; negative disables.
 	NoResponderRetries int
 	// AttemptTimeout, when set, makes Complete send a job again when no
 	// answer came within it (a dispatcher died holding the job). The job may
 	// then run twice — only the first answer is returned — so set it only
-	// for jobs that are safe to repeat. Default 0: wait for the deadline.
+	// for jobs that are safe to repeat. It is sent again after a back-off
+	// as for NoResponderRetries, never past the deadline. Default 0: wait
+	// for the deadline.
 	AttemptTimeout time.Duration
 	// Priority, when set, is sent as the Llmq-Priority header of every job
 	// (schema.PriorityBatch for batch jobs). Default: none (interactive).
@@ -65,7 +71,7 @@ func (c *Client) Complete(ctx context.Context, tier string, req *schema.Request)
 	defer cancel()
 	r := *req
 	r.Stream = false
-	wait := 100 * time.Millisecond
+	retries := newRetryBackOff()
 	for attempt := 0; ; attempt++ {
 		msg, err := c.message(ctx, tier, &r, "")
 		if err != nil {
@@ -80,19 +86,50 @@ func (c *Client) Complete(ctx context.Context, tier string, req *schema.Request)
 		if err == nil {
 			return schema.DecodeReply(broker.CodecOf(reply), reply.Data, broker.IsError(reply))
 		}
-		switch {
-		case errors.Is(err, nats.ErrNoResponders) && attempt < c.cfg.NoResponderRetries:
-			select {
-			case <-time.After(wait):
-				wait *= 2
-				continue
-			case <-ctx.Done():
+		retry := errors.Is(err, nats.ErrNoResponders) && attempt < c.cfg.NoResponderRetries ||
+			c.cfg.AttemptTimeout > 0 && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) // this attempt's time is up, not the job's
+		if retry {
+			dl, _ := ctx.Deadline() // bound gives every ctx a deadline
+			if wait, ok := retryWait(retries, time.Now(), dl, 0); ok {
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+					continue
+				case <-ctx.Done():
+					t.Stop()
+				}
 			}
-		case c.cfg.AttemptTimeout > 0 && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
-			continue // this attempt's time is up, not the job's
 		}
 		return nil, c.requestError(ctx, tier, err)
 	}
+}
+
+// newRetryBackOff is the back-off of one Complete call's retries: 100 ms,
+// doubling, with ±50% jitter, each wait at most 5 s; the job's deadline,
+// not the library's elapsed-time limit, ends the retries.
+func newRetryBackOff() *backoff.ExponentialBackOff {
+	return backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(100*time.Millisecond),
+		backoff.WithMultiplier(2),
+		backoff.WithRandomizationFactor(0.5),
+		backoff.WithMaxInterval(5*time.Second),
+		backoff.WithMaxElapsedTime(0),
+	)
+}
+
+// retryWait is the wait before the next retry: b's next back-off, at least
+// floor (a server's retry-after, when there is one). ok is false when the
+// wait would end after deadline: then there is no retry.
+func retryWait(b backoff.BackOff, now, deadline time.Time, floor time.Duration) (wait time.Duration, ok bool) {
+	wait = b.NextBackOff()
+	if wait == backoff.Stop {
+		return 0, false
+	}
+	wait = max(wait, floor)
+	if !deadline.IsZero() && now.Add(wait).After(deadline) {
+		return 0, false
+	}
+	return wait, true
 }
 
 func (c *Client) bound(ctx context.Context) (context.Context, context.CancelFunc) {

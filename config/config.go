@@ -172,6 +172,11 @@ type ModelInfo struct {
 	// deployment names), else by litellm_params.model.
 	MaxInputTokens int    `yaml:"max_input_tokens"`
 	BaseModel      string `yaml:"base_model"`
+	// Mode is LiteLLM's endpoint of the deployment: chat (the default),
+	// completion, embedding, image_generation, ... llmq serves chat
+	// completions: a deployment of another mode cannot be served (the
+	// worker's Unservable says why).
+	Mode string `yaml:"mode"`
 	// Other model_info keys (LiteLLM has many) are kept, not interpreted,
 	// and warned about.
 	Extra map[string]any `yaml:",inline"`

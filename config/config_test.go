@@ -670,7 +670,6 @@ guardrails: [{guardrail_name: x}]
 		"line 7: model_list[0].litellm_params.temperature: ignored: llmq does not send default request parameters",
 		"line 8: model_list[0].litellm_params.organization: ignored: llmq does not send an OpenAI organization yet",
 		"line 9: model_list[0].litellm_params.drop_params: llmq always drops the parameters a provider does not support",
-		"line 12: model_list[0].model_info.mode: ignored",
 		"line 13: model_list[0].model_info.supports_vision: ignored",
 		"line 15: router_settings.model_group_retry_policy: ignored",
 		"line 16: router_settings.default_litellm_params: ignored",
@@ -694,8 +693,8 @@ guardrails: [{guardrail_name: x}]
 	if cfg.RouterSettings.RedisHost != "localhost" {
 		t.Errorf("redis_host = %q", cfg.RouterSettings.RedisHost)
 	}
-	if got := cfg.ModelList[0].ModelInfo.Extra["mode"]; got != "chat" {
-		t.Errorf("model_info.mode = %v, want it kept in Extra", got)
+	if got := cfg.ModelList[0].ModelInfo.Mode; got != "chat" {
+		t.Errorf("model_info.mode = %q, want chat (it says which deployments llmq cannot serve)", got)
 	}
 }
 

@@ -52,7 +52,6 @@ var ignored = map[string]string{
 	"model_list[].litellm_params.client_id":               "llmq does not fetch Entra ID tokens itself: give one as azure_ad_token (or AZURE_AD_TOKEN)",
 	"model_list[].litellm_params.client_secret":           "llmq does not fetch Entra ID tokens itself: give one as azure_ad_token (or AZURE_AD_TOKEN)",
 	"model_list[].model_info.*":                           "llmq does not use this model_info key",
-	"model_list[].model_info.mode":                        "llmq serves chat completions only, whatever the mode",
 	"model_list[].model_info.supported_environments":      "llmq serves the deployment in every environment (LITELLM_ENVIRONMENT is not read)",
 
 	// Routing.

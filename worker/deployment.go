@@ -57,6 +57,44 @@ func ParseModel(model string) (providerName, name, prefix string, err error) {
 	return string(f.Adapter), name, prefix, nil
 }
 
+// Unservable returns the error of a deployment of an endpoint llmq does
+// not serve: model_info.mode image_generation, embedding and LiteLLM's
+// other non-chat modes, or, with no mode written, an image generation
+// model by its name (dall-e-*, gpt-image-*, imagen-*; the name is the
+// model_name when the model has none, as in LiteLLM's `azure/` for Azure's
+// dall-e). The error wraps family.ErrUnsupported. nil otherwise.
+func Unservable(d *config.Deployment) error {
+	model := d.LitellmParams.Model
+	if why, ok := family.UnservedMode(d.ModelInfo.Mode); ok {
+		return &family.ModeError{Model: model, Mode: d.ModelInfo.Mode, Why: why}
+	}
+	if d.ModelInfo.Mode == "" && isImageModel(model, d.ModelName) {
+		why, _ := family.UnservedMode("image_generation")
+		return &family.ModeError{Model: model, Mode: "image_generation", Inferred: true, Why: why}
+	}
+	return nil
+}
+
+// isImageModel tells OpenAI's and Google's image generation models by
+// name: the model's (its last path segment), or modelName when the model
+// names none.
+func isImageModel(model, modelName string) bool {
+	name := model
+	if _, n, ok := family.Split(model); ok {
+		name = n
+	}
+	if name == "" {
+		name = modelName
+	}
+	name = strings.ToLower(name[strings.LastIndex(name, "/")+1:])
+	for _, p := range []string{"dall-e", "gpt-image-", "imagen-"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // Defaults of a deployment's concurrency when max_parallel_requests is
 // unset.
 const (
@@ -92,6 +130,9 @@ func fromDeployment(d *config.Deployment, rs *config.RouterSettings, env deploym
 		return Config{}, fmt.Errorf("deployment %s: %w", d, err)
 	}
 	p := d.LitellmParams
+	if err := Unservable(d); err != nil {
+		return Config{}, fmt.Errorf("deployment %s: %w", d, err)
+	}
 	if strings.Contains(p.Model, "*") {
 		return fromWildcard(d, rs) // wildcard.go
 	}

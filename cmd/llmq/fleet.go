@@ -95,9 +95,13 @@ func stopWorkers(ctx context.Context, ws []*worker.Worker, log *slog.Logger) err
 // llmq does not serve yet.
 const unsupportedHint = "llmq up --skip-unsupported starts the other deployments"
 
-// unsupportedErr returns the error of d's model when llmq knows its
-// provider but does not serve it yet, else nil.
+// unsupportedErr returns the error of d when llmq knows its provider but
+// does not serve it yet, or does not serve its endpoint (image generation,
+// embeddings: worker.Unservable), else nil.
 func unsupportedErr(d *config.Deployment) error {
+	if err := worker.Unservable(d); err != nil {
+		return err
+	}
 	_, _, _, err := worker.ParseModel(d.LitellmParams.Model)
 	if errors.Is(err, family.ErrUnsupported) {
 		return err

@@ -119,7 +119,7 @@ func TestTablesAreConsistent(t *testing.T) {
 			t.Errorf("%s is not served", want)
 		}
 	}
-	for _, want := range []string{"vertex_ai", "bedrock", "sagemaker", "azure_ai", "replicate", "watsonx"} {
+	for _, want := range []string{"vertex_ai", "bedrock", "sagemaker", "azure_ai", "replicate", "watsonx", "zhipu", "zai"} {
 		if _, ok := family.LookupUnsupported(want); !ok {
 			t.Errorf("%s is not listed as unsupported", want)
 		}

@@ -50,6 +50,8 @@ var unsupported = []Unsupported{
 	{"snowflake", "Snowflake Cortex", "not implemented"},
 	{"voyage", "Voyage AI", "an embeddings provider; llmq serves chat completions"},
 	{"jina_ai", "Jina AI", "an embeddings provider; llmq serves chat completions"},
+	{"zai", "Z.AI (Zhipu AI)", "not implemented; its API is OpenAI-compatible: `openai/<model>` with `api_base` https://api.z.ai/api/paas/v4 (or https://open.bigmodel.cn/api/paas/v4) works"},
+	{"zhipu", "Zhipu AI", "Zhipu AI's own API (open.bigmodel.cn) has no adapter; LiteLLM's docs name no `zhipu/` provider either (theirs is `zai/`); the API is OpenAI-compatible: `openai/<model>` with `api_base` https://open.bigmodel.cn/api/paas/v4 works"},
 }
 
 // LookupUnsupported returns the entry of prefix when llmq knows it as not
@@ -66,7 +68,8 @@ func LookupUnsupported(prefix string) (Unsupported, bool) {
 func AllUnsupported() []Unsupported { return slices.Clone(unsupported) }
 
 // ErrUnsupported is wrapped by the error of a model whose provider llmq
-// does not serve yet: errors.Is(err, ErrUnsupported) tells it from a typo
+// does not serve yet, and of a deployment of an endpoint llmq does not
+// serve (ModeError): errors.Is(err, ErrUnsupported) tells it from a typo
 // or a missing key.
 var ErrUnsupported = errors.New("provider not supported by llmq yet")
 
@@ -83,3 +86,43 @@ func (e *UnsupportedError) Error() string {
 
 // Unwrap returns ErrUnsupported.
 func (e *UnsupportedError) Unwrap() error { return ErrUnsupported }
+
+// Modes llmq does not serve: LiteLLM's model_info.mode values other than
+// chat and completion, with what llmq says of them.
+var unservedModes = map[string]string{
+	"image_generation":    "image generation is not supported by llmq (it serves chat completions)",
+	"embedding":           "embeddings are not served yet (llmq serves chat completions)",
+	"rerank":              "reranking is not served by llmq (it serves chat completions)",
+	"audio_transcription": "audio transcription is not served by llmq (it serves chat completions)",
+	"audio_speech":        "text to speech is not served by llmq (it serves chat completions)",
+	"moderation":          "moderation is not served by llmq (it serves chat completions)",
+}
+
+// UnservedMode returns what llmq says of a deployment of LiteLLM mode
+// mode when llmq does not serve that mode.
+func UnservedMode(mode string) (why string, ok bool) {
+	why, ok = unservedModes[mode]
+	return why, ok
+}
+
+// ModeError is the error of a deployment of an endpoint llmq does not
+// serve (image generation, embeddings, ...). It wraps ErrUnsupported.
+type ModeError struct {
+	Model string
+	// Mode is LiteLLM's (model_info.mode).
+	Mode string
+	// Inferred is set when the mode was not written but read from the
+	// model's name (dall-e-3, gpt-image-1, ...).
+	Inferred bool
+	Why      string
+}
+
+func (e *ModeError) Error() string {
+	if e.Inferred {
+		return fmt.Sprintf("model %q is an image generation model: %s", e.Model, e.Why)
+	}
+	return fmt.Sprintf("model %q has model_info.mode %s: %s", e.Model, e.Mode, e.Why)
+}
+
+// Unwrap returns ErrUnsupported.
+func (e *ModeError) Unwrap() error { return ErrUnsupported }

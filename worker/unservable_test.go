@@ -1,0 +1,48 @@
+package worker_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/llmq/llmq/config"
+	"github.com/llmq/llmq/config/family"
+	"github.com/llmq/llmq/worker"
+)
+
+func TestUnservable_ImageGenerationAndEmbeddingsAreClearErrors(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name, model, mode, want string
+	}{
+		{"openai-dall-e-3", "dall-e-3", "", "image generation is not supported by llmq (it serves chat completions)"},
+		{"dall-e-2", "azure/", "", "image generation is not supported by llmq (it serves chat completions)"},
+		{"img", "openai/gpt-image-1", "", "image generation is not supported by llmq"},
+		{"img", "openai/my-image-model", "image_generation", "image generation is not supported by llmq"},
+		{"ada", "azure/azure-embedding-model", "embedding", "embeddings are not served yet"},
+		{"rr", "cohere/rerank-english-v3.0", "rerank", "reranking is not served"},
+		{"chat", "openai/gpt-4o", "chat", ""},
+		{"chat", "openai/gpt-4o", "", ""},
+		{"dall-e-2", "openai/gpt-4o", "", ""}, // the model's own name wins over model_name
+		{"x", "vertex_ai/gemini-2.5-flash-image", "", ""},
+	} {
+		d := &config.Deployment{ModelName: c.name, LitellmParams: config.LitellmParams{Model: c.model}, ModelInfo: config.ModelInfo{Mode: c.mode}}
+		err := worker.Unservable(d)
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("%s (%s, mode %q): %v, want servable", c.name, c.model, c.mode, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s (%s, mode %q): err %v, want %q", c.name, c.model, c.mode, err, c.want)
+			continue
+		}
+		if !errors.Is(err, family.ErrUnsupported) {
+			t.Errorf("%s: %v does not wrap family.ErrUnsupported (up --skip-unsupported would not skip it)", c.name, err)
+		}
+		if _, ferr := worker.FromDeployment(d, nil); ferr == nil || !strings.Contains(ferr.Error(), c.want) {
+			t.Errorf("%s: FromDeployment err %v, want %q", c.name, ferr, c.want)
+		}
+	}
+}
