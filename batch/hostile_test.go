@@ -43,7 +43,9 @@ func publishAll(t *testing.T, nc *nats.Conn, msgs ...*nats.Msg) {
 			t.Fatal(err)
 		}
 	}
-	if err := nc.Flush(); err != nil {
+	// A generous bound: 20k messages through a loaded race-enabled
+	// server can take longer than Flush's 10 s.
+	if err := nc.FlushTimeout(wait); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -208,6 +208,13 @@ func (r *Runner) Start(ctx context.Context) error {
 		_ = r.infoSub.Unsubscribe()
 		return fmt.Errorf("batch runner: %w", err)
 	}
+	// Once Start returns the server has the subscriptions: a status
+	// request sent right after is answered, not met with "no responders".
+	if err := broker.Flush(ctx, r.nc); err != nil {
+		_ = r.infoSub.Unsubscribe()
+		_ = r.hbSub.Unsubscribe()
+		return fmt.Errorf("batch runner: %w", err)
+	}
 	// Ask workers to beat now rather than at their next interval.
 	_ = r.nc.Publish(r.cfg.Subjects.Announce(), nil)
 	r.loops.Go(r.sweep)
