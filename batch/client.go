@@ -365,6 +365,11 @@ func (c *Client) Status(ctx context.Context, id string) (*Status, error) {
 		s.Running += min(max(r.Running[id], 0), s.Total)
 		s.Running = min(s.Running, s.Total)
 	}
+	// A runner stores a job's result, then (for an error) its failure
+	// mark, and only then stops counting the job as running: a batch whose
+	// runners still hold a job is not completed yet, or its Done/Failed
+	// split could be read between the two writes.
+	held := s.Running
 	s.Running = min(s.Running, max(0, s.Total-finished))
 	s.Pending = max(0, s.Total-finished-s.Running)
 	switch {
@@ -372,7 +377,7 @@ func (c *Client) Status(ctx context.Context, id string) (*Status, error) {
 		s.State = StateCancelling
 	case meta.CancelledAt != nil:
 		s.State = StateCancelled
-	case s.Total > 0 && finished >= s.Total:
+	case s.Total > 0 && finished >= s.Total && held == 0:
 		s.State = StateCompleted
 	default:
 		s.State = StateInProgress
