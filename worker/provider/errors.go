@@ -3,6 +3,7 @@ package provider
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -139,4 +140,17 @@ func redactURL(err error) string {
 		return s[:i]
 	}
 	return s
+}
+
+// ReadError classifies a failure to read a reply body: malformed JSON is
+// the provider's fault (provider_error), anything else — a dropped
+// connection, the deadline — the transport's (TransportError). The
+// message names the provider and holds none of secrets.
+func ReadError(ctx context.Context, name, what string, err error, secrets ...string) *schema.Error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &syn) || errors.As(err, &typ) {
+		return Named(name, schema.Errorf(schema.CodeProviderError, "malformed %s: %v", what, err), secrets...)
+	}
+	return Named(name, TransportError(ctx, err), secrets...)
 }

@@ -28,6 +28,18 @@ func Redact(s string, secrets ...string) string {
 	return s
 }
 
+// Named returns a copy of e whose message starts with "name: " and holds
+// none of secrets, should a server or proxy have echoed one: every adapter
+// answers errors in this shape.
+func Named(name string, e *schema.Error, secrets ...string) *schema.Error {
+	out := *e
+	out.Message = Redact(out.Message, secrets...)
+	if !strings.HasPrefix(out.Message, name+":") {
+		out.Message = name + ": " + out.Message
+	}
+	return &out
+}
+
 // Snippet returns the start of a body that is not the provider's JSON (an
 // HTML page from a proxy, say) as one line of at most max bytes of valid
 // UTF-8, "…" marking a cut; "(empty body)" for nothing.

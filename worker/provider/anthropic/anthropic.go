@@ -3,7 +3,6 @@ package anthropic
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -116,25 +115,13 @@ func (p *Provider) post(ctx context.Context, body *wireRequest) (*http.Response,
 	return resp, nil
 }
 
-// decodeError classifies a failure to read a reply: malformed JSON is the
-// provider's fault, anything else (a dropped connection, the deadline) is
-// the transport's.
+// decodeError classifies a failure to read a reply (provider.ReadError).
 func (p *Provider) decodeError(ctx context.Context, what string, err error) *schema.Error {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	if errors.As(err, &syn) || errors.As(err, &typ) {
-		return schema.Errorf(schema.CodeProviderError, "anthropic: malformed %s: %v", what, err)
-	}
-	return p.named(provider.TransportError(ctx, err))
+	return provider.ReadError(ctx, Name, what, err, p.o.APIKey)
 }
 
 // named returns e with the provider's name in front of its message and the
 // key, should it ever appear, masked.
 func (p *Provider) named(e *schema.Error) *schema.Error {
-	out := *e
-	out.Message = provider.Redact(out.Message, p.o.APIKey)
-	if !strings.HasPrefix(out.Message, Name+":") {
-		out.Message = Name + ": " + out.Message
-	}
-	return &out
+	return provider.Named(Name, e, p.o.APIKey)
 }

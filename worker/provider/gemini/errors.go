@@ -136,12 +136,7 @@ func snippet(body []byte) string {
 
 // redact removes the API key from text that came from upstream, in case a
 // proxy echoes it.
-func (p *Provider) redact(s string) string {
-	if p.key == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, p.key, "[redacted]")
-}
+func (p *Provider) redact(s string) string { return provider.Redact(s, p.key) }
 
 // malformed is the error of a reply that is not the documented JSON.
 func malformed(what string, err error) *schema.Error {

@@ -195,10 +195,5 @@ func (p *Provider) readError(ctx context.Context, what string, err error) *schem
 // named returns err as a typed error whose message names the provider and
 // holds no key.
 func (p *Provider) named(err error) *schema.Error {
-	e := *schema.AsError(err)
-	e.Message = p.redact(e.Message)
-	if !strings.HasPrefix(e.Message, name+": ") {
-		e.Message = name + ": " + e.Message
-	}
-	return &e
+	return provider.Named(name, schema.AsError(err), p.key)
 }

@@ -107,11 +107,7 @@ func (p *Provider) transportError(ctx context.Context, err error) *schema.Error 
 // named makes e's message start with the provider's name and removes the
 // key from it, should a server or proxy have echoed it.
 func (p *Provider) named(e *schema.Error) *schema.Error {
-	if !strings.HasPrefix(e.Message, p.name+":") {
-		e.Message = p.name + ": " + e.Message
-	}
-	e.Message = p.redact(e.Message)
-	return e
+	return provider.Named(p.name, e, p.secrets...)
 }
 
 // redact removes the credentials from s.
