@@ -313,12 +313,12 @@ type words struct {
 }
 
 func (p *words) Complete(ctx context.Context, req *schema.Request) (*schema.Response, error) {
-	return p.Stream(ctx, req, func(string) error { return nil })
+	return p.Stream(ctx, req, func(schema.ChunkChoice) error { return nil })
 }
 
-func (p *words) Stream(ctx context.Context, _ *schema.Request, emit func(string) error) (*schema.Response, error) {
+func (p *words) Stream(ctx context.Context, _ *schema.Request, emit provider.Emit) (*schema.Response, error) {
 	for _, s := range p.pieces {
-		if err := emit(s); err != nil {
+		if err := emit(provider.Text(s)); err != nil {
 			return nil, err
 		}
 	}

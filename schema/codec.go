@@ -99,6 +99,19 @@ func DecodeReply(c Codec, data []byte, isError bool) (*Response, error) {
 	return resp, nil
 }
 
+// DecodeEmbeddingReply decodes an embedding job's reply: an
+// EmbeddingResponse, or the error it carries.
+func DecodeEmbeddingReply(c Codec, data []byte, isError bool) (*EmbeddingResponse, error) {
+	if isError {
+		return nil, DecodeError(c, data)
+	}
+	resp := new(EmbeddingResponse)
+	if err := c.Unmarshal(data, resp); err != nil {
+		return nil, fmt.Errorf("llmq: malformed reply: %w", err)
+	}
+	return resp, nil
+}
+
 // DecodeError decodes an error body. A body that cannot be read still
 // yields an *Error (internal) describing the problem.
 func DecodeError(c Codec, data []byte) *Error {

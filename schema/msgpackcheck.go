@@ -3,6 +3,8 @@ package schema
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // maxMsgpackDepth bounds the nesting of a msgpack body, as encoding/json
@@ -139,4 +141,14 @@ func checkMsgpack(data []byte) error {
 		pending = append(pending, children)
 	}
 	return nil
+}
+
+func isMsgpackString(c byte) bool {
+	return msgpcode.IsString(c)
+}
+
+func isMsgpackNil(c byte) bool { return c == msgpcode.Nil }
+
+func isMsgpackArray(c byte) bool {
+	return msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32
 }

@@ -13,14 +13,9 @@ const (
 	RoleDeveloper = "developer"
 	RoleUser      = "user"
 	RoleAssistant = "assistant"
+	// RoleTool is a tool's result, answering an assistant's tool call.
+	RoleTool = "tool"
 )
-
-// Message is one turn of a conversation.
-type Message struct {
-	Role    string  `json:"role" msgpack:"role"`
-	Content Content `json:"content" msgpack:"content"`
-	Name    string  `json:"name,omitempty" msgpack:"name,omitempty"`
-}
 
 // Request is a chat-completion job, shaped as OpenAI's request body. Model is
 // optional: the tier comes from the subject the job is published on.
@@ -40,7 +35,37 @@ type Request struct {
 	// MaxCompletionTokens is OpenAI's newer name for MaxTokens; when both are
 	// set MaxTokens wins.
 	MaxCompletionTokens *int `json:"max_completion_tokens,omitempty" msgpack:"max_completion_tokens,omitempty"`
+
+	// Tools the model may call, and how it must choose among them.
+	Tools             []Tool      `json:"tools,omitempty" msgpack:"tools,omitempty"`
+	ToolChoice        *ToolChoice `json:"tool_choice,omitempty" msgpack:"tool_choice,omitempty"`
+	ParallelToolCalls *bool       `json:"parallel_tool_calls,omitempty" msgpack:"parallel_tool_calls,omitempty"`
+	// ResponseFormat asks for JSON, or JSON matching a schema.
+	ResponseFormat   *ResponseFormat `json:"response_format,omitempty" msgpack:"response_format,omitempty"`
+	Seed             *int64          `json:"seed,omitempty" msgpack:"seed,omitempty"`
+	PresencePenalty  *float64        `json:"presence_penalty,omitempty" msgpack:"presence_penalty,omitempty"`
+	FrequencyPenalty *float64        `json:"frequency_penalty,omitempty" msgpack:"frequency_penalty,omitempty"`
+	Logprobs         bool            `json:"logprobs,omitempty" msgpack:"logprobs,omitempty"`
+	TopLogprobs      *int            `json:"top_logprobs,omitempty" msgpack:"top_logprobs,omitempty"`
+	// N asks for that many choices (default 1).
+	N               *int           `json:"n,omitempty" msgpack:"n,omitempty"`
+	StreamOptions   *StreamOptions `json:"stream_options,omitempty" msgpack:"stream_options,omitempty"`
+	ReasoningEffort string         `json:"reasoning_effort,omitempty" msgpack:"reasoning_effort,omitempty"`
+
+	// Input makes the job an embedding job (see IsEmbedding): the texts
+	// to embed, a string or an array of strings on the wire, as in
+	// OpenAI's /v1/embeddings. Messages must then be empty.
+	Input InputList `json:"input,omitempty" msgpack:"input,omitempty"`
+	// Dimensions asks for embeddings of that many dimensions, where the
+	// model can shorten them.
+	Dimensions *int `json:"dimensions,omitempty" msgpack:"dimensions,omitempty"`
+	// EncodingFormat is "float" (the default) or "base64".
+	EncodingFormat string `json:"encoding_format,omitempty" msgpack:"encoding_format,omitempty"`
 }
+
+// IsEmbedding reports whether the job asks for embeddings rather than a
+// chat completion: its body has input and no messages.
+func (r *Request) IsEmbedding() bool { return r.Input != nil }
 
 // Limit returns the output-token limit the request asks for, or 0 for none.
 func (r *Request) Limit() int {
@@ -51,39 +76,6 @@ func (r *Request) Limit() int {
 		return *r.MaxCompletionTokens
 	}
 	return 0
-}
-
-// Validate reports the first thing wrong with the request as a bad_request
-// error, or nil.
-func (r *Request) Validate() error {
-	if len(r.Messages) == 0 {
-		return Errorf(CodeBadRequest, "messages: at least one message is required")
-	}
-	for i, m := range r.Messages {
-		switch m.Role {
-		case RoleSystem, RoleDeveloper, RoleUser, RoleAssistant:
-		case "":
-			return Errorf(CodeBadRequest, "messages[%d].role: required", i)
-		default:
-			return Errorf(CodeBadRequest, "messages[%d].role: %q is not one of system, developer, user, assistant", i, m.Role)
-		}
-	}
-	if r.MaxTokens != nil && *r.MaxTokens < 1 {
-		return Errorf(CodeBadRequest, "max_tokens: must be at least 1, got %d", *r.MaxTokens)
-	}
-	if r.MaxCompletionTokens != nil && *r.MaxCompletionTokens < 1 {
-		return Errorf(CodeBadRequest, "max_completion_tokens: must be at least 1, got %d", *r.MaxCompletionTokens)
-	}
-	if r.Temperature != nil && !(*r.Temperature >= 0 && *r.Temperature <= 2) { // NaN too
-		return Errorf(CodeBadRequest, "temperature: must be between 0 and 2, got %g", *r.Temperature)
-	}
-	if r.TopP != nil && !(*r.TopP >= 0 && *r.TopP <= 1) { // NaN too
-		return Errorf(CodeBadRequest, "top_p: must be between 0 and 1, got %g", *r.TopP)
-	}
-	if len(r.Stop) > 4 {
-		return Errorf(CodeBadRequest, "stop: at most 4 sequences, got %d", len(r.Stop))
-	}
-	return nil
 }
 
 // StopList holds stop sequences. On the wire it may be a single string or an
@@ -132,42 +124,5 @@ func (s *StopList) DecodeMsgpack(d *msgpack.Decoder) error {
 	default:
 		return fmt.Errorf("stop: want a string or an array of strings")
 	}
-	return nil
-}
-
-// Content is a message's text. On the wire it may be a string or, as OpenAI
-// allows, an array of parts; only parts of type "text" are accepted, and
-// they are joined.
-type Content string
-
-// UnmarshalJSON accepts a string, null, or an array of text parts.
-func (c *Content) UnmarshalJSON(b []byte) error {
-	switch {
-	case len(b) > 0 && b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*c = Content(s)
-		return nil
-	case string(b) == "null":
-		*c = ""
-		return nil
-	}
-	var parts []struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
-	}
-	if err := json.Unmarshal(b, &parts); err != nil {
-		return fmt.Errorf("content: want a string or an array of text parts")
-	}
-	var out []byte
-	for _, p := range parts {
-		if p.Type != "text" {
-			return fmt.Errorf("content: part type %q is not supported (only \"text\")", p.Type)
-		}
-		out = append(out, p.Text...)
-	}
-	*c = Content(out)
 	return nil
 }

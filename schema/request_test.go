@@ -49,7 +49,7 @@ func TestValidateEnforcesEachRule(t *testing.T) {
 			{Role: schema.RoleSystem}, {Role: schema.RoleDeveloper}, {Role: schema.RoleUser}, {Role: schema.RoleAssistant},
 		}}, ""},
 		{"missing role names the message", schema.Request{Messages: []schema.Message{{Role: "user"}, {Content: "x"}}}, "messages[1].role: required"},
-		{"unknown role is refused", schema.Request{Messages: []schema.Message{{Role: "tool"}}}, `messages[0].role: "tool" is not one of system, developer, user, assistant`},
+		{"unknown role is refused", schema.Request{Messages: []schema.Message{{Role: "function"}}}, `messages[0].role: "function" is not one of system, developer, user, assistant, tool`},
 		{"role is case-sensitive", schema.Request{Messages: []schema.Message{{Role: "User"}}}, `messages[0].role: "User"`},
 		{"max_tokens 1 is valid", schema.Request{Messages: user("x"), MaxTokens: ptr(1)}, ""},
 		{"max_tokens 0", schema.Request{Messages: user("x"), MaxTokens: ptr(0)}, "max_tokens: must be at least 1, got 0"},
@@ -209,11 +209,12 @@ func TestContentJSONAcceptsStringNullAndTextParts(t *testing.T) {
 		{"text parts are concatenated with nothing between", `{"content":[{"type":"text","text":"a "},{"type":"text","text":"b"}]}`, "a b", ""},
 		{"one text part", `{"content":[{"type":"text","text":"only"}]}`, "only", ""},
 		{"empty parts array is empty", `{"content":[]}`, "", ""},
-		{"image part is refused by type", `{"content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"x"}}]}`, "", `content: part type "image_url" is not supported (only "text")`},
-		{"part without type is refused", `{"content":[{"text":"a"}]}`, "", `content: part type "" is not supported`},
-		{"number is refused", `{"content":5}`, "", "content: want a string or an array of text parts"},
-		{"object is refused", `{"content":{"type":"text"}}`, "", "content: want a string or an array of text parts"},
-		{"array of strings is refused", `{"content":["a"]}`, "", "content: want a string or an array of text parts"},
+		{"audio part is refused by type", `{"content":[{"type":"text","text":"a"},{"type":"input_audio","input_audio":{"data":"x"}}]}`, "", `content[1]: part type "input_audio" is not supported (text and image_url are)`},
+		{"image part without image_url is refused", `{"content":[{"type":"image_url"}]}`, "", `content[0].image_url: required`},
+		{"part without type is refused", `{"content":[{"text":"a"}]}`, "", `content[0]: part type "" is not supported`},
+		{"number is refused", `{"content":5}`, "", "content: want a string or an array of text and image_url parts"},
+		{"object is refused", `{"content":{"type":"text"}}`, "", "content: want a string or an array of text and image_url parts"},
+		{"array of strings is refused", `{"content":["a"]}`, "", "content: want a string or an array of text and image_url parts"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -236,7 +237,7 @@ func TestContentJSONAcceptsStringNullAndTextParts(t *testing.T) {
 	}
 }
 
-func TestContentMsgpackAcceptsStringOrNilOnly(t *testing.T) {
+func TestContentMsgpackAcceptsStringNilOrParts(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
@@ -246,7 +247,8 @@ func TestContentMsgpackAcceptsStringOrNilOnly(t *testing.T) {
 	}{
 		{"string", "hello", "hello", false},
 		{"nil is empty", nil, "", false},
-		{"array of parts is refused", []map[string]string{{"type": "text", "text": "a"}}, "", true},
+		{"text parts are joined", []map[string]string{{"type": "text", "text": "a"}, {"type": "text", "text": "b"}}, "ab", false},
+		{"audio part is refused", []map[string]string{{"type": "input_audio"}}, "", true},
 		{"integer is refused", 5, "", true},
 	}
 	for _, tt := range tests {
@@ -308,16 +310,16 @@ func TestDecodeRequest(t *testing.T) {
 		{name: "JSON temperature as a string", codec: schema.JSON, body: []byte(`{"messages":[{"role":"user"}],"temperature":"hot"}`), wantErr: "malformed json body"},
 		{name: "JSON stream as a string", codec: schema.JSON, body: []byte(`{"messages":[{"role":"user"}],"stream":"yes"}`), wantErr: "malformed json body"},
 		{name: "JSON metadata with a non-string value", codec: schema.JSON, body: []byte(`{"messages":[{"role":"user"}],"metadata":{"a":1}}`), wantErr: "malformed json body"},
-		{name: "JSON image part", codec: schema.JSON, body: []byte(`{"messages":[{"role":"user","content":[{"type":"image_url"}]}]}`), wantErr: `part type "image_url" is not supported`},
+		{name: "JSON image part without its url", codec: schema.JSON, body: []byte(`{"messages":[{"role":"user","content":[{"type":"image_url"}]}]}`), wantErr: `content[0].image_url: required`},
 		{name: "msgpack messages of the wrong type", codec: schema.MsgPack, body: mustMsgpack(t, map[string]any{"messages": "hi"}), wantErr: "malformed msgpack body"},
 		{name: "msgpack max_tokens as a float", codec: schema.MsgPack, body: mustMsgpack(t, map[string]any{"messages": []any{map[string]any{"role": "user"}}, "max_tokens": 5.0}), wantErr: "malformed msgpack body"},
 		{name: "msgpack max_tokens as a string", codec: schema.MsgPack, body: mustMsgpack(t, map[string]any{"messages": []any{map[string]any{"role": "user"}}, "max_tokens": "5"}), wantErr: "malformed msgpack body"},
-		{name: "msgpack content as parts", codec: schema.MsgPack, body: mustMsgpack(t, map[string]any{"messages": []any{map[string]any{"role": "user", "content": []any{map[string]any{"type": "text", "text": "a"}}}}}), wantErr: "malformed msgpack body"},
+		{name: "msgpack content as an audio part", codec: schema.MsgPack, body: mustMsgpack(t, map[string]any{"messages": []any{map[string]any{"role": "user", "content": []any{map[string]any{"type": "input_audio"}}}}}), wantErr: "malformed msgpack body"},
 		{name: "msgpack NaN temperature", codec: schema.MsgPack, body: mustMsgpack(t, map[string]any{"messages": []any{map[string]any{"role": "user"}}, "temperature": math.NaN()}), wantErr: "temperature: must be between 0 and 2"},
-		{name: "JSON valid request but invalid role", codec: schema.JSON, body: []byte(`{"messages":[{"role":"tool","content":"x"}]}`), wantErr: `messages[0].role: "tool" is not one of`},
+		{name: "JSON valid request but invalid role", codec: schema.JSON, body: []byte(`{"messages":[{"role":"function","content":"x"}]}`), wantErr: `messages[0].role: "function" is not one of`},
 		{name: "JSON valid", codec: schema.JSON,
 			body: []byte(`{"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"a "},{"type":"text","text":"b"}],"name":"ann"}],` +
-				`"max_tokens":12,"temperature":0.5,"top_p":1,"stop":"END","stream":true,"user":"u1","metadata":{"k":"v"},"tools":[{"x":1}],"n":3}`),
+				`"max_tokens":12,"temperature":0.5,"top_p":1,"stop":"END","stream":true,"user":"u1","metadata":{"k":"v"},"unknown_field":[{"x":1}],"n_unknown":3}`),
 			check: func(t *testing.T, r *schema.Request) {
 				want := &schema.Request{
 					Model: "m",

@@ -20,6 +20,8 @@ type Choice struct {
 	Index        int     `json:"index" msgpack:"index"`
 	Message      Message `json:"message" msgpack:"message"`
 	FinishReason string  `json:"finish_reason" msgpack:"finish_reason"`
+	// Logprobs are given when the request asked and the provider had them.
+	Logprobs *Logprobs `json:"logprobs,omitempty" msgpack:"logprobs,omitempty"`
 }
 
 // Routing tells a producer where its job ran and how long each part took.
@@ -61,13 +63,23 @@ func (r *Response) Text() string {
 	if len(r.Choices) == 0 {
 		return ""
 	}
-	return string(r.Choices[0].Message.Content)
+	return r.Choices[0].Message.Text()
+}
+
+// ToolCalls returns the first choice's tool calls, or nil.
+func (r *Response) ToolCalls() []ToolCall {
+	if len(r.Choices) == 0 {
+		return nil
+	}
+	return r.Choices[0].Message.ToolCalls
 }
 
 // Delta is the part of a message a chunk adds.
 type Delta struct {
 	Role    string `json:"role,omitempty" msgpack:"role,omitempty"`
 	Content string `json:"content,omitempty" msgpack:"content,omitempty"`
+	// ToolCalls are pieces of tool calls (see ToolCallDelta).
+	ToolCalls []ToolCallDelta `json:"tool_calls,omitempty" msgpack:"tool_calls,omitempty"`
 }
 
 // ChunkChoice is one choice of a streamed chunk.
@@ -75,6 +87,8 @@ type ChunkChoice struct {
 	Index        int     `json:"index" msgpack:"index"`
 	Delta        Delta   `json:"delta" msgpack:"delta"`
 	FinishReason *string `json:"finish_reason" msgpack:"finish_reason"`
+	// Logprobs of this chunk's tokens, when asked for and given.
+	Logprobs *Logprobs `json:"logprobs,omitempty" msgpack:"logprobs,omitempty"`
 }
 
 // Chunk is one message of a streamed reply: an OpenAI chat.completion.chunk.

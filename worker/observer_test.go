@@ -17,6 +17,7 @@ import (
 	"github.com/llmq/llmq/config"
 	"github.com/llmq/llmq/schema"
 	"github.com/llmq/llmq/worker"
+	"github.com/llmq/llmq/worker/provider"
 )
 
 // reports is an Observer that hands over what it is told on channels.
@@ -95,12 +96,12 @@ func TestObserver_StreamAndCooldown(t *testing.T) {
 	e := setup(t)
 	rec := newReports()
 	var fail atomic.Bool
-	p := streamFunc(func(ctx context.Context, req *schema.Request, emit func(string) error) (*schema.Response, error) {
+	p := streamFunc(func(ctx context.Context, req *schema.Request, emit provider.Emit) (*schema.Response, error) {
 		if fail.Load() {
 			return nil, schema.NewError(schema.CodeRateLimited, "slow down").WithRetryAfter(7 * time.Second)
 		}
 		for _, s := range []string{"a", "b"} {
-			if err := emit(s); err != nil {
+			if err := emit(provider.Text(s)); err != nil {
 				return nil, err
 			}
 		}

@@ -304,13 +304,13 @@ func (g *gate) awaitEnded(t *testing.T) error {
 
 // streamFunc is a provider.Streamer written as a function; Complete runs
 // it with an emit that discards.
-type streamFunc func(ctx context.Context, req *schema.Request, emit func(string) error) (*schema.Response, error)
+type streamFunc func(ctx context.Context, req *schema.Request, emit provider.Emit) (*schema.Response, error)
 
 func (f streamFunc) Complete(ctx context.Context, req *schema.Request) (*schema.Response, error) {
-	return f(ctx, req, func(string) error { return nil })
+	return f(ctx, req, func(schema.ChunkChoice) error { return nil })
 }
 
-func (f streamFunc) Stream(ctx context.Context, req *schema.Request, emit func(string) error) (*schema.Response, error) {
+func (f streamFunc) Stream(ctx context.Context, req *schema.Request, emit provider.Emit) (*schema.Response, error) {
 	return f(ctx, req, emit)
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/llmq/llmq/broker"
 	"github.com/llmq/llmq/schema"
+	"github.com/llmq/llmq/worker/provider"
 )
 
 // errProducerGone ends a stream whose producer stopped listening.
@@ -53,17 +54,17 @@ func (w *Worker) stream(ctx context.Context, c *call, req *schema.Request, routi
 	}
 	start := time.Now()
 	var ttft time.Duration
-	emit := func(delta string) error {
+	emit := func(ch schema.ChunkChoice) error {
 		if err := context.Cause(ctx); err != nil {
 			return err
 		}
 		c := base
-		d := schema.Delta{Content: delta}
+		ch.FinishReason = nil // the last chunk carries it
 		if seq == 0 {
-			d.Role = schema.RoleAssistant
+			ch.Delta.Role = schema.RoleAssistant
 			ttft = time.Since(start)
 		}
-		c.Choices = []schema.ChunkChoice{{Delta: d}}
+		c.Choices = []schema.ChunkChoice{ch}
 		return send(&c)
 	}
 	var resp *schema.Response
@@ -71,7 +72,7 @@ func (w *Worker) stream(ctx context.Context, c *call, req *schema.Request, routi
 	if w.streamer != nil {
 		resp, err = w.streamer.Stream(ctx, req, emit)
 	} else if resp, err = w.cfg.Provider.Complete(ctx, req); err == nil {
-		err = emit(resp.Text())
+		err = provider.Replay(resp, emit)
 	}
 	routing.CallMs = ms(time.Since(start))
 	routing.TTFTMs = ms(ttft)
@@ -106,12 +107,8 @@ func (w *Worker) stream(ctx context.Context, c *call, req *schema.Request, routi
 	}
 	w.window.add(routing.CallMs, resp.Usage.CompletionTokens)
 	w.complete(resp, routing)
-	finish := schema.FinishStop
-	if len(resp.Choices) > 0 && resp.Choices[0].FinishReason != "" {
-		finish = resp.Choices[0].FinishReason
-	}
 	last := base
-	last.Choices = []schema.ChunkChoice{{FinishReason: &finish}}
+	last.Choices = finishChoices(resp)
 	last.Usage = &resp.Usage
 	last.Routing = routing
 	if err := send(&last, schema.HeaderStream, schema.StreamEnd); err != nil {
@@ -134,4 +131,24 @@ func (w *Worker) streamControl(m *nats.Msg) {
 	if c, ok := w.streams.Load(id); ok {
 		c.(context.CancelCauseFunc)(errProducerGone)
 	}
+}
+
+// finishChoices returns the last chunk's choices: one per choice of the
+// response, each with its finish reason (stop when the provider gave
+// none).
+func finishChoices(resp *schema.Response) []schema.ChunkChoice {
+	n := max(len(resp.Choices), 1)
+	out := make([]schema.ChunkChoice, n)
+	reasons := make([]string, n)
+	for i := range out {
+		reasons[i] = schema.FinishStop
+		if i < len(resp.Choices) {
+			out[i].Index = resp.Choices[i].Index
+			if r := resp.Choices[i].FinishReason; r != "" {
+				reasons[i] = r
+			}
+		}
+		out[i].FinishReason = &reasons[i]
+	}
+	return out
 }

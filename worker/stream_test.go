@@ -184,9 +184,9 @@ func TestWorker_Stream_ProviderErrorMidStream_ClientGetsTypedErrorEndingStream(t
 	t.Parallel()
 	e := setup(t)
 	d := e.dispatcher()
-	w := e.worker(streamFunc(func(_ context.Context, _ *schema.Request, emit func(string) error) (*schema.Response, error) {
+	w := e.worker(streamFunc(func(_ context.Context, _ *schema.Request, emit provider.Emit) (*schema.Response, error) {
 		for _, s := range []string{"a", "b"} {
-			if err := emit(s); err != nil {
+			if err := emit(provider.Text(s)); err != nil {
 				return nil, err
 			}
 		}
@@ -227,8 +227,8 @@ func TestWorker_Stream_ProviderErrorMidStream_ClientGetsTypedErrorEndingStream(t
 // holdStream is a streamer that emits "first", then waits for its ctx to
 // end (or for the test to give up) and reports how it ended.
 func holdStream(ended chan<- error) streamFunc {
-	return func(ctx context.Context, _ *schema.Request, emit func(string) error) (*schema.Response, error) {
-		if err := emit("first"); err != nil {
+	return func(ctx context.Context, _ *schema.Request, emit provider.Emit) (*schema.Response, error) {
+		if err := emit(provider.Text("first")); err != nil {
 			return nil, err
 		}
 		select {
@@ -287,8 +287,8 @@ func TestWorker_Stream_ProducerInboxGone_WorkerCancels(t *testing.T) {
 	e := setup(t)
 	next := make(chan struct{})
 	ended := make(chan error, 1)
-	w := e.worker(streamFunc(func(ctx context.Context, _ *schema.Request, emit func(string) error) (*schema.Response, error) {
-		if err := emit("first"); err != nil {
+	w := e.worker(streamFunc(func(ctx context.Context, _ *schema.Request, emit provider.Emit) (*schema.Response, error) {
+		if err := emit(provider.Text("first")); err != nil {
 			return nil, err
 		}
 		select {
@@ -297,7 +297,7 @@ func TestWorker_Stream_ProducerInboxGone_WorkerCancels(t *testing.T) {
 		}
 		// Publishing to an inbox nobody listens on draws NATS's "no
 		// responders" to the chunk's reply subject.
-		_ = emit("second")
+		_ = emit(provider.Text("second"))
 		select {
 		case <-ctx.Done():
 			ended <- ctx.Err()
@@ -372,8 +372,8 @@ func endError(t *testing.T, in *inbox) *schema.Error {
 // returns emit's error, as the Streamer contract asks of a provider whose
 // emit fails (one that had a token buffered when its ctx ended does this).
 func lateStream(ended chan<- error) streamFunc {
-	return func(ctx context.Context, _ *schema.Request, emit func(string) error) (*schema.Response, error) {
-		if err := emit("first"); err != nil {
+	return func(ctx context.Context, _ *schema.Request, emit provider.Emit) (*schema.Response, error) {
+		if err := emit(provider.Text("first")); err != nil {
 			return nil, err
 		}
 		select {
@@ -382,7 +382,7 @@ func lateStream(ended chan<- error) streamFunc {
 		case <-time.After(wait):
 			ended <- errors.New("never cancelled")
 		}
-		if err := emit("late"); err != nil {
+		if err := emit(provider.Text("late")); err != nil {
 			return nil, err
 		}
 		return text("first late", 1, 2), nil

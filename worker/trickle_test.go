@@ -44,8 +44,8 @@ func TestWorker_Stream_TrickleUntilStreamTimeout_EndsTimeout(t *testing.T) {
 func TestWorker_Stream_AdapterMisreadsDeadlineCut_EndsTimeout(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	p := streamFunc(func(ctx context.Context, _ *schema.Request, emit func(string) error) (*schema.Response, error) {
-		if err := emit("first"); err != nil {
+	p := streamFunc(func(ctx context.Context, _ *schema.Request, emit provider.Emit) (*schema.Response, error) {
+		if err := emit(provider.Text("first")); err != nil {
 			return nil, err
 		}
 		<-ctx.Done()

@@ -201,7 +201,7 @@ func (wc *wildcard) Complete(ctx context.Context, req *schema.Request) (*schema.
 
 // Stream streams from the adapter of the job's model (or completes and
 // emits the whole text, for an adapter that cannot stream).
-func (wc *wildcard) Stream(ctx context.Context, req *schema.Request, emit func(string) error) (*schema.Response, error) {
+func (wc *wildcard) Stream(ctx context.Context, req *schema.Request, emit provider.Emit) (*schema.Response, error) {
 	wm, err := wc.bound(ctx)
 	if err != nil {
 		return nil, err
@@ -212,7 +212,7 @@ func (wc *wildcard) Stream(ctx context.Context, req *schema.Request, emit func(s
 	}
 	resp, err := wm.prov.Complete(ctx, req)
 	if err == nil {
-		err = emit(resp.Text())
+		err = provider.Replay(resp, emit)
 	}
 	return resp, wm.asked(err)
 }

@@ -269,7 +269,7 @@ func TestFinishReasons(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Complete: %v", err)
 			}
-			sresp, err := p.Stream(context.Background(), req, func(string) error { return nil })
+			sresp, err := p.Stream(context.Background(), req, func(schema.ChunkChoice) error { return nil })
 			if err != nil {
 				t.Fatalf("Stream: %v", err)
 			}
@@ -289,7 +289,8 @@ func TestStream(t *testing.T) {
 	var deltas []string
 	resp, err := p.Stream(context.Background(), &schema.Request{
 		Messages: msgs("system", "sys", "user", "four words of prompt"), MaxTokens: ptr(50),
-	}, func(d string) error {
+	}, func(c schema.ChunkChoice) error {
+		d := c.Delta.Content
 		deltas = append(deltas, d)
 		return nil
 	})
@@ -321,7 +322,7 @@ func TestStreamLengthFinish(t *testing.T) {
 	fake := anthropictest.NewServer(t, anthropictest.Config{Reply: "a b c d e"})
 	p := newProvider(t, fake, nil)
 	resp, err := p.Stream(context.Background(), &schema.Request{Messages: msgs("user", "x"), MaxTokens: ptr(3)},
-		func(string) error { return nil })
+		func(schema.ChunkChoice) error { return nil })
 	if err != nil {
 		t.Fatalf("Stream: %v", err)
 	}
@@ -339,7 +340,7 @@ func TestStreamEmitErrorStops(t *testing.T) {
 	p := newProvider(t, fake, nil)
 	stop := errors.New("producer gone")
 	calls := 0
-	_, err := p.Stream(context.Background(), &schema.Request{Messages: msgs("user", "go")}, func(string) error {
+	_, err := p.Stream(context.Background(), &schema.Request{Messages: msgs("user", "go")}, func(schema.ChunkChoice) error {
 		calls++
 		return stop
 	})
@@ -401,7 +402,7 @@ func TestErrors(t *testing.T) {
 			}
 			req := &schema.Request{Messages: m}
 			_, cerr := p.Complete(context.Background(), req)
-			_, serr := p.Stream(context.Background(), req, func(string) error {
+			_, serr := p.Stream(context.Background(), req, func(schema.ChunkChoice) error {
 				t.Error("emit called on a failed call")
 				return nil
 			})
@@ -422,7 +423,7 @@ func TestTimeouts(t *testing.T) {
 	t.Parallel()
 	slow := anthropictest.Config{Delay: time.Minute}
 	req := &schema.Request{Messages: msgs("user", "slow")}
-	emit := func(string) error { return nil }
+	emit := func(schema.ChunkChoice) error { return nil }
 
 	t.Run("ctx deadline", func(t *testing.T) {
 		t.Parallel()
@@ -450,7 +451,7 @@ func TestTimeouts(t *testing.T) {
 		p := newProvider(t, fake, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		_, err := p.Stream(ctx, req, func(string) error {
+		_, err := p.Stream(ctx, req, func(schema.ChunkChoice) error {
 			cancel() // the producer goes away after the first token
 			return nil
 		})
@@ -477,7 +478,7 @@ func TestConnectionRefused(t *testing.T) {
 	if !e.Retryable() {
 		t.Error("connection refused should be retryable")
 	}
-	_, err = p.Stream(context.Background(), &schema.Request{Messages: msgs("user", "hi")}, func(string) error { return nil })
+	_, err = p.Stream(context.Background(), &schema.Request{Messages: msgs("user", "hi")}, func(schema.ChunkChoice) error { return nil })
 	wantCode(t, err, schema.CodeConnection)
 }
 
@@ -501,7 +502,8 @@ func TestStreamFailsMidway(t *testing.T) {
 			fake := anthropictest.NewServer(t, tc.cfg)
 			p := newProvider(t, fake, nil)
 			var got []string
-			resp, err := p.Stream(context.Background(), &schema.Request{Messages: msgs("user", "hi")}, func(d string) error {
+			resp, err := p.Stream(context.Background(), &schema.Request{Messages: msgs("user", "hi")}, func(c schema.ChunkChoice) error {
+				d := c.Delta.Content
 				got = append(got, d)
 				return nil
 			})
@@ -577,7 +579,7 @@ func TestConcurrentCalls(t *testing.T) {
 			if i%2 == 0 {
 				_, err = p.Complete(context.Background(), req)
 			} else {
-				_, err = p.Stream(context.Background(), req, func(string) error { return nil })
+				_, err = p.Stream(context.Background(), req, func(schema.ChunkChoice) error { return nil })
 			}
 			errs <- err
 		}()

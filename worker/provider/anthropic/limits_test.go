@@ -33,7 +33,8 @@ func TestStream_Endless_EndsPayloadTooLargeAtTheCap(t *testing.T) {
 	fake := anthropictest.NewServer(t, anthropictest.Config{Key: testKey, Reply: strings.Repeat("y", 4<<10), FailMidStream: anthropictest.FaultEndless})
 	p := newProvider(t, fake, func(o *provider.Options) { o.MaxStreamBytes = limit })
 	total := 0
-	_, err := p.Stream(context.Background(), &schema.Request{Messages: msgs(schema.RoleUser, "x")}, func(d string) error {
+	_, err := p.Stream(context.Background(), &schema.Request{Messages: msgs(schema.RoleUser, "x")}, func(c schema.ChunkChoice) error {
+		d := c.Delta.Content
 		total += len(d)
 		if total > 100*limit {
 			return errors.New("the stream grew far past the cap")

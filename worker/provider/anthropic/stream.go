@@ -52,13 +52,13 @@ func (d *deltaUsage) merge(u *wireUsage) {
 // event inside the stream is returned as a typed error; a stream that ends
 // before message_stop is a connection_error. When emit fails, the call is
 // cancelled and emit's error returned as is.
-func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit func(delta string) error) (*schema.Response, error) {
+func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit provider.Emit) (*schema.Response, error) {
 	body, err := buildRequest(p.o.Model, req, true)
 	if err != nil {
 		return nil, err
 	}
 	if emit == nil {
-		emit = func(string) error { return nil }
+		emit = func(schema.ChunkChoice) error { return nil }
 	}
 	ctx, cancel := provider.CallContext(ctx, p.o.StreamTimeout)
 	defer cancel()
@@ -70,7 +70,7 @@ func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit func(de
 	return p.readStream(ctx, sse.NewReader(provider.LimitReader(resp.Body, p.o.MaxStreamBytes, "stream")), emit)
 }
 
-func (p *Provider) readStream(ctx context.Context, r *sse.Reader, emit func(string) error) (*schema.Response, error) {
+func (p *Provider) readStream(ctx context.Context, r *sse.Reader, emit provider.Emit) (*schema.Response, error) {
 	var (
 		msg     wireReply
 		text    strings.Builder
@@ -108,7 +108,7 @@ func (p *Provider) readStream(ctx context.Context, r *sse.Reader, emit func(stri
 				continue // thinking, tool input and signatures are not content
 			}
 			text.WriteString(data.Delta.Text)
-			if err := emit(data.Delta.Text); err != nil {
+			if err := emit(provider.Text(data.Delta.Text)); err != nil {
 				return nil, err
 			}
 		case "message_delta":

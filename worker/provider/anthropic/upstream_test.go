@@ -45,7 +45,7 @@ const messageStart = `{"type":"message_start","message":{"id":"msg_1","type":"me
 func TestUnusualUpstreams(t *testing.T) {
 	t.Parallel()
 	req := &schema.Request{Messages: msgs("user", "hi")}
-	emit := func(string) error { return nil }
+	emit := func(schema.ChunkChoice) error { return nil }
 
 	t.Run("html error page", func(t *testing.T) {
 		t.Parallel()
@@ -105,7 +105,7 @@ func TestUnusualUpstreams(t *testing.T) {
 				"message_stop", `{"type":"message_stop"}`)
 		})
 		var got []string
-		resp, err := p.Stream(context.Background(), req, func(d string) error { got = append(got, d); return nil })
+		resp, err := p.Stream(context.Background(), req, func(c schema.ChunkChoice) error { d := c.Delta.Content; got = append(got, d); return nil })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +155,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 		resp, err := p.Complete(ctx, req)
 		check(t, "Complete response", resp)
 		check(t, "Complete error", err)
-		sresp, err := p.Stream(ctx, req, func(d string) error {
+		sresp, err := p.Stream(ctx, req, func(c schema.ChunkChoice) error {
+			d := c.Delta.Content
 			check(t, "delta", d)
 			return nil
 		})

@@ -117,7 +117,8 @@ func TestStream_ReadsAzureChunks(t *testing.T) {
 	t.Parallel()
 	p, _ := setup(t, openaitest.Config{Key: testKey, Reply: "one two three"}, nil)
 	var pieces []string
-	resp, err := p.Stream(context.Background(), userRequest("a b"), func(d string) error {
+	resp, err := p.Stream(context.Background(), userRequest("a b"), func(c schema.ChunkChoice) error {
+		d := c.Delta.Content
 		pieces = append(pieces, d)
 		return nil
 	})
@@ -209,7 +210,7 @@ func TestErrors(t *testing.T) {
 				}
 				var err error
 				if stream {
-					_, err = p.Stream(context.Background(), userRequest(prompt), func(string) error { return nil })
+					_, err = p.Stream(context.Background(), userRequest(prompt), func(schema.ChunkChoice) error { return nil })
 				} else {
 					_, err = p.Complete(context.Background(), userRequest(prompt))
 				}

@@ -130,7 +130,8 @@ func TestStream_EmitsDeltasAndReadsMessageEnd(t *testing.T) {
 	fake := coheretest.NewServer(t, coheretest.Config{Reply: "one two three"})
 	p := newProvider(t, fake, nil)
 	var pieces []string
-	resp, err := p.Stream(context.Background(), &schema.Request{Messages: msgs("user", "a b")}, func(d string) error {
+	resp, err := p.Stream(context.Background(), &schema.Request{Messages: msgs("user", "a b")}, func(c schema.ChunkChoice) error {
+		d := c.Delta.Content
 		pieces = append(pieces, d)
 		return nil
 	})
@@ -164,7 +165,8 @@ func TestStream_Faults(t *testing.T) {
 		fake := coheretest.NewServer(t, coheretest.Config{Reply: "a b c d", FailMidStream: c.fault, FailAfter: 2})
 		p := newProvider(t, fake, nil)
 		var pieces []string
-		_, err := p.Stream(context.Background(), &schema.Request{Messages: msgs("user", "x")}, func(d string) error {
+		_, err := p.Stream(context.Background(), &schema.Request{Messages: msgs("user", "x")}, func(c schema.ChunkChoice) error {
+			d := c.Delta.Content
 			pieces = append(pieces, d)
 			return nil
 		})
@@ -185,7 +187,7 @@ func TestStream_HangEndsAtDeadlineAndEmitErrorStops(t *testing.T) {
 	fake = coheretest.NewServer(t, coheretest.Config{Reply: "a b c"})
 	p = newProvider(t, fake, nil)
 	stop := errors.New("producer gone")
-	_, err = p.Stream(context.Background(), &schema.Request{Messages: msgs("user", "x")}, func(string) error { return stop })
+	_, err = p.Stream(context.Background(), &schema.Request{Messages: msgs("user", "x")}, func(schema.ChunkChoice) error { return stop })
 	if !errors.Is(err, stop) {
 		t.Fatalf("err = %v, want emit's error", err)
 	}

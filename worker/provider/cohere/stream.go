@@ -44,13 +44,13 @@ func (e *wireEvent) deltaText() string {
 // that ends before message-end is a connection_error; a message-end with
 // finish_reason ERROR is a provider_error. When emit fails, the call is
 // cancelled and emit's error returned as is.
-func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit func(delta string) error) (*schema.Response, error) {
+func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit provider.Emit) (*schema.Response, error) {
 	body, err := buildRequest(p.o.Model, req, true)
 	if err != nil {
 		return nil, err
 	}
 	if emit == nil {
-		emit = func(string) error { return nil }
+		emit = func(schema.ChunkChoice) error { return nil }
 	}
 	ctx, cancel := provider.CallContext(ctx, p.o.StreamTimeout)
 	defer cancel()
@@ -62,7 +62,7 @@ func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit func(de
 	return p.readStream(ctx, sse.NewReader(provider.LimitReader(resp.Body, p.o.MaxStreamBytes, "stream")), emit)
 }
 
-func (p *Provider) readStream(ctx context.Context, r *sse.Reader, emit func(string) error) (*schema.Response, error) {
+func (p *Provider) readStream(ctx context.Context, r *sse.Reader, emit provider.Emit) (*schema.Response, error) {
 	var (
 		id      string
 		text    strings.Builder
@@ -105,7 +105,7 @@ func (p *Provider) readStream(ctx context.Context, r *sse.Reader, emit func(stri
 				continue
 			}
 			text.WriteString(t)
-			if err := emit(t); err != nil {
+			if err := emit(provider.Text(t)); err != nil {
 				return nil, err
 			}
 		case "message-end":

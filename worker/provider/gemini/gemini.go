@@ -107,7 +107,7 @@ func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.R
 // of text in order, and returns the whole reply when the stream ends with a
 // finish reason. A stream that ends without one was cut off
 // (connection_error).
-func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit func(delta string) error) (*schema.Response, error) {
+func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit provider.Emit) (*schema.Response, error) {
 	body, err := buildRequest(req)
 	if err != nil {
 		return nil, err
@@ -167,7 +167,7 @@ func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit func(de
 		c := &chunk.Candidates[0]
 		if delta := candidateText(c); delta != "" {
 			text.WriteString(delta)
-			if err := emit(delta); err != nil {
+			if err := emit(provider.Text(delta)); err != nil {
 				return nil, err
 			}
 		}

@@ -20,7 +20,8 @@ func TestStream_Endless_EndsPayloadTooLargeAtTheCap(t *testing.T) {
 	srv := geminitest.NewServer(t, geminitest.Config{Reply: strings.Repeat("y", 4<<10), FailMidStream: &geminitest.MidStream{Endless: true}})
 	p := newProvider(t, srv, func(o *provider.Options) { o.MaxStreamBytes = limit })
 	total := 0
-	_, err := p.Stream(context.Background(), userRequest("x"), func(d string) error {
+	_, err := p.Stream(context.Background(), userRequest("x"), func(c schema.ChunkChoice) error {
+		d := c.Delta.Content
 		total += len(d)
 		if total > 100*limit {
 			return errors.New("the stream grew far past the cap")

@@ -50,7 +50,8 @@ func userRequest(text string) *schema.Request {
 func collect(t *testing.T, p *gemini.Provider, req *schema.Request) ([]string, *schema.Response, error) {
 	t.Helper()
 	var deltas []string
-	resp, err := p.Stream(context.Background(), req, func(d string) error {
+	resp, err := p.Stream(context.Background(), req, func(c schema.ChunkChoice) error {
+		d := c.Delta.Content
 		deltas = append(deltas, d)
 		return nil
 	})

@@ -74,7 +74,7 @@ func TestStreamEmitErrorStops(t *testing.T) {
 	p := newProvider(t, srv)
 	errStop := errors.New("consumer went away")
 	calls := 0
-	_, err := p.Stream(context.Background(), userRequest("x"), func(string) error {
+	_, err := p.Stream(context.Background(), userRequest("x"), func(schema.ChunkChoice) error {
 		calls++
 		return errStop
 	})

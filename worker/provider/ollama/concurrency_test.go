@@ -28,7 +28,7 @@ func TestConcurrentCallsQueueForSlots(t *testing.T) {
 			if i%2 == 0 {
 				_, errs[i] = p.Complete(context.Background(), hello())
 			} else {
-				_, errs[i] = p.Stream(context.Background(), hello(), func(string) error { return nil })
+				_, errs[i] = p.Stream(context.Background(), hello(), func(schema.ChunkChoice) error { return nil })
 			}
 		}()
 	}

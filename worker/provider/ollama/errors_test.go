@@ -23,7 +23,7 @@ var calls = map[string]call{
 		return p.Complete(ctx, req)
 	},
 	"Stream": func(p *ollama.Provider, ctx context.Context, req *schema.Request) (*schema.Response, error) {
-		return p.Stream(ctx, req, func(string) error { return nil })
+		return p.Stream(ctx, req, func(schema.ChunkChoice) error { return nil })
 	},
 }
 
@@ -194,7 +194,7 @@ func TestTimeout(t *testing.T) {
 		t.Parallel()
 		fake := ollamatest.NewServer(t, slow)
 		p := newProvider(t, fake.URL(), func(o *provider.Options) { o.StreamTimeout = 50 * time.Millisecond })
-		_, err := p.Stream(context.Background(), hello(), func(string) error { return nil })
+		_, err := p.Stream(context.Background(), hello(), func(schema.ChunkChoice) error { return nil })
 		wantError(t, err, schema.CodeTimeout)
 	})
 }
@@ -235,7 +235,8 @@ func TestStreamFailsMidway(t *testing.T) {
 			fake := ollamatest.NewServer(t, ollamatest.Config{Reply: "one two three four", FailMidStream: &mid})
 			p := newProvider(t, fake.URL())
 			var deltas []string
-			resp, err := p.Stream(context.Background(), hello(), func(d string) error {
+			resp, err := p.Stream(context.Background(), hello(), func(c schema.ChunkChoice) error {
+				d := c.Delta.Content
 				deltas = append(deltas, d)
 				return nil
 			})
@@ -281,7 +282,7 @@ func TestStreamCancelledMidway(t *testing.T) {
 	p := newProvider(t, fake.URL())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, err := p.Stream(ctx, hello(), func(string) error {
+	_, err := p.Stream(ctx, hello(), func(schema.ChunkChoice) error {
 		cancel() // the producer goes away; emit itself does not fail
 		return nil
 	})
@@ -330,7 +331,7 @@ func TestSecretsStayOutOfErrorsAndResults(t *testing.T) {
 			t.Fatal(err)
 		}
 		check(t, "response", resp)
-		resp, err = p.Stream(context.Background(), hello(), func(string) error { return nil })
+		resp, err = p.Stream(context.Background(), hello(), func(schema.ChunkChoice) error { return nil })
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -32,7 +32,8 @@ func TestStream_Endless_EndsPayloadTooLargeAtTheCap(t *testing.T) {
 	const limit = 1 << 20
 	p := newProvider(t, fake.URL(), func(o *provider.Options) { o.MaxStreamBytes = limit })
 	total := 0
-	_, err := p.Stream(context.Background(), &schema.Request{Messages: []schema.Message{user("x")}}, func(d string) error {
+	_, err := p.Stream(context.Background(), &schema.Request{Messages: []schema.Message{user("x")}}, func(c schema.ChunkChoice) error {
+		d := c.Delta.Content
 		total += len(d)
 		if total > 100*limit {
 			return errors.New("the stream grew far past the cap")
@@ -70,7 +71,8 @@ func TestStream_TrickleUntilStreamTimeout_EndsTimeout(t *testing.T) {
 	fake := ollamatest.NewServer(t, ollamatest.Config{Reply: "slow words", FailMidStream: &ollamatest.MidStream{After: 1, Trickle: 2 * time.Millisecond}})
 	p := newProvider(t, fake.URL(), func(o *provider.Options) { o.StreamTimeout = 300 * time.Millisecond })
 	var deltas []string
-	_, err := p.Stream(context.Background(), &schema.Request{Messages: []schema.Message{user("x")}}, func(d string) error {
+	_, err := p.Stream(context.Background(), &schema.Request{Messages: []schema.Message{user("x")}}, func(c schema.ChunkChoice) error {
+		d := c.Delta.Content
 		deltas = append(deltas, d)
 		return nil
 	})

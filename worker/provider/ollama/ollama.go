@@ -133,7 +133,7 @@ func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.R
 // Stream sends the conversation with "stream": true, calls emit with each
 // piece of text in order, and returns the whole reply once the line with
 // "done": true arrives.
-func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit func(delta string) error) (*schema.Response, error) {
+func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit provider.Emit) (*schema.Response, error) {
 	body, err := p.chatBody(req, true)
 	if err != nil {
 		return nil, err
@@ -169,7 +169,7 @@ func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit func(de
 		}
 		if d := chunk.Message.Content; d != "" {
 			content.WriteString(d)
-			if err := emit(d); err != nil {
+			if err := emit(provider.Text(d)); err != nil {
 				cancel()
 				return nil, err
 			}

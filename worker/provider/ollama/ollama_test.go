@@ -280,7 +280,8 @@ func TestStreamEmitsDeltasInOrder(t *testing.T) {
 
 	var deltas []string
 	resp, err := p.Stream(context.Background(), &schema.Request{Messages: []schema.Message{user("count to four")}},
-		func(d string) error {
+		func(c schema.ChunkChoice) error {
+			d := c.Delta.Content
 			deltas = append(deltas, d)
 			return nil
 		})
@@ -310,7 +311,7 @@ func TestStreamLengthFinish(t *testing.T) {
 
 	var got strings.Builder
 	resp, err := p.Stream(context.Background(), &schema.Request{Messages: []schema.Message{user("x")}, MaxTokens: ptr(3)},
-		func(d string) error { got.WriteString(d); return nil })
+		func(c schema.ChunkChoice) error { d := c.Delta.Content; got.WriteString(d); return nil })
 	if err != nil {
 		t.Fatalf("Stream: %v", err)
 	}
@@ -332,7 +333,7 @@ func TestStreamStopsWhenEmitFails(t *testing.T) {
 	errStop := errors.New("producer went away")
 	calls := 0
 	resp, err := p.Stream(context.Background(), &schema.Request{Messages: []schema.Message{user("talk")}},
-		func(string) error {
+		func(schema.ChunkChoice) error {
 			calls++
 			return errStop
 		})
@@ -368,7 +369,7 @@ func TestRejectsRequestsOllamaCannotTake(t *testing.T) {
 		if schema.CodeOf(err) != schema.CodeBadRequest {
 			t.Errorf("%s: Complete error = %v, want bad_request", name, err)
 		}
-		_, err = p.Stream(context.Background(), req, func(string) error { return nil })
+		_, err = p.Stream(context.Background(), req, func(schema.ChunkChoice) error { return nil })
 		if schema.CodeOf(err) != schema.CodeBadRequest {
 			t.Errorf("%s: Stream error = %v, want bad_request", name, err)
 		}

@@ -22,7 +22,7 @@ var modes = map[string]call{
 		return p.Complete(ctx, req)
 	},
 	"stream": func(p *openai.Provider, ctx context.Context, req *schema.Request) (*schema.Response, error) {
-		return p.Stream(ctx, req, func(string) error { return nil })
+		return p.Stream(ctx, req, func(schema.ChunkChoice) error { return nil })
 	},
 }
 
@@ -142,7 +142,7 @@ func TestStreamCancelled(t *testing.T) {
 	p, srv := setup(t, openaitest.Config{StreamFault: &openaitest.StreamFault{AfterChunks: 1, Hang: true}}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, err := p.Stream(ctx, userRequest("x"), func(string) error { cancel(); return nil })
+	_, err := p.Stream(ctx, userRequest("x"), func(schema.ChunkChoice) error { cancel(); return nil })
 	wantError(t, err, schema.CodeCancelled)
 	waitFor(t, srv.Disconnected(), "the fake to see the call abandoned")
 }

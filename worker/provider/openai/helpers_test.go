@@ -44,8 +44,8 @@ func userRequest(text string) *schema.Request {
 
 func intp(n int) *int           { return &n }
 func floatp(f float64) *float64 { return &f }
-func collect(out *[]string) func(string) error {
-	return func(d string) error { *out = append(*out, d); return nil }
+func collect(out *[]string) func(schema.ChunkChoice) error {
+	return func(c schema.ChunkChoice) error { d := c.Delta.Content; *out = append(*out, d); return nil }
 }
 
 // wantError asserts err is a *schema.Error of the given code and returns it.

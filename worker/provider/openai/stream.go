@@ -24,7 +24,7 @@ const done = "[DONE]"
 // connection_error; an error object inside the stream is typed like an
 // HTTP error. When emit fails, the call is cancelled and emit's error is
 // returned as is.
-func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit func(delta string) error) (*schema.Response, error) {
+func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit provider.Emit) (*schema.Response, error) {
 	ctx, cancel := provider.CallContext(ctx, p.opts.StreamTimeout)
 	defer cancel()
 	resp, err := p.post(ctx, p.body(req, true))
@@ -42,7 +42,7 @@ func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit func(de
 			return nil, err
 		}
 		if text := out.Text(); text != "" {
-			if err := emit(text); err != nil {
+			if err := emit(provider.Text(text)); err != nil {
 				return nil, err
 			}
 		}
@@ -59,7 +59,7 @@ type streamState struct {
 }
 
 // readStream reads SSE chunks until data: [DONE].
-func (p *Provider) readStream(ctx context.Context, resp *http.Response, emit func(string) error) (*schema.Response, error) {
+func (p *Provider) readStream(ctx context.Context, resp *http.Response, emit provider.Emit) (*schema.Response, error) {
 	var st streamState
 	r := sse.NewReader(provider.LimitReader(resp.Body, p.opts.MaxStreamBytes, "stream"))
 	for {
@@ -97,7 +97,7 @@ func (p *Provider) readStream(ctx context.Context, resp *http.Response, emit fun
 }
 
 // add folds one chunk into the state and emits its content.
-func (st *streamState) add(c *chunk, emit func(string) error) error {
+func (st *streamState) add(c *chunk, emit provider.Emit) error {
 	if st.id == "" {
 		st.id = c.ID
 	}
@@ -118,7 +118,7 @@ func (st *streamState) add(c *chunk, emit func(string) error) error {
 			continue
 		}
 		st.content.WriteString(ch.Delta.Content)
-		if err := emit(ch.Delta.Content); err != nil {
+		if err := emit(provider.Text(ch.Delta.Content)); err != nil {
 			return err
 		}
 	}

@@ -68,7 +68,7 @@ func TestStreamStopsWhenEmitFails(t *testing.T) {
 	p, srv := setup(t, openaitest.Config{Reply: "one two three", StreamFault: &openaitest.StreamFault{AfterChunks: 1, Hang: true}}, nil)
 	errStop := errors.New("producer went away")
 	calls := 0
-	_, err := p.Stream(context.Background(), userRequest("x"), func(string) error {
+	_, err := p.Stream(context.Background(), userRequest("x"), func(schema.ChunkChoice) error {
 		calls++
 		return errStop
 	})

@@ -74,7 +74,7 @@ func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.R
 }
 
 // Stream simulates a streamed call, emitting one word per token.
-func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit func(string) error) (*schema.Response, error) {
+func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit provider.Emit) (*schema.Response, error) {
 	select {
 	case p.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -117,7 +117,7 @@ func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit func(st
 		}
 		b.WriteString(w)
 		if emit != nil {
-			if err := emit(w); err != nil {
+			if err := emit(provider.Text(w)); err != nil {
 				return nil, err
 			}
 		}

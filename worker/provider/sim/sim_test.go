@@ -113,7 +113,7 @@ func TestSim_ErrorRateOne_FailsEveryCallWithProviderError500(t *testing.T) {
 	p := newSim(t, sim.Config{ErrorRate: 1, Parallel: 1})
 	for i := range 10 {
 		emitted := 0
-		_, err := p.Stream(context.Background(), ask("x"), func(string) error { emitted++; return nil })
+		_, err := p.Stream(context.Background(), ask("x"), func(schema.ChunkChoice) error { emitted++; return nil })
 		var se *schema.Error
 		if !errors.As(err, &se) || se.Code != schema.CodeProviderError || se.ProviderStatus != 500 || se.Status != 502 {
 			t.Fatalf("call %d: err %v, want provider_error from a simulated HTTP 500", i, err)
@@ -147,7 +147,8 @@ func TestSim_Stream_EmitsOneWordPerTokenInOrder(t *testing.T) {
 	t.Parallel()
 	p := newSim(t, sim.Config{Tokens: 5, TokensPerSecond: 5000})
 	var pieces []string
-	resp, err := p.Stream(context.Background(), ask("one two three"), func(s string) error {
+	resp, err := p.Stream(context.Background(), ask("one two three"), func(c schema.ChunkChoice) error {
+		s := c.Delta.Content
 		pieces = append(pieces, s)
 		return nil
 	})
@@ -168,7 +169,7 @@ func TestSim_Stream_EmitErrorStopsStreamAndIsReturned(t *testing.T) {
 	p := newSim(t, sim.Config{Tokens: 10})
 	stop := errors.New("reader went away")
 	calls := 0
-	_, err := p.Stream(context.Background(), ask("x"), func(string) error {
+	_, err := p.Stream(context.Background(), ask("x"), func(schema.ChunkChoice) error {
 		calls++
 		if calls == 2 {
 			return stop
@@ -187,7 +188,8 @@ func TestSim_TokensPerSecond_CtxCancelBetweenTokensEndsCall(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var pieces []string
-	_, err := p.Stream(ctx, ask("tick"), func(s string) error {
+	_, err := p.Stream(ctx, ask("tick"), func(c schema.ChunkChoice) error {
+		s := c.Delta.Content
 		pieces = append(pieces, s)
 		cancel()
 		return nil
@@ -206,7 +208,7 @@ func TestSim_TTFT_CtxDeadlineEndsCallWithTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	emitted := false
-	_, err := p.Stream(ctx, ask("x"), func(string) error { emitted = true; return nil })
+	_, err := p.Stream(ctx, ask("x"), func(schema.ChunkChoice) error { emitted = true; return nil })
 	if schema.CodeOf(err) != schema.CodeTimeout || emitted {
 		t.Fatalf("err %v (emitted %v), want timeout before the first token", err, emitted)
 	}
@@ -234,7 +236,7 @@ func TestSim_ParallelSlots_BoundConcurrentCalls(t *testing.T) {
 	release := make(chan struct{})
 	entered := make(chan struct{}, 8)
 	var inside, maxInside atomic.Int64
-	emit := func(string) error {
+	emit := func(schema.ChunkChoice) error {
 		n := inside.Add(1)
 		defer inside.Add(-1)
 		for {
@@ -266,7 +268,7 @@ func TestSim_ParallelSlots_BoundConcurrentCalls(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	third := false
-	_, err := p.Stream(ctx, ask("x"), func(string) error { third = true; return nil })
+	_, err := p.Stream(ctx, ask("x"), func(schema.ChunkChoice) error { third = true; return nil })
 	if third || schema.CodeOf(err) != schema.CodeTimeout {
 		t.Fatalf("third call with both slots held: err %v, emitted %v; want a timeout waiting for a slot", err, third)
 	}
