@@ -51,10 +51,56 @@ func ParseModel(model string) (providerName, name, prefix string, err error) {
 		if u, known := family.LookupUnsupported(prefix); known {
 			return "", "", prefix, &family.UnsupportedError{Model: model, Unsupported: u}
 		}
-		return "", "", "", fmt.Errorf("model %q: unknown provider prefix %q (llmq serves %s)", model, prefix,
-			strings.Join(family.Prefixes(), ", "))
+		return "", "", "", fmt.Errorf("model %q: unknown provider prefix %q%s (llmq serves %s)", model, prefix,
+			didYouMean(prefix, name), strings.Join(family.Prefixes(), ", "))
 	}
 	return string(f.Adapter), name, prefix, nil
+}
+
+// didYouMean suggests the known prefix an unknown one is closest to
+// ("mistralai" → "mistral"), and where an org/model id from a model hub
+// goes, or "".
+func didYouMean(prefix, name string) string {
+	best, bestDist := "", 3 // farther than two edits is no suggestion
+	for _, p := range family.Prefixes() {
+		d := editDistance(strings.ToLower(prefix), p)
+		if strings.HasPrefix(strings.ToLower(prefix), p) || strings.HasPrefix(p, strings.ToLower(prefix)) {
+			d = min(d, 2)
+		}
+		if d < bestDist {
+			best, bestDist = p, d
+		}
+	}
+	var hint []string
+	if best != "" {
+		hint = append(hint, fmt.Sprintf("did you mean %q?", best+"/"+name))
+	}
+	// "mistralai/mistral-7b-instruct" is how OpenRouter and Hugging Face
+	// name models.
+	hint = append(hint, fmt.Sprintf("an OpenRouter or Hugging Face id goes after its provider: %q or %q",
+		"openrouter/"+prefix+"/"+name, "huggingface/"+prefix+"/"+name))
+	return ": " + strings.Join(hint, "; ")
+}
+
+// editDistance is the Levenshtein distance of two short strings.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // Unservable returns the error of a deployment of an endpoint llmq does
@@ -152,6 +198,10 @@ func fromDeployment(d *config.Deployment, rs *config.RouterSettings, env deploym
 	c, err := credentials(d, fam, env.getenv)
 	if err != nil {
 		return Config{}, fmt.Errorf("deployment %s: %w", d, err)
+	}
+	if b := strings.TrimSpace(c.base); strings.HasPrefix(b, "<") && strings.HasSuffix(b, ">") {
+		// A template's "<your-azure-endpoint>": not a secret, so shown.
+		return Config{}, fmt.Errorf("deployment %s: api_base %q is a placeholder: write the endpoint's URL there", d, b)
 	}
 	opts := provider.Options{Model: fam.WireModel(model), APIBase: c.base, APIKey: c.key, Timeout: timeout,
 		StreamTimeout: streamTimeout, HTTP: env.http}

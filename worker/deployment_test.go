@@ -53,6 +53,10 @@ func TestParseModel_RejectsUnknownOrMissingProvider(t *testing.T) {
 	}{
 		{"acme/claude-3", []string{`"acme"`, "unknown provider prefix", "ollama", "cohere", "azure", "mistral"}},
 		{"bedrock/claude-3", []string{`"bedrock"`, "AWS Bedrock", "not supported by llmq yet"}},
+		{"mistralai/mistral-7b-instruct", []string{`unknown provider prefix "mistralai"`, `did you mean "mistral/mistral-7b-instruct"?`,
+			`"openrouter/mistralai/mistral-7b-instruct"`}},
+		{"antropic/claude-3", []string{`did you mean "anthropic/claude-3"?`}},
+		{"publishers/google/models/gemini-embedding-001", []string{`"publishers"`, "Vertex AI", "not supported by llmq yet"}},
 		{"model", []string{`"model"`, "names no provider", "ollama/model"}},
 		{"ollama/", []string{"no model name"}},
 	}
@@ -210,6 +214,15 @@ func TestFromDeployment_UnknownPrefix_ErrorNamesIt(t *testing.T) {
 	_, err := worker.FromDeployment(d, rs)
 	if err == nil || !strings.Contains(err.Error(), `"bedrock"`) || !strings.Contains(err.Error(), "tier1") {
 		t.Fatalf("err %v, want one naming the prefix and the deployment", err)
+	}
+}
+
+func TestFromDeployment_PlaceholderAPIBase_ErrorSaysFillItIn(t *testing.T) {
+	t.Parallel()
+	d, rs := parseDeployment(t, "model: azure/gpt-4o\napi_base: <your-azure-endpoint>\napi_key: k", "", nil)
+	_, err := worker.FromDeployment(d, rs)
+	if err == nil || !strings.Contains(err.Error(), `api_base "<your-azure-endpoint>" is a placeholder`) {
+		t.Fatalf("err %v, want one saying the api_base is a placeholder", err)
 	}
 }
 

@@ -22,6 +22,9 @@ type Unsupported struct {
 var unsupported = []Unsupported{
 	{"vertex_ai", "Google Vertex AI", "needs Google Cloud credentials (service accounts, ADC); `gemini/` with an AI Studio key works"},
 	{"vertex_ai_beta", "Google Vertex AI", "needs Google Cloud credentials; `gemini/` with an AI Studio key works"},
+	// LiteLLM reads a bare Model Garden path with vertex_project set as a
+	// Vertex AI model.
+	{"publishers", "Google Vertex AI, a Model Garden path", "needs Google Cloud credentials (service accounts, ADC); `gemini/` with an AI Studio key works"},
 	{"bedrock", "AWS Bedrock", "needs AWS SigV4 request signing"},
 	{"bedrock_converse", "AWS Bedrock (Converse)", "needs AWS SigV4 request signing"},
 	{"sagemaker", "AWS SageMaker", "needs AWS SigV4 request signing"},
