@@ -83,25 +83,48 @@ type messageWire struct {
 	ToolCallID string      `json:"tool_call_id,omitempty" msgpack:"tool_call_id,omitempty"`
 }
 
-func (m *Message) wire() messageWire {
-	w := messageWire{Role: m.Role, Name: m.Name, ToolCalls: m.ToolCalls, ToolCallID: m.ToolCallID}
-	w.Content.text = string(m.Content)
-	w.Content.parts = m.Parts
-	// An assistant message that only calls tools has null content, as
-	// OpenAI writes it (Anthropic-style providers refuse an empty text).
-	w.Content.null = m.Content == "" && m.Parts == nil && len(m.ToolCalls) > 0
-	return w
-}
-
 func (m *Message) setWire(w *messageWire) {
 	*m = Message{Role: w.Role, Content: Content(w.Content.text), Parts: w.Content.parts,
 		Name: w.Name, ToolCalls: w.ToolCalls, ToolCallID: w.ToolCallID}
 }
 
-// MarshalJSON writes the message in OpenAI's shape.
+// MarshalJSON writes the message in OpenAI's shape. Written by hand: it
+// is on every reply the gateway writes, and a wire struct through
+// encoding/json cost four allocations per message.
 func (m Message) MarshalJSON() ([]byte, error) {
-	w := m.wire()
-	return json.Marshal(&w)
+	b := make([]byte, 0, 48+len(m.Role)+len(m.Content)+len(m.Name))
+	b = append(b, `{"role":`...)
+	b = appendJSONString(b, m.Role)
+	b = append(b, `,"content":`...)
+	switch {
+	case m.Parts != nil:
+		parts, err := json.Marshal(m.Parts)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, parts...)
+	case m.Content == "" && len(m.ToolCalls) > 0:
+		b = append(b, "null"...)
+	default:
+		b = appendJSONString(b, string(m.Content))
+	}
+	if m.Name != "" {
+		b = append(b, `,"name":`...)
+		b = appendJSONString(b, m.Name)
+	}
+	if len(m.ToolCalls) > 0 {
+		calls, err := json.Marshal(m.ToolCalls)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, `,"tool_calls":`...)
+		b = append(b, calls...)
+	}
+	if m.ToolCallID != "" {
+		b = append(b, `,"tool_call_id":`...)
+		b = appendJSONString(b, m.ToolCallID)
+	}
+	return append(b, '}'), nil
 }
 
 // UnmarshalJSON reads a message in OpenAI's shape.
@@ -114,10 +137,60 @@ func (m *Message) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// EncodeMsgpack writes the message in OpenAI's shape.
+// EncodeMsgpack writes the message in OpenAI's shape, by hand (see
+// MarshalJSON).
 func (m *Message) EncodeMsgpack(e *msgpack.Encoder) error {
-	w := m.wire()
-	return e.Encode(&w)
+	n := 2
+	for _, set := range [...]bool{m.Name != "", len(m.ToolCalls) > 0, m.ToolCallID != ""} {
+		if set {
+			n++
+		}
+	}
+	if err := e.EncodeMapLen(n); err != nil {
+		return err
+	}
+	if err := encodeKV(e, "role", m.Role); err != nil {
+		return err
+	}
+	if err := e.EncodeString("content"); err != nil {
+		return err
+	}
+	var err error
+	switch {
+	case m.Parts != nil:
+		err = e.Encode(m.Parts)
+	case m.Content == "" && len(m.ToolCalls) > 0:
+		err = e.EncodeNil()
+	default:
+		err = e.EncodeString(string(m.Content))
+	}
+	if err != nil {
+		return err
+	}
+	if m.Name != "" {
+		if err := encodeKV(e, "name", m.Name); err != nil {
+			return err
+		}
+	}
+	if len(m.ToolCalls) > 0 {
+		if err := e.EncodeString("tool_calls"); err != nil {
+			return err
+		}
+		if err := e.Encode(m.ToolCalls); err != nil {
+			return err
+		}
+	}
+	if m.ToolCallID != "" {
+		return encodeKV(e, "tool_call_id", m.ToolCallID)
+	}
+	return nil
+}
+
+func encodeKV(e *msgpack.Encoder, k, v string) error {
+	if err := e.EncodeString(k); err != nil {
+		return err
+	}
+	return e.EncodeString(v)
 }
 
 // DecodeMsgpack reads a message in OpenAI's shape.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -253,13 +252,4 @@ func msgpackToJSON(d *msgpack.Decoder, out []byte, depth int) ([]byte, error) {
 		return strconv.AppendInt(out, i, 10), err
 	}
 	return nil, fmt.Errorf("raw JSON: msgpack code %#x has no JSON form", c)
-}
-
-// appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendJSONString(out []byte, s string) []byte {
-	if !utf8.ValidString(s) {
-		s = string(bytes.ToValidUTF8([]byte(s), []byte("\uFFFD")))
-	}
-	b, _ := json.Marshal(s) // a string always marshals
-	return append(out, b...)
 }
