@@ -193,14 +193,71 @@ func encodeKV(e *msgpack.Encoder, k, v string) error {
 	return e.EncodeString(v)
 }
 
-// DecodeMsgpack reads a message in OpenAI's shape.
+// DecodeMsgpack reads a message in OpenAI's shape, by hand (see
+// MarshalJSON): the keys are read into a stack buffer, so only values
+// allocate.
 func (m *Message) DecodeMsgpack(d *msgpack.Decoder) error {
-	var w messageWire
-	if err := d.Decode(&w); err != nil {
+	code, err := d.PeekCode()
+	if err != nil {
 		return err
 	}
-	m.setWire(&w)
+	*m = Message{}
+	if isMsgpackNil(code) {
+		return d.DecodeNil()
+	}
+	n, err := d.DecodeMapLen()
+	if err != nil {
+		return err
+	}
+	var buf [16]byte
+	for range n {
+		key, err := decodeKey(d, buf[:])
+		if err != nil {
+			return err
+		}
+		switch string(key) {
+		case "role":
+			m.Role, err = d.DecodeString()
+		case "content":
+			var c contentWire
+			if err = c.DecodeMsgpack(d); err == nil {
+				m.Content, m.Parts = Content(c.text), c.parts
+			}
+		case "name":
+			m.Name, err = d.DecodeString()
+		case "tool_calls":
+			err = d.Decode(&m.ToolCalls)
+		case "tool_call_id":
+			m.ToolCallID, err = d.DecodeString()
+		default:
+			err = d.Skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// decodeKey reads a map key (a string) into buf when it fits, else into a
+// new slice.
+func decodeKey(d *msgpack.Decoder, buf []byte) ([]byte, error) {
+	c, err := d.PeekCode()
+	if err != nil {
+		return nil, err
+	}
+	if !isMsgpackString(c) {
+		return nil, fmt.Errorf("msgpack: map key of code %#x, want a string", c)
+	}
+	n, err := d.DecodeBytesLen()
+	if err != nil {
+		return nil, err
+	}
+	if n > len(buf) {
+		buf = make([]byte, n) // n is bounded by checkMsgpack
+	}
+	buf = buf[:n]
+	return buf, d.ReadFull(buf)
 }
 
 // contentWire is a message's content: a string, null, or parts.
