@@ -223,8 +223,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, a *answer) {
 		ok = ok && send("content_block_stop", map[string]any{"type": "content_block_stop", "index": index})
 	}
 	ok = ok && send("message_delta", map[string]any{"type": "message_delta",
-			"delta": map[string]any{"stop_reason": a.stopReason, "stop_sequence": a.stopSequence},
-			"usage": map[string]int{"output_tokens": a.output}}) &&
+		"delta": map[string]any{"stop_reason": a.stopReason, "stop_sequence": a.stopSequence},
+		"usage": map[string]int{"output_tokens": a.output}}) &&
 		send("message_stop", map[string]string{"type": "message_stop"})
 	if !ok {
 		s.aborted()
