@@ -23,6 +23,9 @@ func buildRequest(o *provider.Options, model string, req *schema.Request, stream
 	if req == nil {
 		return nil, schema.NewError(schema.CodeBadRequest, "anthropic: no request")
 	}
+	if req.IsEmbedding() {
+		return nil, schema.NewError(schema.CodeBadRequest, "anthropic: input: Anthropic has no embeddings API")
+	}
 	if err := refuseUnsupported(o, req); err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/llmq/llmq/schema"
+	"github.com/llmq/llmq/worker/provider"
 	"github.com/llmq/llmq/worker/provider/anthropic/anthropictest"
 )
 
@@ -91,7 +92,7 @@ func TestProvider_Tools_DeclarationsMapped(t *testing.T) {
 	t.Parallel()
 	fake := anthropictest.NewServer(t, anthropictest.Config{})
 	p := newProvider(t, fake, nil)
-	noType := schema.Tool{Type: "function", Function: schema.Function{Name: "lookup",
+	noType := schema.Tool{Type: "function", Function: schema.Function{Name: "lookup", Strict: ptr(true), // strict is not sent
 		Parameters: schema.RawJSON(` {"properties":{"q":{"type":"string"}}}`)}}
 	if _, err := p.Complete(context.Background(), &schema.Request{Messages: msgs("user", "hi"),
 		Tools: []schema.Tool{weather, clock, noType}}); err != nil {
@@ -317,5 +318,21 @@ func TestProvider_Tools_UnansweredCallIsTheAPIsBadRequest(t *testing.T) {
 	e := wantCode(t, err, schema.CodeBadRequest)
 	if !strings.Contains(e.Message, "`tool_use` ids were found without `tool_result` blocks immediately after: call_1") {
 		t.Errorf("error %q", e.Message)
+	}
+}
+
+func TestProvider_Embeddings_NotOffered(t *testing.T) {
+	t.Parallel()
+	fake := anthropictest.NewServer(t, anthropictest.Config{})
+	p := newProvider(t, fake, nil)
+	if _, ok := any(p).(provider.Embedder); ok {
+		t.Error("the Anthropic adapter claims to embed: the API has no embeddings")
+	}
+	_, err := p.Complete(context.Background(), &schema.Request{Input: schema.InputList{"embed me"}})
+	if e := wantCode(t, err, schema.CodeBadRequest); !strings.Contains(e.Message, "no embeddings") {
+		t.Errorf("error %q", e.Message)
+	}
+	if n := len(fake.Requests()); n != 0 {
+		t.Errorf("%d requests sent for an embedding job", n)
 	}
 }
