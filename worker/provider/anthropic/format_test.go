@@ -325,3 +325,18 @@ func TestProvider_ReasoningEffort_ConflictsAreTheAPIsBadRequest(t *testing.T) {
 		})
 	}
 }
+
+func TestProvider_Image_MalformedDataURIRefused(t *testing.T) {
+	t.Parallel()
+	fake := anthropictest.NewServer(t, anthropictest.Config{})
+	p := newProvider(t, fake, nil)
+	for _, u := range []string{"data:image/png,notbase64", "ftp://host/a.png"} {
+		_, err := p.Complete(context.Background(), &schema.Request{Messages: []schema.Message{imageMessage(u)}})
+		if e := wantCode(t, err, schema.CodeBadRequest); !strings.Contains(e.Message, "messages[0].content[1].image_url.url") {
+			t.Errorf("%s: error %q", u, e.Message)
+		}
+	}
+	if n := len(fake.Requests()); n != 0 {
+		t.Errorf("%d requests sent", n)
+	}
+}

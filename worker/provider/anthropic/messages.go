@@ -134,8 +134,12 @@ func imageBlock(i, j int, img *schema.ImageURL) (wireBlock, error) {
 	case strings.HasPrefix(u, "data:"):
 		mt, data, err := schema.ParseDataURI(u)
 		if err != nil {
+			msg := err.Error()
+			if e := (*schema.Error)(nil); errors.As(err, &e) {
+				msg = e.Message
+			}
 			return wireBlock{}, schema.Errorf(schema.CodeBadRequest,
-				"anthropic: messages[%d].content[%d].image_url.url: %s", i, j, err.(*schema.Error).Message)
+				"anthropic: messages[%d].content[%d].image_url.url: %s", i, j, msg)
 		}
 		mt = strings.ToLower(mt)
 		if mt == "image/jpg" {
