@@ -164,3 +164,33 @@ func TestScriptedToolUseStreams(t *testing.T) {
 		t.Errorf("stream %d\n%s\nwant within it\n%s", status, got, want)
 	}
 }
+
+func TestScriptMistakesAre500s(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		uses   []anthropictest.ToolUse
+		extra  []string
+		reason string
+	}{
+		"undeclared tool": {[]anthropictest.ToolUse{{Name: "nope"}}, []string{`"tools":[` + weatherTool + `]`},
+			`anthropictest: the test's Respond script: tool_use "nope" names no declared tool`},
+		"input not an object": {[]anthropictest.ToolUse{{Name: "get_weather", Input: "[1]"}}, []string{`"tools":[` + weatherTool + `]`}, ""},
+		"no call when one is forced": {nil, []string{`"tools":[` + weatherTool + `]`, `"tool_choice":{"type":"any"}`},
+			`anthropictest: the test's Respond script: tool_choice "any" forces a tool use the script does not make`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := anthropictest.NewServer(t, anthropictest.Config{Respond: func(*anthropictest.Request) anthropictest.Answer {
+				return anthropictest.Answer{Text: "x", ToolUses: tc.uses}
+			}})
+			status, _, got := call(t, s, "POST", "/v1/messages", body(`[{"role":"user","content":"q"}]`, tc.extra...), nil)
+			var e struct {
+				Error struct{ Type, Message string }
+			}
+			_ = json.Unmarshal([]byte(got), &e)
+			if status != 500 || e.Error.Type != "api_error" || (tc.reason != "" && e.Error.Message != tc.reason) {
+				t.Errorf("got %d %s", status, got)
+			}
+		})
+	}
+}
