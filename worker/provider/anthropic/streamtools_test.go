@@ -2,11 +2,13 @@ package anthropic_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"reflect"
 	"testing"
 
 	"github.com/llmq/llmq/schema"
+	"github.com/llmq/llmq/worker/provider/anthropic/anthropictest"
 )
 
 // The API's input_json_delta fragments carry whitespace ({"city": "Paris"})
@@ -65,5 +67,27 @@ func TestProvider_Stream_APIFormattedToolInput(t *testing.T) {
 	}
 	if !reflect.DeepEqual(indexes, []int{0, 0, 0, 1, 1}) {
 		t.Errorf("tool call piece indexes %v", indexes)
+	}
+}
+
+func TestProvider_Stream_EmitErrorOnAToolPieceStops(t *testing.T) {
+	t.Parallel()
+	fake := anthropictest.NewServer(t, anthropictest.Config{Respond: weatherScript("Paris", "Oslo")})
+	p := newProvider(t, fake, nil)
+	stop := errors.New("producer gone")
+	var calls int
+	_, err := p.Stream(context.Background(), &schema.Request{Messages: msgs("user", "q"), Tools: []schema.Tool{weather}},
+		func(c schema.ChunkChoice) error {
+			calls++
+			if len(c.Delta.ToolCalls) > 0 {
+				return stop
+			}
+			return nil
+		})
+	if !errors.Is(err, stop) {
+		t.Fatalf("err = %v, want emit's error", err)
+	}
+	if calls != 4 { // "Let ", "me ", "look." then the first tool piece, no more
+		t.Errorf("emit called %d times", calls)
 	}
 }
