@@ -76,7 +76,7 @@ func messagesURL(base string) (string, error) {
 
 // Complete sends req as one Messages call and returns the whole reply.
 func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.Response, error) {
-	body, err := buildRequest(p.o.Model, req, false)
+	body, err := buildRequest(&p.o, p.o.Model, req, false)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.R
 	if err := json.NewDecoder(provider.LimitReader(resp.Body, p.o.MaxReplyBytes, "reply")).Decode(&r); err != nil {
 		return nil, p.decodeError(ctx, "reply", err)
 	}
-	return r.response(), nil
+	return r.response(body.jsonMode), nil
 }
 
 // post sends body and returns a 200 answer; any other answer is turned

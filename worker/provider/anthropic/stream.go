@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"strings"
 
 	"github.com/llmq/llmq/schema"
 	"github.com/llmq/llmq/worker/provider"
@@ -15,12 +14,15 @@ import (
 // wireEvent is the data of any stream event; each event type fills its
 // own fields.
 type wireEvent struct {
-	Type    string     `json:"type"`
-	Message *wireReply `json:"message"` // message_start
-	Delta   struct {
-		Type       string `json:"type"` // content_block_delta: text_delta, …
-		Text       string `json:"text"`
-		StopReason string `json:"stop_reason"` // message_delta
+	Type         string      `json:"type"`
+	Message      *wireReply  `json:"message"`       // message_start
+	Index        int         `json:"index"`         // content_block_*
+	ContentBlock *replyBlock `json:"content_block"` // content_block_start
+	Delta        struct {
+		Type        string `json:"type"` // content_block_delta: text_delta, input_json_delta, …
+		Text        string `json:"text"`
+		PartialJSON string `json:"partial_json"`
+		StopReason  string `json:"stop_reason"` // message_delta
 	} `json:"delta"`
 	Usage *deltaUsage `json:"usage"` // message_delta
 }
@@ -47,13 +49,14 @@ func (d *deltaUsage) merge(u *wireUsage) {
 	set(&u.CacheReadInputTokens, d.CacheReadInputTokens)
 }
 
-// Stream sends req with "stream": true, calls emit with each piece of text
-// as it arrives and returns the whole reply after message_stop. An error
-// event inside the stream is returned as a typed error; a stream that ends
-// before message_stop is a connection_error. When emit fails, the call is
-// cancelled and emit's error returned as is.
+// Stream sends req with "stream": true, calls emit with each piece as it
+// arrives — text, and tool calls in OpenAI's chunk shape — and returns the
+// whole reply after message_stop. An error event inside the stream is
+// returned as a typed error; a stream that ends before message_stop is a
+// connection_error. When emit fails, the call is cancelled and emit's
+// error returned as is.
 func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit provider.Emit) (*schema.Response, error) {
-	body, err := buildRequest(p.o.Model, req, true)
+	body, err := buildRequest(&p.o, p.o.Model, req, true)
 	if err != nil {
 		return nil, err
 	}
@@ -67,13 +70,13 @@ func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit provide
 		return nil, err
 	}
 	defer resp.Body.Close()
-	return p.readStream(ctx, sse.NewReader(provider.LimitReader(resp.Body, p.o.MaxStreamBytes, "stream")), emit)
+	s := &streamState{reply: reply{jsonMode: body.jsonMode}, emit: emit}
+	return p.readStream(ctx, sse.NewReader(provider.LimitReader(resp.Body, p.o.MaxStreamBytes, "stream")), s)
 }
 
-func (p *Provider) readStream(ctx context.Context, r *sse.Reader, emit provider.Emit) (*schema.Response, error) {
+func (p *Provider) readStream(ctx context.Context, r *sse.Reader, s *streamState) (*schema.Response, error) {
 	var (
 		msg     wireReply
-		text    strings.Builder
 		started bool
 	)
 	for {
@@ -103,14 +106,12 @@ func (p *Provider) readStream(ctx context.Context, r *sse.Reader, emit provider.
 			if data.Message != nil {
 				msg = *data.Message
 			}
+		case "content_block_start":
+			err = s.start(data.Index, data.ContentBlock)
 		case "content_block_delta":
-			if data.Delta.Type != "text_delta" || data.Delta.Text == "" {
-				continue // thinking, tool input and signatures are not content
-			}
-			text.WriteString(data.Delta.Text)
-			if err := emit(provider.Text(data.Delta.Text)); err != nil {
-				return nil, err
-			}
+			err = s.delta(&data)
+		case "content_block_stop":
+			err = s.stop(data.Index)
 		case "message_delta":
 			if data.Delta.StopReason != "" {
 				msg.StopReason = data.Delta.StopReason
@@ -119,12 +120,18 @@ func (p *Provider) readStream(ctx context.Context, r *sse.Reader, emit provider.
 				data.Usage.merge(&msg.Usage)
 			}
 		case "message_stop":
-			return newResponse(msg.ID, msg.Model, text.String(), msg.StopReason,
-				msg.Usage.prompt(), msg.Usage.OutputTokens), nil
+			if err := s.stopAll(); err != nil {
+				return nil, err
+			}
+			m, finish := s.reply.message(msg.StopReason)
+			return newResponse(msg.ID, msg.Model, m, finish, msg.Usage.prompt(), msg.Usage.OutputTokens), nil
 		case "error":
 			return nil, eventError(ev.Data, p.o.APIKey)
 		default:
-			// ping, content_block_start/stop and event types added later.
+			// ping and event types added later.
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 }

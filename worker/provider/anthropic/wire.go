@@ -1,8 +1,9 @@
 package anthropic
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
-	"unicode"
 
 	"github.com/llmq/llmq/schema"
 	"github.com/llmq/llmq/worker/provider"
@@ -10,20 +11,89 @@ import (
 
 // wireRequest is the body of POST /v1/messages.
 type wireRequest struct {
-	Model         string        `json:"model"`
-	MaxTokens     int           `json:"max_tokens"`
-	Messages      []wireMessage `json:"messages"`
-	System        string        `json:"system,omitempty"`
-	StopSequences []string      `json:"stop_sequences,omitempty"`
-	Temperature   *float64      `json:"temperature,omitempty"`
-	TopP          *float64      `json:"top_p,omitempty"`
-	Stream        bool          `json:"stream,omitempty"`
-	Metadata      *wireMetadata `json:"metadata,omitempty"`
+	Model         string          `json:"model"`
+	MaxTokens     int             `json:"max_tokens"`
+	Messages      []wireMessage   `json:"messages"`
+	System        string          `json:"system,omitempty"`
+	StopSequences []string        `json:"stop_sequences,omitempty"`
+	Temperature   *float64        `json:"temperature,omitempty"`
+	TopP          *float64        `json:"top_p,omitempty"`
+	Stream        bool            `json:"stream,omitempty"`
+	Metadata      *wireMetadata   `json:"metadata,omitempty"`
+	Tools         []wireTool      `json:"tools,omitempty"`
+	ToolChoice    *wireToolChoice `json:"tool_choice,omitempty"`
+	Thinking      *wireThinking   `json:"thinking,omitempty"`
+
+	// jsonMode tells that the json_tool_call tool stands for
+	// response_format: its input is the reply's content.
+	jsonMode bool
 }
 
+// wireMessage is one input message. Its content is a string, or content
+// blocks when it holds more than text (tool use, tool results, images).
 type wireMessage struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
+	Role    string      `json:"role"`
+	Content wireContent `json:"content"`
+
+	// toolTurn marks a user turn made of tool results, which the user
+	// message after them joins.
+	toolTurn bool
+}
+
+// wireContent is a message's content: Blocks when set, Text otherwise.
+type wireContent struct {
+	Text   string
+	Blocks []wireBlock
+}
+
+// MarshalJSON writes the blocks, or the text as a string.
+func (c wireContent) MarshalJSON() ([]byte, error) {
+	if c.Blocks != nil {
+		return json.Marshal(c.Blocks)
+	}
+	return json.Marshal(c.Text)
+}
+
+// wireBlock is a content block of a request: text, image, tool_use or
+// tool_result. Only the fields of its type are set.
+type wireBlock struct {
+	Type      string          `json:"type"`
+	Text      string          `json:"text,omitempty"`
+	Source    *wireSource     `json:"source,omitempty"`
+	ID        string          `json:"id,omitempty"`
+	Name      string          `json:"name,omitempty"`
+	Input     json.RawMessage `json:"input,omitempty"`
+	ToolUseID string          `json:"tool_use_id,omitempty"`
+	Content   string          `json:"content,omitempty"`
+}
+
+// wireSource is an image block's source: base64 data or a URL the API
+// fetches.
+type wireSource struct {
+	Type      string `json:"type"`
+	MediaType string `json:"media_type,omitempty"`
+	Data      string `json:"data,omitempty"`
+	URL       string `json:"url,omitempty"`
+}
+
+// wireTool declares a client tool.
+type wireTool struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	InputSchema json.RawMessage `json:"input_schema"`
+}
+
+// wireToolChoice is tool_choice: auto, any, tool (with name) or none.
+type wireToolChoice struct {
+	Type                   string `json:"type"`
+	Name                   string `json:"name,omitempty"`
+	DisableParallelToolUse bool   `json:"disable_parallel_tool_use,omitempty"`
+}
+
+// wireThinking turns on extended thinking with a token budget.
+type wireThinking struct {
+	Type         string `json:"type"`
+	BudgetTokens int    `json:"budget_tokens"`
 }
 
 type wireMetadata struct {
@@ -44,50 +114,93 @@ func (u wireUsage) prompt() int {
 	return u.InputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens
 }
 
-type wireBlock struct {
-	Type string `json:"type"`
-	Text string `json:"text"`
+// replyBlock is a content block of a reply: text and tool_use are read;
+// thinking and server-tool blocks are skipped.
+type replyBlock struct {
+	Type  string          `json:"type"`
+	Text  string          `json:"text"`
+	ID    string          `json:"id"`
+	Name  string          `json:"name"`
+	Input json.RawMessage `json:"input"`
 }
 
 // wireReply is a Message object: the non-streamed reply, and the message
 // of a message_start event.
 type wireReply struct {
-	ID         string      `json:"id"`
-	Type       string      `json:"type"`
-	Role       string      `json:"role"`
-	Model      string      `json:"model"`
-	Content    []wireBlock `json:"content"`
-	StopReason string      `json:"stop_reason"`
-	Usage      wireUsage   `json:"usage"`
+	ID         string       `json:"id"`
+	Type       string       `json:"type"`
+	Role       string       `json:"role"`
+	Model      string       `json:"model"`
+	Content    []replyBlock `json:"content"`
+	StopReason string       `json:"stop_reason"`
+	Usage      wireUsage    `json:"usage"`
 }
 
-// text joins the reply's text blocks; other blocks (thinking, tool_use)
-// are not part of an OpenAI message's content.
-func (r *wireReply) text() string {
-	var b strings.Builder
+// reply collects a reply's message: its text, its tool calls, and the
+// input of the json_tool_call tool in JSON mode.
+type reply struct {
+	jsonMode bool
+	text     strings.Builder
+	calls    []schema.ToolCall
+	jsonUsed bool
+}
+
+// toolUse adds a whole tool_use block: a tool call, or in JSON mode the
+// reply's content.
+func (r *reply) toolUse(id, name, args string) {
+	if r.jsonMode && name == JSONToolName {
+		r.text.WriteString(args)
+		r.jsonUsed = true
+		return
+	}
+	r.calls = append(r.calls, schema.ToolCall{ID: id, Type: schema.ToolTypeFunction,
+		Function: schema.FunctionCall{Name: name, Arguments: args}})
+}
+
+// message returns the assistant message and the finish reason for stop.
+func (r *reply) message(stop string) (schema.Message, string) {
+	finish := finishReason(stop)
+	if r.jsonUsed && len(r.calls) == 0 && finish == schema.FinishToolCalls {
+		finish = schema.FinishStop // the JSON answer is the reply, not a call
+	}
+	return schema.Message{Role: schema.RoleAssistant, Content: schema.Content(r.text.String()), ToolCalls: r.calls}, finish
+}
+
+func (r *wireReply) response(jsonMode bool) *schema.Response {
+	out := reply{jsonMode: jsonMode}
 	for _, c := range r.Content {
-		if c.Type == "text" {
-			b.WriteString(c.Text)
+		switch c.Type {
+		case "text":
+			out.text.WriteString(c.Text)
+		case "tool_use":
+			out.toolUse(c.ID, c.Name, compactJSON(c.Input))
 		}
+	}
+	msg, finish := out.message(r.StopReason)
+	return newResponse(r.ID, r.Model, msg, finish, r.Usage.prompt(), r.Usage.OutputTokens)
+}
+
+// compactJSON returns raw, a tool's input, as compact JSON text: OpenAI's
+// arguments string. An absent input is "{}".
+func compactJSON(raw []byte) string {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return "{}"
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return string(raw)
 	}
 	return b.String()
 }
 
-func (r *wireReply) response() *schema.Response {
-	return newResponse(r.ID, r.Model, r.text(), r.StopReason, r.Usage.prompt(), r.Usage.OutputTokens)
-}
-
-func newResponse(id, model, text, stopReason string, prompt, completion int) *schema.Response {
+func newResponse(id, model string, msg schema.Message, finish string, prompt, completion int) *schema.Response {
 	if id == "" {
 		id = provider.NewID()
 	}
 	return &schema.Response{
-		ID:    id,
-		Model: model,
-		Choices: []schema.Choice{{
-			Message:      schema.Message{Role: schema.RoleAssistant, Content: schema.Content(text)},
-			FinishReason: finishReason(stopReason),
-		}},
+		ID:      id,
+		Model:   model,
+		Choices: []schema.Choice{{Message: msg, FinishReason: finish}},
 		Usage: schema.Usage{
 			PromptTokens:     prompt,
 			CompletionTokens: completion,
@@ -108,57 +221,4 @@ func finishReason(stop string) string {
 	default: // end_turn, stop_sequence, pause_turn, none yet
 		return schema.FinishStop
 	}
-}
-
-// buildRequest maps an OpenAI-shaped request onto a Messages request for
-// model.
-func buildRequest(model string, req *schema.Request, stream bool) (*wireRequest, error) {
-	if req == nil {
-		return nil, schema.NewError(schema.CodeBadRequest, "anthropic: no request")
-	}
-	w := &wireRequest{Model: model, MaxTokens: req.Limit(), Stream: stream}
-	if w.MaxTokens <= 0 {
-		w.MaxTokens = DefaultMaxTokens
-	}
-	var system []string
-	for i, m := range req.Messages {
-		switch m.Role {
-		case schema.RoleSystem, schema.RoleDeveloper:
-			if s := string(m.Content); strings.TrimSpace(s) != "" {
-				system = append(system, s)
-			}
-		case schema.RoleUser, schema.RoleAssistant:
-			w.Messages = append(w.Messages, wireMessage{Role: m.Role, Content: string(m.Content)})
-		default:
-			return nil, schema.Errorf(schema.CodeBadRequest,
-				"anthropic: messages[%d].role: %q is not one of system, developer, user, assistant", i, m.Role)
-		}
-	}
-	if len(w.Messages) == 0 {
-		return nil, schema.NewError(schema.CodeBadRequest,
-			"anthropic: the Messages API needs at least one user message besides the system prompt")
-	}
-	// A final assistant message is a prefill the model continues; the API
-	// refuses one that ends in whitespace.
-	if last := &w.Messages[len(w.Messages)-1]; last.Role == schema.RoleAssistant {
-		last.Content = strings.TrimRightFunc(last.Content, unicode.IsSpace)
-	}
-	w.System = strings.Join(system, "\n\n")
-	if req.Temperature != nil {
-		t := min(max(*req.Temperature, 0), 1) // OpenAI allows 0..2, Anthropic 0..1
-		w.Temperature = &t
-	}
-	if req.TopP != nil {
-		tp := *req.TopP
-		w.TopP = &tp
-	}
-	for _, s := range req.Stop {
-		if strings.TrimSpace(s) != "" { // the API refuses whitespace-only ones
-			w.StopSequences = append(w.StopSequences, s)
-		}
-	}
-	if req.User != "" {
-		w.Metadata = &wireMetadata{UserID: req.User}
-	}
-	return w, nil
 }

@@ -12,6 +12,7 @@ import (
 type answer struct {
 	id, requestID, model string
 	chunks               []string // the text, word by word
+	tools                []toolUse
 	stopReason           string
 	stopSequence         *string
 	input, output        int
@@ -21,10 +22,17 @@ func (a *answer) text() string { return strings.Join(a.chunks, "") }
 
 // compose computes the reply to req: the configured or echoed text, cut
 // at the first stop sequence, then at max_tokens words.
-func (s *Server) compose(req *Request, requestID string) *answer {
+func (s *Server) compose(req *Request, requestID string) (*answer, *Failure) {
 	text := s.cfg.Reply
 	if text == "" {
 		text = "echo: " + req.lastUser()
+	}
+	var tools []toolUse
+	if s.cfg.Respond != nil {
+		var f *Failure
+		if text, tools, f = s.scripted(req, requestID); f != nil {
+			return nil, f
+		}
 	}
 	a := &answer{
 		id:         "msg_fake" + strings.TrimPrefix(requestID, "req_fake"),
@@ -43,17 +51,23 @@ func (s *Server) compose(req *Request, requestID string) *answer {
 		text, a.stopReason = text[:cut], "stop_sequence"
 	}
 	a.chunks = split(text)
+	if len(tools) > 0 && a.stopReason == "end_turn" {
+		a.tools, a.stopReason = tools, "tool_use"
+	}
 	if limit := *req.MaxTokens; len(a.chunks) > 0 && words(text) > limit {
 		a.chunks = a.chunks[:limit]
 		last := len(a.chunks) - 1
 		a.chunks[last] = strings.TrimRightFunc(a.chunks[last], unicode.IsSpace)
-		a.stopReason, a.stopSequence = "max_tokens", nil
+		a.tools, a.stopReason, a.stopSequence = nil, "max_tokens", nil
 	}
 	if s.cfg.StopReason != "" {
 		a.stopReason = s.cfg.StopReason
 	}
 	a.output = words(a.text())
-	return a
+	for _, t := range a.tools {
+		a.output += words(string(t.input)) + 1
+	}
+	return a, nil
 }
 
 // split cuts text into words, each with the whitespace that follows it;
@@ -99,9 +113,14 @@ func (a *answer) message(full bool) map[string]any {
 		"usage":         a.usage(1),
 	}
 	if full {
+		content := []any{}
 		if t := a.text(); t != "" {
-			m["content"] = []any{map[string]string{"type": "text", "text": t}}
+			content = append(content, map[string]string{"type": "text", "text": t})
 		}
+		for _, t := range a.tools {
+			content = append(content, map[string]any{"type": "tool_use", "id": t.id, "name": t.name, "input": t.input})
+		}
+		m["content"] = content
 		m["stop_reason"], m["stop_sequence"], m["usage"] = a.stopReason, a.stopSequence, a.usage(a.output)
 	}
 	return m
@@ -167,10 +186,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, a *answer) {
 		send("error", data)
 		return true
 	}
-	ok := send("message_start", map[string]any{"type": "message_start", "message": a.message(false)}) &&
-		send("content_block_start", map[string]any{"type": "content_block_start", "index": 0,
-			"content_block": map[string]string{"type": "text", "text": ""}}) &&
-		send("ping", map[string]string{"type": "ping"})
+	textBlock := len(a.chunks) > 0 || len(a.tools) == 0
+	ok := send("message_start", map[string]any{"type": "message_start", "message": a.message(false)})
+	if textBlock {
+		ok = ok && send("content_block_start", map[string]any{"type": "content_block_start", "index": 0,
+			"content_block": map[string]string{"type": "text", "text": ""}})
+	}
+	ok = ok && send("ping", map[string]string{"type": "ping"})
 	for i, c := range a.chunks {
 		if !ok {
 			break
@@ -184,12 +206,48 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, a *answer) {
 	if ok && fault(len(a.chunks)) {
 		return
 	}
-	ok = ok && send("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0}) &&
-		send("message_delta", map[string]any{"type": "message_delta",
-			"delta": map[string]any{"stop_reason": a.stopReason, "stop_sequence": a.stopSequence},
-			"usage": map[string]int{"output_tokens": a.output}}) &&
+	if textBlock {
+		ok = ok && send("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
+	}
+	for k, t := range a.tools {
+		index := k
+		if textBlock {
+			index++
+		}
+		ok = ok && send("content_block_start", map[string]any{"type": "content_block_start", "index": index,
+			"content_block": map[string]any{"type": "tool_use", "id": t.id, "name": t.name, "input": map[string]any{}}})
+		for _, frag := range fragments(string(t.input)) {
+			ok = ok && send("content_block_delta", map[string]any{"type": "content_block_delta", "index": index,
+				"delta": map[string]string{"type": "input_json_delta", "partial_json": frag}})
+		}
+		ok = ok && send("content_block_stop", map[string]any{"type": "content_block_stop", "index": index})
+	}
+	ok = ok && send("message_delta", map[string]any{"type": "message_delta",
+		"delta": map[string]any{"stop_reason": a.stopReason, "stop_sequence": a.stopSequence},
+		"usage": map[string]int{"output_tokens": a.output}}) &&
 		send("message_stop", map[string]string{"type": "message_stop"})
 	if !ok {
 		s.aborted()
 	}
+}
+
+// fragmentRunes is the size of the input_json_delta pieces the fake cuts
+// a tool's input into.
+const fragmentRunes = 6
+
+// fragments cuts a tool's input, compact JSON, into input_json_delta
+// pieces at rune boundaries; an empty object is one empty piece, as the
+// API sends it.
+func fragments(input string) []string {
+	if input == "{}" {
+		return []string{""}
+	}
+	var out []string
+	rs := []rune(input)
+	for len(rs) > 0 {
+		n := min(fragmentRunes, len(rs))
+		out = append(out, string(rs[:n]))
+		rs = rs[n:]
+	}
+	return out
 }

@@ -22,6 +22,9 @@ type Request struct {
 	TopK          *int           `json:"top_k"`
 	Stream        *bool          `json:"stream"`
 	Metadata      map[string]any `json:"metadata"`
+	Tools         []Tool         `json:"tools"`
+	ToolChoice    *ToolChoice    `json:"tool_choice"`
+	Thinking      *Thinking      `json:"thinking"`
 }
 
 // Message is one input message.
@@ -42,6 +45,8 @@ type Text struct {
 	Blocks     int
 	TextBlocks int
 	EmptyBlock bool
+	// Items are the blocks of an array.
+	Items []Block
 }
 
 // UnmarshalJSON accepts a string or an array of content blocks.
@@ -49,10 +54,7 @@ func (t *Text) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
 		return json.Unmarshal(b, &t.Value)
 	}
-	var blocks []struct {
-		Type string  `json:"type"`
-		Text *string `json:"text"`
-	}
+	var blocks []Block
 	if err := json.Unmarshal(b, &blocks); err != nil {
 		return errors.New("Input should be a valid string or a list of content blocks")
 	}
@@ -72,7 +74,7 @@ func (t *Text) UnmarshalJSON(b []byte) error {
 			sb.WriteString(*bl.Text)
 		}
 	}
-	t.Value, t.Array, t.Blocks = sb.String(), true, len(blocks)
+	t.Value, t.Array, t.Blocks, t.Items = sb.String(), true, len(blocks), blocks
 	return nil
 }
 
@@ -122,10 +124,17 @@ func decode(raw []byte, cfg *Config) (*Request, *Failure) {
 func decodeField(r *Request, name string, v json.RawMessage) error {
 	one, _ := json.Marshal(map[string]json.RawMessage{name: v})
 	d := json.NewDecoder(bytes.NewReader(one))
+	switch name {
+	case "tools", "tool_choice", "thinking":
+		d.DisallowUnknownFields()
+	}
 	if err := d.Decode(r); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			return fmt.Errorf("Input should be a valid %s", te.Type)
+		}
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return fmt.Errorf("%s: Extra inputs are not permitted", strings.Trim(f, `"`))
 		}
 		return errors.New(strings.TrimPrefix(err.Error(), "json: "))
 	}
@@ -150,6 +159,15 @@ func validate(r *Request, fields map[string]json.RawMessage, cfg *Config) *Failu
 		return invalid("messages: Field required")
 	}
 	if f := validateMessages(r.Messages); f != nil {
+		return f
+	}
+	if f := validateTools(r.Tools); f != nil {
+		return f
+	}
+	if f := validateToolChoice(r.ToolChoice, r.Tools); f != nil {
+		return f
+	}
+	if f := validateThinking(r); f != nil {
 		return f
 	}
 	if r.System.EmptyBlock {
@@ -200,12 +218,19 @@ func validateMessages(ms []Message) *Failure {
 		return invalid("messages: first message must use the \"user\" role")
 	}
 	for i, m := range ms {
+		for j := range m.Content.Items {
+			if f := validateBlock(i, j, m.Role, &m.Content.Items[j]); f != nil {
+				return f
+			}
+		}
+	}
+	for i, m := range ms {
 		finalAssistant := i == len(ms)-1 && m.Role == "assistant"
 		if m.Content.EmptyBlock {
 			return invalid("messages: text content blocks must be non-empty")
 		}
 		switch {
-		case finalAssistant:
+		case finalAssistant && endsInText(m.Content):
 			if strings.TrimRightFunc(m.Content.Value, unicode.IsSpace) != m.Content.Value {
 				return invalid("messages: final assistant content cannot end with trailing whitespace")
 			}
@@ -215,7 +240,13 @@ func validateMessages(ms []Message) *Failure {
 			return invalid("messages: text content blocks must contain non-whitespace text")
 		}
 	}
-	return nil
+	return validateToolTurns(ms)
+}
+
+// endsInText reports whether content is a string or ends in a text block:
+// only then may a final assistant message not end in whitespace.
+func endsInText(c Text) bool {
+	return !c.Array || (len(c.Items) > 0 && c.Items[len(c.Items)-1].Type == "text")
 }
 
 // words counts whitespace-separated words: the fake's tokens.
@@ -227,8 +258,31 @@ func (r *Request) inputTokens() int {
 	n := words(r.System.Value)
 	for _, m := range r.Messages {
 		n += words(m.Content.Value)
+		for i := range m.Content.Items {
+			n += blockTokens(&m.Content.Items[i])
+		}
+	}
+	for _, t := range r.Tools {
+		n += 1 + words(string(t.InputSchema))
+		if t.Description != nil {
+			n += words(*t.Description)
+		}
 	}
 	return n
+}
+
+// blockTokens counts what a block adds to the prompt besides its text:
+// ImageTokens for an image, a tool call's input, a tool result's content.
+func blockTokens(b *Block) int {
+	switch b.Type {
+	case "image":
+		return ImageTokens
+	case "tool_use":
+		return 1 + words(string(b.Input))
+	case "tool_result":
+		return words(b.ResultText())
+	}
+	return 0
 }
 
 // lastUser returns the text of the last user message.

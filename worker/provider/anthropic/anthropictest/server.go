@@ -74,6 +74,10 @@ type Config struct {
 	// Delay is spent before each word of a reply (streamed or not), so
 	// that time-outs and cancellation can be tested.
 	Delay time.Duration
+	// Respond, when set, scripts the answer to each valid request: text
+	// and tool_use blocks (stop_reason "tool_use" when it has any). It
+	// replaces Reply.
+	Respond func(req *Request) Answer
 }
 
 // Recorded is a request the fake received.
@@ -93,6 +97,7 @@ type Server struct {
 	done   chan struct{}
 	once   sync.Once
 	aborts chan struct{}
+	client *http.Client // fetches image URLs
 
 	mu    sync.Mutex
 	reqs  []Recorded
@@ -110,7 +115,8 @@ func NewServer(tb testing.TB, cfg Config) *Server {
 
 // Start starts a fake on 127.0.0.1; Close stops it. Tests use NewServer.
 func Start(cfg Config) *Server {
-	s := &Server{cfg: cfg, done: make(chan struct{}), aborts: make(chan struct{}, 64)}
+	s := &Server{cfg: cfg, done: make(chan struct{}), aborts: make(chan struct{}, 64),
+		client: &http.Client{Transport: &http.Transport{}}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
 	return s
 }
@@ -119,6 +125,7 @@ func Start(cfg Config) *Server {
 func (s *Server) Close() {
 	s.once.Do(func() { close(s.done) })
 	s.srv.Close()
+	s.client.CloseIdleConnections()
 }
 
 // URL is the api_base to configure: the host root, without /v1.
@@ -181,6 +188,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	if f == nil {
 		f = s.refuse(req)
 	}
+	if f == nil {
+		f = s.fetchImages(r.Context(), req)
+	}
 	if f == nil && s.failNow() {
 		f = s.cfg.Fail
 	}
@@ -188,7 +198,11 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		f.write(w, rid)
 		return
 	}
-	a := s.compose(req, rid)
+	a, f := s.compose(req, rid)
+	if f != nil {
+		f.write(w, rid)
+		return
+	}
 	if req.Stream != nil && *req.Stream {
 		s.stream(w, r, a)
 		return
