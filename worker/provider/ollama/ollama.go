@@ -35,12 +35,13 @@ const (
 // Provider calls one model on one Ollama host. It is safe for concurrent
 // use.
 type Provider struct {
-	o       provider.Options
-	model   string
-	base    string // api_base without a trailing slash
-	host    string // base without user info, for messages and heartbeats
-	chatURL string
-	tagsURL string
+	o        provider.Options
+	model    string
+	base     string // api_base without a trailing slash
+	host     string // base without user info, for messages and heartbeats
+	chatURL  string
+	tagsURL  string
+	embedURL string
 }
 
 var (
@@ -81,12 +82,13 @@ func New(o provider.Options) (*Provider, error) {
 		}
 	}
 	return &Provider{
-		o:       o,
-		model:   model,
-		base:    base,
-		host:    redactBase(base),
-		chatURL: base + "/api/chat",
-		tagsURL: base + "/api/tags",
+		o:        o,
+		model:    model,
+		base:     base,
+		host:     redactBase(base),
+		chatURL:  base + "/api/chat",
+		tagsURL:  base + "/api/tags",
+		embedURL: base + "/api/embed",
 	}, nil
 }
 
