@@ -15,7 +15,9 @@ import (
 
 const embedModel = "nomic-embed-text"
 
-func embedJob(texts ...string) *schema.Request { return &schema.Request{Input: schema.InputList(texts)} }
+func embedJob(texts ...string) *schema.Request {
+	return &schema.Request{Input: schema.InputList(texts)}
+}
 
 // lastEmbed returns the only embed request the fake received.
 func lastEmbed(t *testing.T, fake *ollamatest.Server) *ollamatest.EmbedRequest {
