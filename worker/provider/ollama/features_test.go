@@ -205,6 +205,20 @@ func TestProvider_ReasoningEffort_IsThink(t *testing.T) {
 	}
 }
 
+func TestProvider_ReasoningEffort_ModelWithoutThinking(t *testing.T) {
+	t.Parallel()
+	fake := ollamatest.NewServer(t, ollamatest.Config{Reply: "ok", NoThink: []string{ollamatest.DefaultModel}})
+	p := newProvider(t, fake.URL())
+	_, err := p.Complete(context.Background(), &schema.Request{Messages: []schema.Message{user("x")}, ReasoningEffort: "high"})
+	if e := wantError(t, err, schema.CodeBadRequest); !strings.Contains(e.Message, "does not support thinking") {
+		t.Errorf("error %q, want Ollama's message", e.Message)
+	}
+	// "none" turns thinking off, which such a model takes.
+	if _, err := p.Complete(context.Background(), &schema.Request{Messages: []schema.Message{user("x")}, ReasoningEffort: "none"}); err != nil {
+		t.Errorf("reasoning_effort none: %v", err)
+	}
+}
+
 func TestProvider_Unsupported_RefusedUnlessDropParams(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

@@ -47,6 +47,11 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, raw []byte) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("%q does not support tools", req.Model))
 		return
 	}
+	if think := string(bytes.TrimSpace(req.Think)); think != "" && think != "null" && think != "false" &&
+		inList(s.cfg.NoThink, req.Model) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%q does not support thinking", req.Model))
+		return
+	}
 	if err := checkKeepAlive(req.KeepAlive); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return

@@ -40,6 +40,10 @@ type Config struct {
 	// NoTools are models without tool support: a chat with tools for one
 	// is a 400 "does not support tools", as Ollama answers.
 	NoTools []string
+	// NoThink are models without thinking: a chat that turns think on
+	// (true or a level) for one is a 400 "does not support thinking", as
+	// Ollama answers; think false is accepted.
+	NoThink []string
 	// EmbedDims is the length of the vectors /api/embed returns (before
 	// "dimensions" shortens them). Default DefaultEmbedDims.
 	EmbedDims int
