@@ -372,3 +372,29 @@ func TestProvider_Tools_ModelWithoutToolsIsBadRequest(t *testing.T) {
 		t.Errorf("error %q, want Ollama's message", e.Message)
 	}
 }
+
+func TestProvider_Tools_CallsInTheFinalStreamLineReassemble(t *testing.T) {
+	t.Parallel()
+	answer := func(ollamatest.ChatRequest) ollamatest.Answer {
+		return ollamatest.Answer{ToolCalls: []ollamatest.ToolCall{
+			toolCall("get_weather", `{"city":"Paris"}`), toolCall("get_time", `{}`)}}
+	}
+	fake := ollamatest.NewServer(t, ollamatest.Config{Answer: answer, CallsInFinalLine: true})
+	p := newProvider(t, fake.URL())
+	req := &schema.Request{Messages: []schema.Message{user("weather and time")}, Tools: weatherTools()}
+	whole, err := p.Complete(context.Background(), req)
+	if err != nil {
+		t.Fatalf("Complete: %v", err)
+	}
+	pieces, streamed := collect(t, p, req)
+	want := whole.ToolCalls()
+	if len(want) != 2 {
+		t.Fatalf("calls = %+v, want 2", want)
+	}
+	if got := reassemble(t, pieces); !reflect.DeepEqual(got, want) {
+		t.Errorf("pieces reassemble to %+v, want %+v", got, want)
+	}
+	if !reflect.DeepEqual(streamed.ToolCalls(), want) || streamed.Choices[0].FinishReason != schema.FinishToolCalls {
+		t.Errorf("streamed response = %+v, want the calls and tool_calls", streamed.Choices[0])
+	}
+}

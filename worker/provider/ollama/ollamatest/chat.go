@@ -159,6 +159,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *ChatRequest
 			return
 		}
 	}
+	if s.cfg.CallsInFinalLine {
+		final.Message.ToolCalls, calls = calls, nil
+	}
 	for _, call := range calls {
 		chunk := ChatResponse{Model: req.Model, CreatedAt: time.Now().UTC(),
 			Message: Message{Role: "assistant", ToolCalls: []ToolCall{call}}}

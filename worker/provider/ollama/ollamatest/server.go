@@ -32,6 +32,10 @@ type Config struct {
 	// from the request and wins over ReplyFunc and Reply: tests script
 	// tool calls, JSON replies and tool loops with it.
 	Answer func(ChatRequest) Answer
+	// CallsInFinalLine makes a streamed answer carry its tool calls, all
+	// of them, in the final line ("done": true) rather than one line per
+	// call, as Ollama does when the model's last token closes the calls.
+	CallsInFinalLine bool
 	// EmbedModels are embedding-only models the host has (listed by
 	// /api/tags too): /api/embed serves them, /api/chat answers 400
 	// "does not support chat" for them. /api/embed serves the Models too,
