@@ -398,3 +398,27 @@ func TestProvider_Tools_CallsInTheFinalStreamLineReassemble(t *testing.T) {
 		t.Errorf("streamed response = %+v, want the calls and tool_calls", streamed.Choices[0])
 	}
 }
+
+func TestProvider_Tools_MalformedCallsFromTheHostAreProviderErrors(t *testing.T) {
+	t.Parallel()
+	many := make([]ollamatest.ToolCall, ollama.MaxToolCalls+1)
+	for i := range many {
+		many[i] = toolCall("get_time", `{}`)
+	}
+	for name, calls := range map[string][]ollamatest.ToolCall{
+		"call without a name": {toolCall("", `{}`)},
+		"too many calls":      many,
+	} {
+		fake := ollamatest.NewServer(t, ollamatest.Config{Answer: func(ollamatest.ChatRequest) ollamatest.Answer {
+			return ollamatest.Answer{ToolCalls: calls}
+		}})
+		p := newProvider(t, fake.URL())
+		req := &schema.Request{Messages: []schema.Message{user("time?")}, Tools: weatherTools()}
+		_, err := p.Complete(context.Background(), req)
+		wantError(t, err, schema.CodeProviderError)
+		_, err = p.Stream(context.Background(), req, func(schema.ChunkChoice) error { return nil })
+		if e := wantError(t, err, schema.CodeProviderError); !strings.Contains(e.Message, "tool call") {
+			t.Errorf("%s: streamed error %q", name, e.Message)
+		}
+	}
+}
