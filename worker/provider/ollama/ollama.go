@@ -35,12 +35,13 @@ const (
 // Provider calls one model on one Ollama host. It is safe for concurrent
 // use.
 type Provider struct {
-	o       provider.Options
-	model   string
-	base    string // api_base without a trailing slash
-	host    string // base without user info, for messages and heartbeats
-	chatURL string
-	tagsURL string
+	o        provider.Options
+	model    string
+	base     string // api_base without a trailing slash
+	host     string // base without user info, for messages and heartbeats
+	chatURL  string
+	tagsURL  string
+	embedURL string
 }
 
 var (
@@ -81,12 +82,13 @@ func New(o provider.Options) (*Provider, error) {
 		}
 	}
 	return &Provider{
-		o:       o,
-		model:   model,
-		base:    base,
-		host:    redactBase(base),
-		chatURL: base + "/api/chat",
-		tagsURL: base + "/api/tags",
+		o:        o,
+		model:    model,
+		base:     base,
+		host:     redactBase(base),
+		chatURL:  base + "/api/chat",
+		tagsURL:  base + "/api/tags",
+		embedURL: base + "/api/embed",
 	}, nil
 }
 
@@ -100,7 +102,7 @@ func (p *Provider) Model() string { return p.model }
 // Complete sends the conversation with "stream": false and returns the
 // whole reply.
 func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.Response, error) {
-	body, err := p.chatBody(req, false)
+	body, err := p.chatBody(ctx, req, false)
 	if err != nil {
 		return nil, err
 	}
@@ -127,14 +129,20 @@ func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.R
 		return nil, schema.NewError(schema.CodeProviderError,
 			"ollama: reply is not final (done is false): the host streamed despite \"stream\": false")
 	}
-	return p.response(&r, r.Message.Content)
+	calls, err := toolCalls(r.Message.ToolCalls, 0)
+	if err != nil {
+		return nil, err
+	}
+	return p.response(&r, r.Message.Content, calls)
 }
 
 // Stream sends the conversation with "stream": true, calls emit with each
-// piece of text in order, and returns the whole reply once the line with
-// "done": true arrives.
+// piece of text and each tool call in order, and returns the whole reply
+// once the line with "done": true arrives. Ollama sends a tool call whole,
+// in one line: it is emitted as one piece with its id, name and all its
+// arguments, indexed across the stream.
 func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit provider.Emit) (*schema.Response, error) {
-	body, err := p.chatBody(req, true)
+	body, err := p.chatBody(ctx, req, true)
 	if err != nil {
 		return nil, err
 	}
@@ -155,6 +163,7 @@ func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit provide
 	sc.Buffer(make([]byte, 0, 64<<10), MaxLine)
 	sc.Split(lines)
 	var content strings.Builder
+	var calls []schema.ToolCall
 	for sc.Scan() {
 		line := sc.Bytes()
 		if len(bytes.TrimSpace(line)) == 0 {
@@ -174,8 +183,19 @@ func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit provide
 				return nil, err
 			}
 		}
+		if len(chunk.Message.ToolCalls) > 0 {
+			more, err := toolCalls(chunk.Message.ToolCalls, len(calls))
+			if err != nil {
+				return nil, err
+			}
+			if err := emit(toolPieces(more, len(calls))); err != nil {
+				cancel()
+				return nil, err
+			}
+			calls = append(calls, more...)
+		}
 		if chunk.Done {
-			return p.response(&chunk, content.String())
+			return p.response(&chunk, content.String(), calls)
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -216,9 +236,21 @@ func (p *Provider) headers(accept string) http.Header {
 	return h
 }
 
-// response builds the OpenAI-shaped response from the final reply.
-func (p *Provider) response(r *chatResponse, content string) (*schema.Response, error) {
-	finish, err := finishReason(r)
+// toolPieces returns the piece that adds calls, whole, to choice 0; the
+// first is call number first of the reply.
+func toolPieces(calls []schema.ToolCall, first int) schema.ChunkChoice {
+	var ch schema.ChunkChoice
+	for i, tc := range calls {
+		ch.Delta.ToolCalls = append(ch.Delta.ToolCalls, schema.ToolCallDelta{Index: first + i, ID: tc.ID,
+			Type: schema.ToolTypeFunction, Function: schema.FunctionCallDelta{Name: tc.Function.Name, Arguments: tc.Function.Arguments}})
+	}
+	return ch
+}
+
+// response builds the OpenAI-shaped response from the final reply, the
+// text and the tool calls.
+func (p *Provider) response(r *chatResponse, content string, calls []schema.ToolCall) (*schema.Response, error) {
+	finish, err := finishReason(r.DoneReason, len(calls) > 0)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +262,7 @@ func (p *Provider) response(r *chatResponse, content string) (*schema.Response, 
 		ID:    provider.NewID(),
 		Model: model,
 		Choices: []schema.Choice{{
-			Message:      schema.Message{Role: schema.RoleAssistant, Content: schema.Content(content)},
+			Message:      schema.Message{Role: schema.RoleAssistant, Content: schema.Content(content), ToolCalls: calls},
 			FinishReason: finish,
 		}},
 		Usage: schema.Usage{

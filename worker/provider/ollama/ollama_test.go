@@ -417,3 +417,9 @@ func TestNewValidatesOptions(t *testing.T) {
 		}
 	}
 }
+
+// newProviderFor builds an adapter for model at base.
+func newProviderFor(t *testing.T, base, model string) *ollama.Provider {
+	t.Helper()
+	return newProvider(t, base, func(o *provider.Options) { o.Model = model })
+}

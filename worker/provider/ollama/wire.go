@@ -12,7 +12,13 @@ type chatRequest struct {
 	Model    string        `json:"model"`
 	Messages []chatMessage `json:"messages"`
 	// Stream is always sent: Ollama streams when it is absent.
-	Stream  bool         `json:"stream"`
+	Stream bool `json:"stream"`
+	// Format is "json" or a JSON Schema object (response_format).
+	Format json.RawMessage `json:"format,omitempty"`
+	Tools  []chatTool      `json:"tools,omitempty"`
+	// Think turns a thinking model's reasoning on or off
+	// (reasoning_effort).
+	Think   *bool        `json:"think,omitempty"`
 	Options *chatOptions `json:"options,omitempty"`
 }
 
@@ -20,6 +26,37 @@ type chatRequest struct {
 type chatMessage struct {
 	Role    string `json:"role"`
 	Content string `json:"content"`
+	// Images are base64 images (no data: prefix), for vision models.
+	Images []string `json:"images,omitempty"`
+	// ToolCalls are an assistant's calls, arguments as JSON objects.
+	ToolCalls []wireToolCall `json:"tool_calls,omitempty"`
+	// ToolName names the function whose result a tool message carries.
+	ToolName string `json:"tool_name,omitempty"`
+}
+
+// chatTool declares a function tool, in OpenAI's shape.
+type chatTool struct {
+	Type     string       `json:"type"`
+	Function toolFunction `json:"function"`
+}
+
+// toolFunction is a tool's function. Ollama has no strict mode.
+type toolFunction struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Parameters  json.RawMessage `json:"parameters,omitempty"`
+}
+
+// wireToolCall is a tool call as Ollama writes and reads it: no type, the
+// arguments a JSON object rather than a string. Newer hosts add an id and
+// the call's index; older ones give neither.
+type wireToolCall struct {
+	ID       string `json:"id,omitempty"`
+	Function struct {
+		Index     *int            `json:"index,omitempty"`
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments"`
+	} `json:"function"`
 }
 
 // chatOptions are the sampling options llmq maps. Pointers keep explicit
@@ -29,6 +66,9 @@ type chatOptions struct {
 	TopP        *float64 `json:"top_p,omitempty"`
 	NumPredict  *int     `json:"num_predict,omitempty"`
 	Stop        []string `json:"stop,omitempty"`
+	Seed        *int64   `json:"seed,omitempty"`
+	Presence    *float64 `json:"presence_penalty,omitempty"`
+	Frequency   *float64 `json:"frequency_penalty,omitempty"`
 }
 
 // chatResponse is a non-streamed reply, or one line of a streamed one. An
@@ -36,9 +76,9 @@ type chatOptions struct {
 type chatResponse struct {
 	Model   string `json:"model"`
 	Message struct {
-		Role      string            `json:"role"`
-		Content   string            `json:"content"`
-		ToolCalls []json.RawMessage `json:"tool_calls"`
+		Role      string         `json:"role"`
+		Content   string         `json:"content"`
+		ToolCalls []wireToolCall `json:"tool_calls"`
 	} `json:"message"`
 	Done            bool   `json:"done"`
 	DoneReason      string `json:"done_reason"`
@@ -68,49 +108,23 @@ func ollamaRole(role string) (string, bool) {
 	return "", false
 }
 
-// chatBody maps an OpenAI request onto Ollama's chat body. Name, user and
-// metadata have no Ollama equivalent and are dropped.
-func (p *Provider) chatBody(req *schema.Request, stream bool) (*chatRequest, error) {
-	if req == nil || len(req.Messages) == 0 {
-		return nil, schema.NewError(schema.CodeBadRequest, "ollama: messages: at least one message is required")
-	}
-	body := &chatRequest{Model: p.model, Stream: stream, Messages: make([]chatMessage, len(req.Messages))}
-	for i, m := range req.Messages {
-		role, ok := ollamaRole(m.Role)
-		if !ok {
-			return nil, schema.Errorf(schema.CodeBadRequest,
-				"ollama: messages[%d].role: %q is not one of system, developer, user, assistant, tool", i, m.Role)
-		}
-		body.Messages[i] = chatMessage{Role: role, Content: string(m.Content)}
-	}
-	opts := chatOptions{Temperature: req.Temperature, TopP: req.TopP}
-	if n := req.Limit(); n > 0 {
-		opts.NumPredict = &n
-	}
-	if len(req.Stop) > 0 {
-		opts.Stop = append([]string(nil), req.Stop...)
-	}
-	if opts.Temperature != nil || opts.TopP != nil || opts.NumPredict != nil || opts.Stop != nil {
-		body.Options = &opts
-	}
-	return body, nil
-}
-
 // finishReason maps Ollama's done_reason onto OpenAI's finish_reason. It
-// reports false for reasons that mean no completion was made ("load",
-// "unload"), which Ollama gives for requests without messages.
-func finishReason(r *chatResponse) (string, error) {
-	if len(r.Message.ToolCalls) > 0 {
+// fails for reasons that mean no completion was made ("load",
+// "unload"), which Ollama gives for requests without messages. A reply
+// with tool calls finishes with "tool_calls".
+func finishReason(doneReason string, toolCalls bool) (string, error) {
+	switch {
+	case toolCalls:
 		return schema.FinishToolCalls, nil
+	case doneReason == "load" || doneReason == "unload":
+		return "", schema.Errorf(schema.CodeProviderError,
+			"ollama: reply has done_reason %q and no completion", doneReason)
 	}
-	switch r.DoneReason {
+	switch doneReason {
 	case "stop", "":
 		return schema.FinishStop, nil
 	case "length":
 		return schema.FinishLength, nil
-	case "load", "unload":
-		return "", schema.Errorf(schema.CodeProviderError,
-			"ollama: reply has done_reason %q and no completion", r.DoneReason)
 	}
 	// Reasons newer Ollama versions may add end the completion normally.
 	return schema.FinishStop, nil

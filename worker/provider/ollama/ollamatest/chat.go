@@ -39,6 +39,19 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, raw []byte) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("model %q not found, try pulling it first", req.Model))
 		return
 	}
+	if inList(s.cfg.EmbedModels, req.Model) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%q does not support chat", req.Model))
+		return
+	}
+	if len(req.Tools) > 0 && inList(s.cfg.NoTools, req.Model) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%q does not support tools", req.Model))
+		return
+	}
+	if think := string(bytes.TrimSpace(req.Think)); think != "" && think != "null" && think != "false" &&
+		inList(s.cfg.NoThink, req.Model) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%q does not support thinking", req.Model))
+		return
+	}
 	if err := checkKeepAlive(req.KeepAlive); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -67,14 +80,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, raw []byte) {
 			Message: Message{Role: "assistant"}, Done: true, DoneReason: "load"})
 		return
 	}
-	for i, m := range req.Messages {
-		switch m.Role {
-		case "system", "user", "assistant", "tool":
-		default:
-			writeError(w, http.StatusBadRequest, fmt.Sprintf(
-				"messages[%d]: invalid role %q: Ollama chat templates know system, user, assistant and tool", i, m.Role))
-			return
-		}
+	if status, err := checkChat(&req); err != nil {
+		writeError(w, status, err.Error())
+		return
 	}
 	if hold := s.cfg.Hold; hold != nil {
 		select {
@@ -87,7 +95,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, raw []byte) {
 		}
 	}
 
-	tokens, reason := s.generate(&req)
+	tokens, calls, reason := s.generate(&req)
 	if s.cfg.DoneReason != "" {
 		reason = s.cfg.DoneReason
 	}
@@ -98,17 +106,19 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, raw []byte) {
 		DoneReason:      reason,
 		LoadDuration:    int64(time.Millisecond),
 		PromptEvalCount: promptWords(req.Messages),
-		EvalCount:       len(tokens),
+		EvalCount:       len(tokens) + len(calls),
 	}
 	if req.Streaming() {
-		s.stream(w, r, &req, tokens, final, start)
+		s.stream(w, r, &req, tokens, calls, final, start)
 	} else {
+		final.Message.ToolCalls = calls
 		s.whole(w, r, tokens, final, start)
 	}
 }
 
-// stream writes one NDJSON line per token, then the final line.
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *ChatRequest, tokens []string, final ChatResponse, start time.Time) {
+// stream writes one NDJSON line per token, one per tool call, then the
+// final line.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *ChatRequest, tokens []string, calls []ToolCall, final ChatResponse, start time.Time) {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	flusher, _ := w.(http.Flusher)
 	line := func(v any) bool {
@@ -144,6 +154,17 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *ChatRequest
 		}
 		chunk := ChatResponse{Model: req.Model, CreatedAt: time.Now().UTC(),
 			Message: Message{Role: "assistant", Content: tokens[i]}}
+		if !line(chunk) {
+			s.update(func(st *Stats) { st.Disconnected++ })
+			return
+		}
+	}
+	if s.cfg.CallsInFinalLine {
+		final.Message.ToolCalls, calls = calls, nil
+	}
+	for _, call := range calls {
+		chunk := ChatResponse{Model: req.Model, CreatedAt: time.Now().UTC(),
+			Message: Message{Role: "assistant", ToolCalls: []ToolCall{call}}}
 		if !line(chunk) {
 			s.update(func(st *Stats) { st.Disconnected++ })
 			return
@@ -307,11 +328,19 @@ func (s *Server) admit(ctx context.Context) (release func(), err error) {
 	}
 }
 
-// generate returns the reply's tokens and done_reason, honouring the stop
-// and num_predict options.
-func (s *Server) generate(req *ChatRequest) ([]string, string) {
+// generate returns the reply's tokens, tool calls (numbered) and
+// done_reason, honouring the stop and num_predict options.
+func (s *Server) generate(req *ChatRequest) ([]string, []ToolCall, string) {
 	var text string
+	var calls []ToolCall
 	switch {
+	case s.cfg.Answer != nil:
+		a := s.cfg.Answer(*req)
+		text = a.Content
+		for i, c := range a.ToolCalls {
+			c.Function.Index = i
+			calls = append(calls, c)
+		}
 	case s.cfg.ReplyFunc != nil:
 		text = s.cfg.ReplyFunc(*req)
 	case s.cfg.Reply != "":
@@ -336,9 +365,9 @@ func (s *Server) generate(req *ChatRequest) ([]string, string) {
 	}
 	tokens := tokenize(text)
 	if n, ok := req.Options["num_predict"].(float64); ok && n > 0 && len(tokens) > int(n) {
-		return tokens[:int(n)], "length"
+		return tokens[:int(n)], nil, "length"
 	}
-	return tokens, "stop"
+	return tokens, calls, "stop"
 }
 
 // tokenize splits text into words, each with the whitespace before it;
@@ -364,11 +393,12 @@ func tokenize(text string) []string {
 	return tokens
 }
 
-// promptWords counts the whitespace-separated words of all messages.
+// promptWords counts the whitespace-separated words of all messages, and
+// one for each image.
 func promptWords(msgs []Message) int {
 	n := 0
 	for _, m := range msgs {
-		n += len(strings.Fields(m.Content))
+		n += len(strings.Fields(m.Content)) + len(m.Images)
 	}
 	return n
 }
@@ -376,8 +406,14 @@ func promptWords(msgs []Message) int {
 // has reports whether the host has the model; a name without a tag means
 // name:latest, and case does not matter.
 func (s *Server) has(model string) bool {
+	return inList(s.cfg.Models, model) || inList(s.cfg.EmbedModels, model)
+}
+
+// inList reports whether list names model, tags and case as has compares
+// them.
+func inList(list []string, model string) bool {
 	want := strings.ToLower(displayName(model))
-	for _, m := range s.cfg.Models {
+	for _, m := range list {
 		if strings.ToLower(displayName(m)) == want {
 			return true
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +28,29 @@ type Config struct {
 	// ReplyFunc, when set, computes the reply from the request and wins
 	// over Reply.
 	ReplyFunc func(ChatRequest) string
+	// Answer, when set, computes the whole answer (text and tool calls)
+	// from the request and wins over ReplyFunc and Reply: tests script
+	// tool calls, JSON replies and tool loops with it.
+	Answer func(ChatRequest) Answer
+	// CallsInFinalLine makes a streamed answer carry its tool calls, all
+	// of them, in the final line ("done": true) rather than one line per
+	// call, as Ollama does when the model's last token closes the calls.
+	CallsInFinalLine bool
+	// EmbedModels are embedding-only models the host has (listed by
+	// /api/tags too): /api/embed serves them, /api/chat answers 400
+	// "does not support chat" for them. /api/embed serves the Models too,
+	// as Ollama embeds with any model.
+	EmbedModels []string
+	// NoTools are models without tool support: a chat with tools for one
+	// is a 400 "does not support tools", as Ollama answers.
+	NoTools []string
+	// NoThink are models without thinking: a chat that turns think on
+	// (true or a level) for one is a 400 "does not support thinking", as
+	// Ollama answers; think false is accepted.
+	NoThink []string
+	// EmbedDims is the length of the vectors /api/embed returns (before
+	// "dimensions" shortens them). Default DefaultEmbedDims.
+	EmbedDims int
 	// DoneReason, when set, replaces the done_reason of the final line
 	// ("stop", or "length" when num_predict cut the reply).
 	DoneReason string
@@ -53,6 +77,16 @@ type Config struct {
 	// Zero means none may wait.
 	MaxQueue int
 }
+
+// Answer is a scripted answer: its text, streamed word by word, and the
+// tool calls the model makes (streamed one per line, after the text).
+type Answer struct {
+	Content   string
+	ToolCalls []ToolCall
+}
+
+// DefaultEmbedDims is the default length of the fake's embeddings.
+const DefaultEmbedDims = 8
 
 // Failure is an error answer: Status with the body {"error": Message}.
 type Failure struct {
@@ -96,6 +130,9 @@ type Recorded struct {
 	// Body is the decoded chat body, nil when the request is not a chat
 	// or its body could not be decoded.
 	Body *ChatRequest
+	// Embed is the decoded embed body, nil when the request is not an
+	// embed or its body could not be decoded.
+	Embed *EmbedRequest
 }
 
 // Stats counts what the fake is doing and has done.
@@ -114,6 +151,8 @@ type Stats struct {
 	Busy int
 	// Disconnected counts chats whose client went away before the end.
 	Disconnected int
+	// Embedded counts the texts /api/embed embedded.
+	Embedded int
 }
 
 // Server is a running fake Ollama host.
@@ -144,6 +183,9 @@ func NewServer(tb testing.TB, cfg Config) *Server {
 func Start(cfg Config) *Server {
 	if cfg.Models == nil {
 		cfg.Models = []string{DefaultModel}
+	}
+	if cfg.EmbedDims <= 0 {
+		cfg.EmbedDims = DefaultEmbedDims
 	}
 	s := &Server{cfg: cfg, done: make(chan struct{}), changed: make(chan struct{})}
 	if cfg.Parallel > 0 {
@@ -229,10 +271,16 @@ func (s *Server) update(f func(*Stats)) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	raw, _ := io.ReadAll(io.LimitReader(r.Body, 64<<20))
 	rec := Recorded{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Raw: raw}
-	if r.URL.Path == "/api/chat" {
+	switch r.URL.Path {
+	case "/api/chat":
 		var body ChatRequest
 		if json.Unmarshal(raw, &body) == nil {
 			rec.Body = &body
+		}
+	case "/api/embed":
+		var body EmbedRequest
+		if json.Unmarshal(raw, &body) == nil {
+			rec.Embed = &body
 		}
 	}
 	s.mu.Lock()
@@ -250,7 +298,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		allowed = []string{http.MethodGet, http.MethodHead}
 	case "/api/tags":
 		allowed = []string{http.MethodGet, http.MethodHead}
-	case "/api/chat":
+	case "/api/chat", "/api/embed":
 		allowed = []string{http.MethodPost}
 	default:
 		writeText(w, http.StatusNotFound, "404 page not found")
@@ -267,13 +315,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.tags(w)
 	case "/api/chat":
 		s.chat(w, r, raw)
+	case "/api/embed":
+		s.embed(w, raw)
 	}
 }
 
 // tags answers GET /api/tags with the configured models.
 func (s *Server) tags(w http.ResponseWriter) {
 	resp := TagsResponse{Models: []ListedModel{}}
-	for _, m := range s.cfg.Models {
+	for _, m := range append(slices.Clip(s.cfg.Models), s.cfg.EmbedModels...) {
 		name := displayName(m)
 		resp.Models = append(resp.Models, ListedModel{
 			Name:       name,

@@ -21,7 +21,7 @@ type ChatRequest struct {
 	Stream      *bool           `json:"stream,omitempty"`
 	Format      json.RawMessage `json:"format,omitempty"`
 	KeepAlive   json.RawMessage `json:"keep_alive,omitempty"`
-	Tools       json.RawMessage `json:"tools,omitempty"`
+	Tools       []Tool          `json:"tools,omitempty"`
 	Options     map[string]any  `json:"options,omitempty"`
 	Think       json.RawMessage `json:"think,omitempty"`
 	Truncate    *bool           `json:"truncate,omitempty"`
@@ -36,12 +36,61 @@ func (r *ChatRequest) Streaming() bool { return r.Stream == nil || *r.Stream }
 
 // Message is one turn of a chat, as Ollama defines it.
 type Message struct {
-	Role      string          `json:"role"`
-	Content   string          `json:"content"`
-	Thinking  string          `json:"thinking,omitempty"`
-	Images    []string        `json:"images,omitempty"`
-	ToolCalls json.RawMessage `json:"tool_calls,omitempty"`
-	ToolName  string          `json:"tool_name,omitempty"`
+	Role      string     `json:"role"`
+	Content   string     `json:"content"`
+	Thinking  string     `json:"thinking,omitempty"`
+	Images    []string   `json:"images,omitempty"`
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+	ToolName  string     `json:"tool_name,omitempty"`
+}
+
+// Tool declares a tool, as Ollama takes it (OpenAI's shape, without
+// strict).
+type Tool struct {
+	Type     string       `json:"type"`
+	Function ToolFunction `json:"function"`
+}
+
+// ToolFunction is a tool's function. Parameters is a JSON Schema object.
+type ToolFunction struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Parameters  json.RawMessage `json:"parameters,omitempty"`
+}
+
+// ToolCall is a call a model made: in a reply, and in an assistant message
+// sent back. Ollama gives no id (ID is set only when a test scripts one,
+// as newer hosts may send); Arguments is a JSON object, not a string.
+type ToolCall struct {
+	ID       string           `json:"id,omitempty"`
+	Function ToolCallFunction `json:"function"`
+}
+
+// ToolCallFunction names the function called and its arguments.
+type ToolCallFunction struct {
+	Index     int             `json:"index"`
+	Name      string          `json:"name"`
+	Arguments json.RawMessage `json:"arguments"`
+}
+
+// EmbedRequest is the body of POST /api/embed. Input is a string or an
+// array of strings.
+type EmbedRequest struct {
+	Model      string          `json:"model"`
+	Input      json.RawMessage `json:"input"`
+	Truncate   *bool           `json:"truncate,omitempty"`
+	Dimensions int             `json:"dimensions,omitempty"`
+	KeepAlive  json.RawMessage `json:"keep_alive,omitempty"`
+	Options    map[string]any  `json:"options,omitempty"`
+}
+
+// EmbedResponse is the reply of POST /api/embed.
+type EmbedResponse struct {
+	Model           string      `json:"model"`
+	Embeddings      [][]float32 `json:"embeddings"`
+	TotalDuration   int64       `json:"total_duration,omitempty"`
+	LoadDuration    int64       `json:"load_duration,omitempty"`
+	PromptEvalCount int         `json:"prompt_eval_count,omitempty"`
 }
 
 // ChatResponse is a non-streamed reply, or one line of a streamed one.
