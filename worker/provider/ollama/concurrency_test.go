@@ -49,6 +49,11 @@ func TestConcurrentCallsQueueForSlots(t *testing.T) {
 			t.Errorf("call %d: %v", i, err)
 		}
 	}
+	// The fake counts a call served after its last byte is written: the
+	// client may have the reply a moment before.
+	if err := fake.Await(ctx, func(s ollamatest.Stats) bool { return s.Served == n && s.InFlight == 0 }); err != nil {
+		t.Fatalf("%v: stats = %+v", err, fake.Stats())
+	}
 	s := fake.Stats()
 	if s.MaxInFlight != 2 || s.Served != n || s.Busy != 1 || s.InFlight != 0 || s.Queued != 0 {
 		t.Errorf("stats = %+v, want max 2 in flight, %d served, 1 busy, none left", s, n)
