@@ -27,11 +27,13 @@ type Provider struct {
 	key         string
 	completeURL string
 	streamURL   string
+	embedURL    string
 }
 
 var (
 	_ provider.Provider = (*Provider)(nil)
 	_ provider.Streamer = (*Provider)(nil)
+	_ provider.Embedder = (*Provider)(nil)
 )
 
 // New returns an adapter for the model o.Model. o.APIKey is required; an
@@ -65,6 +67,7 @@ func New(o provider.Options) (*Provider, error) {
 		key:         o.APIKey,
 		completeURL: prefix + ":generateContent",
 		streamURL:   prefix + ":streamGenerateContent?alt=sse",
+		embedURL:    prefix + ":batchEmbedContents",
 	}, nil
 }
 

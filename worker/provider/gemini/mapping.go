@@ -33,4 +33,3 @@ func usage(u *usageMetadata) schema.Usage {
 		TotalTokens:      u.PromptTokenCount + completion,
 	}
 }
-

@@ -31,6 +31,16 @@ type Config struct {
 	// Reply is the text the model answers. Default "echo: " followed by the
 	// text of the last user content.
 	Reply string
+	// Calls are the function calls the model makes (several: parallel
+	// calls) when the request declares the functions named and lets the
+	// model call them — not with mode NONE, not with a function name the
+	// mode ANY does not allow, and under AUTO not in answer to a turn of
+	// function responses (the model then answers with text). With mode
+	// ANY and no call left, the model calls the first allowed function
+	// with no arguments.
+	Calls []Call
+	// EmbedDimensions is the size of the fake's embeddings. Default 768.
+	EmbedDimensions int
 	// FinishReason overrides the candidate's finishReason (e.g. "SAFETY").
 	// Default STOP, or MAX_TOKENS when maxOutputTokens cut the reply.
 	FinishReason string
@@ -51,6 +61,16 @@ type Config struct {
 	Delay time.Duration
 	// ChunkWords is how many words each stream chunk carries. Default 1.
 	ChunkWords int
+}
+
+// Call is a function call the fake model makes.
+type Call struct {
+	// ID, when set, is sent as functionCall.id, as newer API versions do.
+	ID string
+	// Name is the function called.
+	Name string
+	// Args is the arguments, a JSON object. Default {}.
+	Args string
 }
 
 // MidStream describes how a stream breaks.
@@ -116,7 +136,11 @@ func Start(cfg Config) *Server {
 	if cfg.ChunkWords <= 0 {
 		cfg.ChunkWords = 1
 	}
+	if cfg.EmbedDimensions <= 0 {
+		cfg.EmbedDimensions = 768
+	}
 	cfg.Models = slices.Clone(cfg.Models)
+	cfg.Calls = slices.Clone(cfg.Calls)
 	s := &Server{cfg: cfg, gone: make(chan struct{})}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -231,7 +255,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		InvalidArgument("Invalid JSON payload received. Content-Type must be application/json.").write(w)
 		return
 	}
-	req, vs, fail := parseRequest(raw)
+	req, vs, fail := parseRequest(raw, model)
 	if len(vs) > 0 {
 		writeBadRequest(w, vs)
 		return
