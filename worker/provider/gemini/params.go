@@ -2,6 +2,7 @@ package gemini
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/llmq/llmq/schema"
@@ -81,6 +82,9 @@ func (p *Provider) generationConfig(req *schema.Request) (*generationConfig, err
 		Seed:             req.Seed,
 		PresencePenalty:  req.PresencePenalty,
 		FrequencyPenalty: req.FrequencyPenalty,
+	}
+	if req.Seed != nil && (*req.Seed < math.MinInt32 || *req.Seed > math.MaxInt32) {
+		return nil, schema.Errorf(schema.CodeBadRequest, "%s: seed: %d is out of range: Gemini takes a 32-bit seed", name, *req.Seed)
 	}
 	if req.N != nil && *req.N > 1 {
 		cfg.CandidateCount = *req.N

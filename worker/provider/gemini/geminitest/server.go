@@ -101,6 +101,9 @@ type Recorded struct {
 	Header http.Header
 	// Body is the decoded request, nil when the body was not valid.
 	Body *Request
+	// Embed is the decoded batchEmbedContents request, nil for other
+	// calls or an invalid body.
+	Embed *EmbedRequest
 	// Raw is the body as sent.
 	Raw []byte
 }
@@ -210,6 +213,12 @@ func (s *Server) setBody(i int, req *Request) {
 	s.requests[i].Body = req
 }
 
+func (s *Server) setEmbed(i int, req *EmbedRequest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests[i].Embed = req
+}
+
 func (s *Server) nextID() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -253,6 +262,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/json" {
 		InvalidArgument("Invalid JSON payload received. Content-Type must be application/json.").write(w)
+		return
+	}
+	if method == "batchEmbedContents" {
+		if len(s.cfg.Models) > 0 && !slices.Contains(s.cfg.Models, model) {
+			ModelNotFound(model).write(w)
+			return
+		}
+		s.serveEmbed(w, r, raw, i, model)
 		return
 	}
 	req, vs, fail := parseRequest(raw, model)
@@ -305,7 +322,12 @@ func route(path string) (model, method string, ok bool) {
 		return "", "", false
 	}
 	model, method = rest[:i], rest[i+1:]
-	if strings.Contains(model, "/") || (method != "generateContent" && method != "streamGenerateContent") {
+	switch method {
+	case "generateContent", "streamGenerateContent", "batchEmbedContents":
+	default:
+		return "", "", false
+	}
+	if strings.Contains(model, "/") {
 		return "", "", false
 	}
 	return model, method, true

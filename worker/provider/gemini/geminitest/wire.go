@@ -83,8 +83,8 @@ type Part struct {
 	FileData            json.RawMessage   `json:"fileData,omitempty"`
 	FunctionCall        *FunctionCall     `json:"functionCall,omitempty"`
 	FunctionResponse    *FunctionResponse `json:"functionResponse,omitempty"`
-	ExecutableCode      json.RawMessage `json:"executableCode,omitempty"`
-	CodeExecutionResult json.RawMessage `json:"codeExecutionResult,omitempty"`
+	ExecutableCode      json.RawMessage   `json:"executableCode,omitempty"`
+	CodeExecutionResult json.RawMessage   `json:"codeExecutionResult,omitempty"`
 }
 
 // hasData reports whether the part's data oneof is set (an empty text is
