@@ -86,4 +86,3 @@ func TestResponseFormat_BadSchemaNamesTheField(t *testing.T) {
 		t.Errorf("message %q does not name %s", e.Message, want)
 	}
 }
-
