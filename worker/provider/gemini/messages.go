@@ -113,8 +113,9 @@ func (p *Provider) userParts(ctx context.Context, m *schema.Message, i int) ([]p
 
 // assistantParts maps an assistant message: its text, then one
 // functionCall part per tool call, whose arguments (a JSON string) must
-// hold a JSON object. It records each call's function name by id, for the
-// tool messages that answer it.
+// hold a JSON object, with the thought signature its id carries. It
+// records each call's function name by id, for the tool messages that
+// answer it.
 func assistantParts(m *schema.Message, i int, calls map[string]string) ([]part, error) {
 	var parts []part
 	if text := m.Text(); text != "" {
@@ -126,7 +127,8 @@ func assistantParts(m *schema.Message, i int, calls map[string]string) ([]part, 
 			return nil, schema.Errorf(schema.CodeBadRequest, "%s: messages[%d].tool_calls[%d].function.arguments: %v", name, i, j, err)
 		}
 		calls[tc.ID] = tc.Function.Name
-		parts = append(parts, part{FunctionCall: &functionCall{Name: tc.Function.Name, Args: args}})
+		parts = append(parts, part{FunctionCall: &functionCall{Name: tc.Function.Name, Args: args},
+			ThoughtSignature: splitSignature(tc.ID)})
 	}
 	return parts, nil
 }

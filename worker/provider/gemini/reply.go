@@ -68,7 +68,7 @@ func (r *reply) add(resp *generateResponse) ([]schema.ChunkChoice, error) {
 				switch {
 				case p.Thought:
 				case p.FunctionCall != nil:
-					tc, err := r.toolCall(c.Index, len(st.calls)+len(calls), p.FunctionCall)
+					tc, err := r.toolCall(c.Index, len(st.calls)+len(calls), p.FunctionCall, p.ThoughtSignature)
 					if err != nil {
 						return nil, err
 					}
@@ -105,8 +105,9 @@ func (r *reply) add(resp *generateResponse) ([]schema.ChunkChoice, error) {
 // toolCall maps function call k of candidate ci onto an OpenAI tool call:
 // Gemini's id when it gives one, else a stable one derived from the reply
 // id, the call's place, name and arguments (the same for a streamed and a
-// whole reply); arguments as compact JSON text.
-func (r *reply) toolCall(ci, k int, fc *functionCall) (schema.ToolCall, error) {
+// whole reply), followed by the part's thought signature if any (see
+// withSignature); arguments as compact JSON text.
+func (r *reply) toolCall(ci, k int, fc *functionCall, signature string) (schema.ToolCall, error) {
 	args := []byte("{}")
 	if raw := bytes.TrimSpace(fc.Args); len(raw) > 0 && string(raw) != "null" {
 		var buf bytes.Buffer
@@ -122,7 +123,7 @@ func (r *reply) toolCall(ci, k int, fc *functionCall) (schema.ToolCall, error) {
 		h.Write(args)
 		id = "call_" + hex.EncodeToString(h.Sum(nil)[:12])
 	}
-	return schema.ToolCall{ID: id, Type: schema.ToolTypeFunction,
+	return schema.ToolCall{ID: withSignature(id, signature), Type: schema.ToolTypeFunction,
 		Function: schema.FunctionCall{Name: fc.Name, Arguments: string(args)}}, nil
 }
 
@@ -200,4 +201,25 @@ func tokenBytes(s string) []int {
 		out[i] = int(s[i])
 	}
 	return out
+}
+
+// signatureSeparator joins a tool call id and the thought signature of its
+// functionCall part, as LiteLLM does ("call_…__thought__<signature>"), so
+// that the signature comes back with the call in the next request, where
+// Gemini 3 requires it, whatever client carries the conversation.
+const signatureSeparator = "__thought__"
+
+// withSignature appends signature to id; an empty one leaves id alone.
+func withSignature(id, signature string) string {
+	if signature == "" {
+		return id
+	}
+	return id + signatureSeparator + signature
+}
+
+// splitSignature returns the thought signature withSignature put in a tool
+// call id, or "".
+func splitSignature(id string) string {
+	_, sig, _ := strings.Cut(id, signatureSeparator)
+	return sig
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/llmq/llmq/schema"
+	"github.com/llmq/llmq/worker/provider"
 	"github.com/llmq/llmq/worker/provider/gemini"
 	"github.com/llmq/llmq/worker/provider/gemini/geminitest"
 )
@@ -205,5 +206,53 @@ func TestToolCalls_TextBeforeCallsIsKept(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("contents =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestToolLoop_ThoughtSignatureTravelsInTheCallID(t *testing.T) {
+	t.Parallel()
+	const sig = "c2lnbmF0dXJlLTE="
+	srv := geminitest.NewServer(t, geminitest.Config{Calls: []geminitest.Call{
+		{Name: "get_weather", Args: `{"city":"Lima"}`, ThoughtSignature: sig},
+	}})
+	p := newProvider(t, srv, func(o *provider.Options) { o.Model = "gemini-3-pro-preview" })
+	req := toolRequest("weather?", weatherTool())
+	first, err := p.Complete(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := first.ToolCalls()[0]
+	if !strings.HasPrefix(call.ID, "call_") || !strings.HasSuffix(call.ID, "__thought__"+sig) {
+		t.Fatalf("id %q should carry the signature after __thought__", call.ID)
+	}
+	pieces, _ := streamPieces(t, p, req)
+	if got := pieces[0].Delta.ToolCalls[0].ID; !strings.HasSuffix(got, "__thought__"+sig) {
+		t.Errorf("streamed id %q", got)
+	}
+
+	// Gemini 3 wants the signature back on the call: the fake refuses the
+	// next turn without it.
+	next := func(id string) *schema.Request {
+		r := toolRequest("weather?", weatherTool())
+		m := first.Choices[0].Message
+		m.ToolCalls = []schema.ToolCall{call}
+		m.ToolCalls[0].ID = id
+		r.Messages = append(r.Messages, m, schema.Message{Role: schema.RoleTool, ToolCallID: id, Content: "warm"})
+		return r
+	}
+	resp, err := p.Complete(context.Background(), next(call.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Text() != `echo: {"content":"warm"}` {
+		t.Errorf("answer %q", resp.Text())
+	}
+	sent := srv.Requests()[2].Body.Contents[1].Parts[0]
+	if sent.ThoughtSignature != sig || sent.FunctionCall == nil {
+		t.Errorf("call part sent = %+v, want the signature on it", sent)
+	}
+	_, err = p.Complete(context.Background(), next("call_stripped"))
+	if e := wantCode(t, err, schema.CodeBadRequest); !strings.Contains(e.Message, "thought_signature") {
+		t.Errorf("message %q", e.Message)
 	}
 }

@@ -9,7 +9,11 @@ type part struct {
 	Text string `json:"text,omitempty"`
 	// Thought marks a thinking part of a thinking model; it is not reply
 	// text.
-	Thought          bool              `json:"thought,omitempty"`
+	Thought bool `json:"thought,omitempty"`
+	// ThoughtSignature is the opaque signature of the model's thinking
+	// that thinking models put on a functionCall part; Gemini 3 wants it
+	// back with the call.
+	ThoughtSignature string            `json:"thoughtSignature,omitempty"`
 	InlineData       *blob             `json:"inlineData,omitempty"`
 	FunctionCall     *functionCall     `json:"functionCall,omitempty"`
 	FunctionResponse *functionResponse `json:"functionResponse,omitempty"`

@@ -23,6 +23,7 @@ type answer struct {
 type candAnswer struct {
 	pieces []string
 	calls  []FunctionCall
+	sigs   []string // the thought signature of each call
 	finish string
 }
 
@@ -30,6 +31,7 @@ type candAnswer struct {
 type unit struct {
 	text   []string
 	call   *FunctionCall
+	sig    string
 	tokens int
 }
 
@@ -62,10 +64,10 @@ func (s *Server) answer(model string, req *Request, prompt int) *answer {
 	if g.CandidateCount != nil && *g.CandidateCount > 1 {
 		count = *g.CandidateCount
 	}
-	calls := s.calls(req)
+	calls, sigs := s.calls(req)
 	isJSON := g.ResponseMimeType == "application/json"
 	for i := range count {
-		c := candAnswer{finish: "STOP", calls: calls}
+		c := candAnswer{finish: "STOP", calls: calls, sigs: sigs}
 		if len(calls) == 0 {
 			text := s.replyText(req, g)
 			if i > 0 && !isJSON {
@@ -120,7 +122,7 @@ func cut(text string, g *GenerationConfig) ([]string, string) {
 // function responses; else Config.Calls to declared (and, with ANY,
 // allowed) functions; with ANY and no such script, a call of the first
 // allowed function with no arguments, as the model must call one.
-func (s *Server) calls(req *Request) []FunctionCall {
+func (s *Server) calls(req *Request) ([]FunctionCall, []string) {
 	var declared []string
 	for _, t := range req.Tools {
 		for _, f := range t.FunctionDeclarations {
@@ -128,7 +130,7 @@ func (s *Server) calls(req *Request) []FunctionCall {
 		}
 	}
 	if len(declared) == 0 {
-		return nil
+		return nil, nil
 	}
 	mode, allowed := "AUTO", declared
 	if tc := req.ToolConfig; tc != nil && tc.FunctionCallingConfig != nil {
@@ -140,9 +142,10 @@ func (s *Server) calls(req *Request) []FunctionCall {
 		}
 	}
 	if mode == "NONE" || (mode != "ANY" && lastTurnResponds(req)) {
-		return nil
+		return nil, nil
 	}
 	var out []FunctionCall
+	var sigs []string
 	for _, c := range s.cfg.Calls {
 		if slices.Contains(allowed, c.Name) {
 			fc := FunctionCall{ID: c.ID, Name: c.Name, Args: json.RawMessage(c.Args)}
@@ -150,12 +153,13 @@ func (s *Server) calls(req *Request) []FunctionCall {
 				fc.Args = json.RawMessage("{}")
 			}
 			out = append(out, fc)
+			sigs = append(sigs, c.ThoughtSignature)
 		}
 	}
 	if len(out) == 0 && mode == "ANY" {
-		out = []FunctionCall{{Name: allowed[0], Args: json.RawMessage("{}")}}
+		return []FunctionCall{{Name: allowed[0], Args: json.RawMessage("{}")}}, []string{""}
 	}
-	return out
+	return out, sigs
 }
 
 // lastTurnResponds reports whether the last content holds function
@@ -179,7 +183,7 @@ func (c *candAnswer) units(n int) []unit {
 		out = append(out, unit{text: c.pieces[sent:end], tokens: end - sent})
 	}
 	for i := range c.calls {
-		out = append(out, unit{call: &c.calls[i], tokens: callTokens(&c.calls[i])})
+		out = append(out, unit{call: &c.calls[i], sig: c.sigs[i], tokens: callTokens(&c.calls[i])})
 	}
 	if len(out) == 0 {
 		out = append(out, unit{})
@@ -227,7 +231,7 @@ func (a *answer) blocked() response {
 
 func (u unit) part() respPart {
 	if u.call != nil {
-		return respPart{FunctionCall: u.call}
+		return respPart{FunctionCall: u.call, ThoughtSignature: u.sig}
 	}
 	return respPart{Text: strings.Join(u.text, "")}
 }

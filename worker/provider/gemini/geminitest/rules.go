@@ -93,6 +93,12 @@ func checkTurns(req *Request) *Failure {
 		var calls, responses []string
 		for j, p := range c.Parts {
 			at := fmt.Sprintf("* GenerateContentRequest.contents[%d].parts[%d]", i, j)
+			if p.ThoughtSignature != "" {
+				if _, err := base64.StdEncoding.DecodeString(p.ThoughtSignature); err != nil {
+					return InvalidArgument(fmt.Sprintf("Invalid value at '%s' (TYPE_BYTES), Base64 decoding failed",
+						strings.TrimPrefix(at, "* GenerateContentRequest.")+".thought_signature"))
+				}
+			}
 			if p.FunctionCall != nil {
 				if p.FunctionCall.Name == "" {
 					return InvalidArgument(at + ".function_call.name: Name is required.\n")
@@ -152,6 +158,36 @@ func checkTurns(req *Request) *Failure {
 	return nil
 }
 
+// checkSignatures applies Gemini 3's rule: in the current turn (after the
+// last user text), the first function call of each model step carries the
+// thought signature the model gave it.
+func checkSignatures(req *Request, model string) *Failure {
+	if !strings.HasPrefix(model, "gemini-3") {
+		return nil
+	}
+	start := 0
+	for i, c := range req.Contents {
+		if c.Role != "model" && partsText(c.Parts, "") != "" {
+			start = i + 1
+		}
+	}
+	for i := start; i < len(req.Contents); i++ {
+		for j, p := range req.Contents[i].Parts {
+			if p.FunctionCall == nil {
+				continue
+			}
+			if p.ThoughtSignature == "" {
+				return InvalidArgument(fmt.Sprintf("Function call is missing a thought_signature in functionCall parts. "+
+					"This is required for tools to work correctly, and missing thought_signature may lead to degraded "+
+					"model performance. Additional data, function call `default_api:%s` , position %d.", p.FunctionCall.Name, j+1))
+			}
+			break // only the first call of a step carries one
+		}
+	}
+	return nil
+}
+
+// checkBlob checks an inline image: type, data, base64.
 func checkBlob(b *Blob, at string) *Failure {
 	switch {
 	case b.MimeType == "":

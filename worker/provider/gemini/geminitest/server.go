@@ -71,6 +71,10 @@ type Call struct {
 	Name string
 	// Args is the arguments, a JSON object. Default {}.
 	Args string
+	// ThoughtSignature, when set, is sent on the call's part, as thinking
+	// models do. For models named gemini-3… the fake then requires it back
+	// on the call in the next request, as Gemini 3 does.
+	ThoughtSignature string
 }
 
 // MidStream describes how a stream breaks.

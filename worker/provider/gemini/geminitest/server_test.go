@@ -154,6 +154,8 @@ func TestRejects(t *testing.T) {
 		{"seed beyond int32", call{body: withGen(`{"seed":4294967296}`)}, 400, "INVALID_ARGUMENT", "generation_config.seed"},
 		{"penalty out of range", call{body: withGen(`{"presencePenalty":2.5}`)}, 400, "INVALID_ARGUMENT", "presence_penalty"},
 		{"thinking budget out of range", call{body: withGen(`{"thinkingConfig":{"thinkingBudget":99999}}`)}, 400, "INVALID_ARGUMENT", "thinking budget"},
+		{"signature not base64", call{body: `{"contents":[{"role":"user","parts":[{"text":"x"}]},{"role":"model","parts":[{"functionCall":{"name":"f","args":{}},"thoughtSignature":"%%"}]}]}`}, 400, "INVALID_ARGUMENT", "thought_signature"},
+		{"gemini 3 call without signature", call{path: "/v1beta/models/gemini-3-pro-preview:generateContent", body: `{"contents":[{"role":"user","parts":[{"text":"x"}]},{"role":"model","parts":[{"functionCall":{"name":"f","args":{}}}]},{"role":"user","parts":[{"functionResponse":{"name":"f","response":{}}}]}]}`}, 400, "INVALID_ARGUMENT", "missing a thought_signature"},
 		{"embed model mismatch", call{path: embedPath, body: `{"requests":[{"model":"models/other","content":{"parts":[{"text":"x"}]}}]}`}, 400, "INVALID_ARGUMENT", "Model names should match"},
 		{"embed model without prefix", call{path: embedPath, body: `{"requests":[{"model":"m","content":{"parts":[{"text":"x"}]}}]}`}, 400, "INVALID_ARGUMENT", "models/"},
 		{"embed without content", call{path: embedPath, body: `{"requests":[{"model":"models/m"}]}`}, 400, "INVALID_ARGUMENT", "content is not specified"},

@@ -130,6 +130,7 @@ func (d *decoder) content(raw json.RawMessage, at string) Content {
 		if pm != nil {
 			d.field(pm, "text", pat, "TYPE_STRING", &p.Text)
 			d.field(pm, "thought", pat, "TYPE_BOOL", &p.Thought)
+			d.field(pm, "thoughtSignature", pat, "TYPE_BYTES", &p.ThoughtSignature)
 			p.InlineData = d.blob(pm, pat)
 			p.FileData = pm["fileData"]
 			p.FunctionCall = d.functionCall(pm, pat)
@@ -227,7 +228,10 @@ func check(req *Request, model string) *Failure {
 	if f := checkTools(req); f != nil {
 		return f
 	}
-	return checkTurns(req)
+	if f := checkTurns(req); f != nil {
+		return f
+	}
+	return checkSignatures(req, model)
 }
 
 func checkParts(parts []Part, at string) *Failure {

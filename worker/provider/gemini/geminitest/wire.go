@@ -79,6 +79,7 @@ type Content struct {
 type Part struct {
 	Text                string            `json:"text,omitempty"`
 	Thought             bool              `json:"thought,omitempty"`
+	ThoughtSignature    string            `json:"thoughtSignature,omitempty"`
 	InlineData          *Blob             `json:"inlineData,omitempty"`
 	FileData            json.RawMessage   `json:"fileData,omitempty"`
 	FunctionCall        *FunctionCall     `json:"functionCall,omitempty"`
@@ -172,8 +173,9 @@ func schemaFields() []string {
 // Reply shapes, as the API writes them.
 
 type respPart struct {
-	Text         string        `json:"text,omitempty"`
-	FunctionCall *FunctionCall `json:"functionCall,omitempty"`
+	Text             string        `json:"text,omitempty"`
+	FunctionCall     *FunctionCall `json:"functionCall,omitempty"`
+	ThoughtSignature string        `json:"thoughtSignature,omitempty"`
 }
 
 type respContent struct {
