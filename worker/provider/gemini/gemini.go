@@ -109,10 +109,11 @@ func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.R
 	return r.response(p.model), nil
 }
 
-// choices is how many candidates the request asks for.
+// choices is how many candidates the request asks for, clamped to
+// 1…schema.MaxChoices (the reply is sized by it).
 func choices(req *schema.Request) int {
 	if req.N != nil {
-		return *req.N
+		return min(max(*req.N, 1), schema.MaxChoices)
 	}
 	return 1
 }
