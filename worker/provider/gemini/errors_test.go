@@ -229,3 +229,18 @@ func TestResponseWithoutIDGetsOne(t *testing.T) {
 		t.Errorf("usage = %+v, want %+v", resp.Usage, want)
 	}
 }
+
+func TestHugeNDoesNotSizeTheReply(t *testing.T) {
+	t.Parallel()
+	body := `{"candidates":[{"content":{"role":"model","parts":[{"text":"hi"}]},"finishReason":"STOP","index":0}]}`
+	p := rawProvider(t, rawServer(t, 200, "application/json", body))
+	req := userRequest("hi")
+	req.N = ptr(1 << 40) // not validated: the adapter must still bound what it allocates
+	resp, err := p.Complete(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Choices) != 1 || resp.Text() != "hi" {
+		t.Errorf("response = %+v", resp)
+	}
+}
