@@ -215,10 +215,14 @@ func (c *schemaConverter) fields(out *geminiSchema, n *jsonNode, at, typ string,
 			return err
 		}
 	}
-	// A schema that describes an object or an array without saying so
-	// gets the type Gemini needs to use its properties or items.
+	// A schema that describes an object, an array or an enum without
+	// saying so gets the type Gemini needs to use its properties, items or
+	// enum (Gemini takes an enum for STRING only).
 	if out.Type == "" && out.Properties != nil {
 		out.Type = typeObject
+	}
+	if out.Type == "" && len(out.Enum) > 0 {
+		out.Type = "STRING"
 	}
 	if out.Type == "" && out.Items != nil {
 		out.Type = typeArray

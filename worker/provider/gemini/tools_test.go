@@ -75,7 +75,7 @@ func TestTools_SchemaConvertedToGeminiSchema(t *testing.T) {
 		"zeta":{"type":"STRING","nullable":true,"description":"nullable by type list","default":"z"},
 		"alpha":{"type":"OBJECT","nullable":true,"properties":{"y":{"type":"NUMBER"},"x":{"type":"NUMBER"}},
 			"required":["x","y"],"propertyOrdering":["y","x"]},
-		"mode":{"enum":["fast"]},
+		"mode":{"type":"STRING","enum":["fast"]},
 		"tags":{"type":"ARRAY","items":{"type":"STRING","format":"email"},"minItems":1,"maxItems":3},
 		"n":{"type":"INTEGER","minimum":0,"maximum":10,"example":3},
 		"either":{"anyOf":[{"type":"STRING"},{"type":"NUMBER"}]},

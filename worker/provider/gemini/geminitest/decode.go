@@ -146,6 +146,14 @@ func (d *decoder) schema(raw json.RawMessage, at string, depth int) {
 	}
 	var enum []string
 	d.field(m, "enum", at, "TYPE_STRING", &enum)
+	if len(enum) > 0 {
+		var typ string
+		_ = json.Unmarshal(m["type"], &typ)
+		if strings.ToUpper(typ) != "STRING" {
+			d.vs = append(d.vs, violation{Field: join(at, "enum"),
+				Description: "* GenerateContentRequest." + join(at, "enum") + ": only allowed for STRING type"})
+		}
+	}
 	var strs []string
 	d.field(m, "required", at, "TYPE_STRING", &strs)
 	d.field(m, "propertyOrdering", at, "TYPE_STRING", &strs)

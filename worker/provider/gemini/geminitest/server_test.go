@@ -129,6 +129,7 @@ func TestRejects(t *testing.T) {
 		{"type list", call{body: withTools(`{"name":"f","parameters":{"type":"OBJECT","properties":{"a":{"type":["string","null"]}}}}`)}, 400, "INVALID_ARGUMENT", "properties[0].value.type"},
 		{"unknown type", call{body: withTools(`{"name":"f","parameters":{"type":"OBJECT","properties":{"a":{"type":"text"}}}}`)}, 400, "INVALID_ARGUMENT", "google.ai.generativelanguage.v1beta.Type"},
 		{"number enum", call{body: withTools(`{"name":"f","parameters":{"type":"OBJECT","properties":{"a":{"type":"INTEGER","enum":[1]}}}}`)}, 400, "INVALID_ARGUMENT", "enum"},
+		{"enum without STRING type", call{body: withTools(`{"name":"f","parameters":{"type":"OBJECT","properties":{"a":{"enum":["x"]}}}}`)}, 400, "INVALID_ARGUMENT", "only allowed for STRING type"},
 		{"no function name", call{body: withTools(`{"description":"d"}`)}, 400, "INVALID_ARGUMENT", "Name is required"},
 		{"bad function name", call{body: withTools(`{"name":"1st"}`)}, 400, "INVALID_ARGUMENT", "Invalid function name"},
 		{"duplicate function", call{body: withTools(`{"name":"f"},{"name":"f"}`)}, 400, "INVALID_ARGUMENT", "Duplicate function declaration"},
