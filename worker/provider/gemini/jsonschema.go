@@ -32,7 +32,6 @@ type geminiSchema struct {
 	Maximum          json.Number              `json:"maximum,omitempty"`
 	AnyOf            []*geminiSchema          `json:"anyOf,omitempty"`
 	Default          json.RawMessage          `json:"default,omitempty"`
-	Example          json.RawMessage          `json:"example,omitempty"`
 }
 
 // Gemini's Type enum values.
@@ -63,8 +62,9 @@ func geminiType(t string) (g string, ok bool) {
 // Gemini's Schema has, converts what has an equivalent (a type list with
 // "null", anyOf with a null branch, oneOf, const, local $refs, a one-item
 // allOf), and drops the rest (additionalProperties, $schema, $id, $defs,
-// strict, examples, exclusiveMinimum/Maximum, multipleOf, uniqueItems,
-// patternProperties, propertyNames, not, if/then/else, …).
+// strict, examples and example — Gemini's example is for root schemas only —
+// exclusiveMinimum/Maximum, multipleOf, uniqueItems, patternProperties,
+// propertyNames, not, if/then/else, …).
 type schemaConverter struct {
 	root  *jsonNode
 	field string          // the request field, for errors
@@ -187,12 +187,6 @@ func (c *schemaConverter) fields(out *geminiSchema, n *jsonNode, at, typ string,
 			*c.number(out, k) = v.num
 		case "default":
 			out.Default = v.appendJSON(nil)
-		case "examples":
-			if v.kind == 'a' && len(v.kids) > 0 {
-				out.Example = v.kids[0].appendJSON(nil)
-			}
-		case "example":
-			out.Example = v.appendJSON(nil)
 		case "required":
 			if v.kind != 'a' {
 				return c.fail(at+".required", "must be an array of strings")

@@ -77,7 +77,7 @@ func TestTools_SchemaConvertedToGeminiSchema(t *testing.T) {
 			"required":["x","y"],"propertyOrdering":["y","x"]},
 		"mode":{"type":"STRING","enum":["fast"]},
 		"tags":{"type":"ARRAY","items":{"type":"STRING","format":"email"},"minItems":1,"maxItems":3},
-		"n":{"type":"INTEGER","minimum":0,"maximum":10,"example":3},
+		"n":{"type":"INTEGER","minimum":0,"maximum":10},
 		"either":{"anyOf":[{"type":"STRING"},{"type":"NUMBER"}]},
 		"level":{"type":"STRING","enum":["low","high"],"nullable":true}
 	},
