@@ -186,6 +186,12 @@ func TestMalformedReplies(t *testing.T) {
 		{"empty error body", 503, "text/plain", "", false, schema.CodeProviderError},
 		{"bad stream event", 200, "text/event-stream", "data: {not json\r\n\r\n", true, schema.CodeProviderError},
 		{"empty stream", 200, "text/event-stream", "", true, schema.CodeConnection},
+		{"candidate index beyond n", 200, "application/json",
+			`{"candidates":[{"content":{"role":"model","parts":[{"text":"x"}]},"finishReason":"STOP","index":3}]}`, false, schema.CodeProviderError},
+		{"streamed candidate index beyond n", 200, "text/event-stream",
+			"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]},\"index\":-1}]}\r\n\r\n", true, schema.CodeProviderError},
+		{"streamed call without finish", 200, "text/event-stream",
+			"data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":\"f\",\"args\":{}}}]}}]}\r\n\r\n", true, schema.CodeConnection},
 		{"stream error before any chunk", 200, "text/event-stream",
 			"data: {\"error\":{\"code\":504,\"message\":\"Deadline expired\",\"status\":\"DEADLINE_EXCEEDED\"}}\r\n\r\n", true, schema.CodeTimeout},
 	}
@@ -221,5 +227,20 @@ func TestResponseWithoutIDGetsOne(t *testing.T) {
 	}
 	if want := (schema.Usage{PromptTokens: 2, CompletionTokens: 6, TotalTokens: 8}); resp.Usage != want {
 		t.Errorf("usage = %+v, want %+v", resp.Usage, want)
+	}
+}
+
+func TestHugeNDoesNotSizeTheReply(t *testing.T) {
+	t.Parallel()
+	body := `{"candidates":[{"content":{"role":"model","parts":[{"text":"hi"}]},"finishReason":"STOP","index":0}]}`
+	p := rawProvider(t, rawServer(t, 200, "application/json", body))
+	req := userRequest("hi")
+	req.N = ptr(1 << 40) // not validated: the adapter must still bound what it allocates
+	resp, err := p.Complete(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Choices) != 1 || resp.Text() != "hi" {
+		t.Errorf("response = %+v", resp)
 	}
 }

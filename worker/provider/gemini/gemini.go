@@ -27,11 +27,13 @@ type Provider struct {
 	key         string
 	completeURL string
 	streamURL   string
+	embedURL    string
 }
 
 var (
 	_ provider.Provider = (*Provider)(nil)
 	_ provider.Streamer = (*Provider)(nil)
+	_ provider.Embedder = (*Provider)(nil)
 )
 
 // New returns an adapter for the model o.Model. o.APIKey is required; an
@@ -65,6 +67,7 @@ func New(o provider.Options) (*Provider, error) {
 		key:         o.APIKey,
 		completeURL: prefix + ":generateContent",
 		streamURL:   prefix + ":streamGenerateContent?alt=sse",
+		embedURL:    prefix + ":batchEmbedContents",
 	}, nil
 }
 
@@ -75,7 +78,7 @@ func (p *Provider) headers() http.Header {
 
 // Complete sends one generateContent call and returns its reply.
 func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.Response, error) {
-	body, err := buildRequest(req)
+	body, err := p.buildRequest(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -99,16 +102,28 @@ func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.R
 	if len(out.Candidates) == 0 {
 		return nil, noCandidates(out.PromptFeedback)
 	}
-	c := &out.Candidates[0]
-	return p.response(out.ResponseID, out.ModelVersion, candidateText(c), c.FinishReason, out.UsageMetadata), nil
+	r := newReply(choices(req))
+	if _, err := r.add(&out); err != nil {
+		return nil, err
+	}
+	return r.response(p.model), nil
+}
+
+// choices is how many candidates the request asks for, clamped to
+// 1…schema.MaxChoices (the reply is sized by it).
+func choices(req *schema.Request) int {
+	if req.N != nil {
+		return min(max(*req.N, 1), schema.MaxChoices)
+	}
+	return 1
 }
 
 // Stream sends one streamGenerateContent call, calls emit with each piece
-// of text in order, and returns the whole reply when the stream ends with a
-// finish reason. A stream that ends without one was cut off
-// (connection_error).
+// in order — text, and each function call whole (Gemini streams them
+// whole) — and returns the whole reply when the stream ends with a finish
+// reason. A stream that ends without one was cut off (connection_error).
 func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit provider.Emit) (*schema.Response, error) {
-	body, err := buildRequest(req)
+	body, err := p.buildRequest(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -125,11 +140,7 @@ func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit provide
 	// the upstream call is cancelled when emit fails.
 	defer resp.Body.Close()
 
-	var (
-		text                strings.Builder
-		finish, id, version string
-		usage               *usageMetadata
-	)
+	rep := newReply(choices(req))
 	r := sse.NewReader(provider.LimitReader(resp.Body, p.opts.MaxStreamBytes, "stream"))
 	for {
 		ev, err := r.Next()
@@ -149,36 +160,23 @@ func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit provide
 		if chunk.Error != nil {
 			return nil, p.classify(0, nil, chunk.Error)
 		}
-		if chunk.ResponseID != "" {
-			id = chunk.ResponseID
+		if len(chunk.Candidates) == 0 && chunk.PromptFeedback != nil && chunk.PromptFeedback.BlockReason != "" {
+			return nil, noCandidates(chunk.PromptFeedback)
 		}
-		if chunk.ModelVersion != "" {
-			version = chunk.ModelVersion
+		pieces, err := rep.add(&chunk)
+		if err != nil {
+			return nil, err
 		}
-		if chunk.UsageMetadata != nil {
-			usage = chunk.UsageMetadata
-		}
-		if len(chunk.Candidates) == 0 {
-			if chunk.PromptFeedback != nil && chunk.PromptFeedback.BlockReason != "" {
-				return nil, noCandidates(chunk.PromptFeedback)
-			}
-			continue
-		}
-		c := &chunk.Candidates[0]
-		if delta := candidateText(c); delta != "" {
-			text.WriteString(delta)
-			if err := emit(provider.Text(delta)); err != nil {
+		for _, pc := range pieces {
+			if err := emit(pc); err != nil {
 				return nil, err
 			}
 		}
-		if c.FinishReason != "" {
-			finish = c.FinishReason
-		}
 	}
-	if finish == "" {
+	if !rep.complete() {
 		return nil, schema.Errorf(schema.CodeConnection, "%s: stream ended before a finish reason (cut off)", name)
 	}
-	return p.response(id, version, text.String(), finish, usage), nil
+	return rep.response(p.model), nil
 }
 
 // readError classifies a failure to read a 200 reply: the call's deadline,

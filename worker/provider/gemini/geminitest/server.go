@@ -31,6 +31,16 @@ type Config struct {
 	// Reply is the text the model answers. Default "echo: " followed by the
 	// text of the last user content.
 	Reply string
+	// Calls are the function calls the model makes (several: parallel
+	// calls) when the request declares the functions named and lets the
+	// model call them — not with mode NONE, not with a function name the
+	// mode ANY does not allow, and under AUTO not in answer to a turn of
+	// function responses (the model then answers with text). With mode
+	// ANY and no call left, the model calls the first allowed function
+	// with no arguments.
+	Calls []Call
+	// EmbedDimensions is the size of the fake's embeddings. Default 768.
+	EmbedDimensions int
 	// FinishReason overrides the candidate's finishReason (e.g. "SAFETY").
 	// Default STOP, or MAX_TOKENS when maxOutputTokens cut the reply.
 	FinishReason string
@@ -51,6 +61,20 @@ type Config struct {
 	Delay time.Duration
 	// ChunkWords is how many words each stream chunk carries. Default 1.
 	ChunkWords int
+}
+
+// Call is a function call the fake model makes.
+type Call struct {
+	// ID, when set, is sent as functionCall.id, as newer API versions do.
+	ID string
+	// Name is the function called.
+	Name string
+	// Args is the arguments, a JSON object. Default {}.
+	Args string
+	// ThoughtSignature, when set, is sent on the call's part, as thinking
+	// models do. For models named gemini-3… the fake then requires it back
+	// on the call in the next request, as Gemini 3 does.
+	ThoughtSignature string
 }
 
 // MidStream describes how a stream breaks.
@@ -81,6 +105,9 @@ type Recorded struct {
 	Header http.Header
 	// Body is the decoded request, nil when the body was not valid.
 	Body *Request
+	// Embed is the decoded batchEmbedContents request, nil for other
+	// calls or an invalid body.
+	Embed *EmbedRequest
 	// Raw is the body as sent.
 	Raw []byte
 }
@@ -116,7 +143,11 @@ func Start(cfg Config) *Server {
 	if cfg.ChunkWords <= 0 {
 		cfg.ChunkWords = 1
 	}
+	if cfg.EmbedDimensions <= 0 {
+		cfg.EmbedDimensions = 768
+	}
 	cfg.Models = slices.Clone(cfg.Models)
+	cfg.Calls = slices.Clone(cfg.Calls)
 	s := &Server{cfg: cfg, gone: make(chan struct{})}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -186,6 +217,12 @@ func (s *Server) setBody(i int, req *Request) {
 	s.requests[i].Body = req
 }
 
+func (s *Server) setEmbed(i int, req *EmbedRequest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests[i].Embed = req
+}
+
 func (s *Server) nextID() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -231,7 +268,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		InvalidArgument("Invalid JSON payload received. Content-Type must be application/json.").write(w)
 		return
 	}
-	req, vs, fail := parseRequest(raw)
+	if method == "batchEmbedContents" {
+		if len(s.cfg.Models) > 0 && !slices.Contains(s.cfg.Models, model) {
+			ModelNotFound(model).write(w)
+			return
+		}
+		s.serveEmbed(w, r, raw, i, model)
+		return
+	}
+	req, vs, fail := parseRequest(raw, model)
 	if len(vs) > 0 {
 		writeBadRequest(w, vs)
 		return
@@ -281,7 +326,12 @@ func route(path string) (model, method string, ok bool) {
 		return "", "", false
 	}
 	model, method = rest[:i], rest[i+1:]
-	if strings.Contains(model, "/") || (method != "generateContent" && method != "streamGenerateContent") {
+	switch method {
+	case "generateContent", "streamGenerateContent", "batchEmbedContents":
+	default:
+		return "", "", false
+	}
+	if strings.Contains(model, "/") {
 		return "", "", false
 	}
 	return model, method, true

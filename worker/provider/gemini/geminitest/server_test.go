@@ -124,6 +124,46 @@ func TestRejects(t *testing.T) {
 		{"version in path twice", call{body: validBody, path: "/v1beta/v1beta/models/gemini-2.0-flash:generateContent"}, 404, "", ""},
 		{"unknown method", call{body: validBody, path: "/v1beta/models/gemini-2.0-flash:chat"}, 404, "", ""},
 		{"GET", call{method: http.MethodGet, path: path}, 404, "", ""},
+		{"schema field Gemini lacks", call{body: withTools(`{"name":"f","parameters":{"type":"OBJECT","properties":{"a":{"type":"STRING"}},"additionalProperties":false}}`)}, 400, "INVALID_ARGUMENT", `Unknown name "additionalProperties" at 'tools[0].function_declarations[0].parameters'`},
+		{"nested schema field Gemini lacks", call{body: withTools(`{"name":"f","parameters":{"type":"OBJECT","properties":{"a":{"type":"STRING"},"b":{"type":"STRING","$ref":"#/x"}}}}`)}, 400, "INVALID_ARGUMENT", `Unknown name "$ref" at 'tools[0].function_declarations[0].parameters.properties[1].value'`},
+		{"type list", call{body: withTools(`{"name":"f","parameters":{"type":"OBJECT","properties":{"a":{"type":["string","null"]}}}}`)}, 400, "INVALID_ARGUMENT", "properties[0].value.type"},
+		{"unknown type", call{body: withTools(`{"name":"f","parameters":{"type":"OBJECT","properties":{"a":{"type":"text"}}}}`)}, 400, "INVALID_ARGUMENT", "google.ai.generativelanguage.v1beta.Type"},
+		{"number enum", call{body: withTools(`{"name":"f","parameters":{"type":"OBJECT","properties":{"a":{"type":"INTEGER","enum":[1]}}}}`)}, 400, "INVALID_ARGUMENT", "enum"},
+		{"enum without STRING type", call{body: withTools(`{"name":"f","parameters":{"type":"OBJECT","properties":{"a":{"enum":["x"]}}}}`)}, 400, "INVALID_ARGUMENT", "only allowed for STRING type"},
+		{"no function name", call{body: withTools(`{"description":"d"}`)}, 400, "INVALID_ARGUMENT", "Name is required"},
+		{"bad function name", call{body: withTools(`{"name":"1st"}`)}, 400, "INVALID_ARGUMENT", "Invalid function name"},
+		{"duplicate function", call{body: withTools(`{"name":"f"},{"name":"f"}`)}, 400, "INVALID_ARGUMENT", "Duplicate function declaration"},
+		{"empty object parameters", call{body: withTools(`{"name":"f","parameters":{"type":"OBJECT","properties":{}}}`)}, 400, "INVALID_ARGUMENT", "should be non-empty for OBJECT type"},
+		{"allowed names without ANY", call{body: withToolConfig(`{"mode":"AUTO","allowedFunctionNames":["f"]}`)}, 400, "INVALID_ARGUMENT", "only be set when the Mode is ANY"},
+		{"allowed name not declared", call{body: withToolConfig(`{"mode":"ANY","allowedFunctionNames":["g"]}`)}, 400, "INVALID_ARGUMENT", "not declared"},
+		{"unknown mode", call{body: withToolConfig(`{"mode":"REQUIRED"}`)}, 400, "INVALID_ARGUMENT", "function_calling_config.mode"},
+		{"response without call", call{body: `{"contents":[{"role":"user","parts":[{"text":"x"}]},{"role":"user","parts":[{"functionResponse":{"name":"f","response":{}}}]}]}`}, 400, "INVALID_ARGUMENT", "function response turn comes immediately after a function call turn"},
+		{"fewer responses than calls", call{body: `{"contents":[{"role":"user","parts":[{"text":"x"}]},{"role":"model","parts":[{"functionCall":{"name":"f","args":{}}},{"functionCall":{"name":"f","args":{}}}]},{"role":"user","parts":[{"functionResponse":{"name":"f","response":{}}}]}]}`}, 400, "INVALID_ARGUMENT", "number of function response parts"},
+		{"response named otherwise", call{body: `{"contents":[{"role":"user","parts":[{"text":"x"}]},{"role":"model","parts":[{"functionCall":{"name":"f","args":{}}}]},{"role":"user","parts":[{"functionResponse":{"name":"g","response":{}}}]}]}`}, 400, "INVALID_ARGUMENT", "names match"},
+		{"call in a user turn", call{body: `{"contents":[{"role":"user","parts":[{"functionCall":{"name":"f","args":{}}}]}]}`}, 400, "INVALID_ARGUMENT", "model turn"},
+		{"call after a model turn", call{body: `{"contents":[{"role":"user","parts":[{"text":"x"}]},{"role":"model","parts":[{"text":"a"}]},{"role":"model","parts":[{"functionCall":{"name":"f","args":{}}}]}]}`}, 400, "INVALID_ARGUMENT", "function call turn comes immediately after"},
+		{"args not an object", call{body: `{"contents":[{"role":"user","parts":[{"text":"x"}]},{"role":"model","parts":[{"functionCall":{"name":"f","args":"x"}}]}]}`}, 400, "INVALID_ARGUMENT", "google.protobuf.Struct"},
+		{"response not an object", call{body: `{"contents":[{"role":"user","parts":[{"text":"x"}]},{"role":"model","parts":[{"functionCall":{"name":"f","args":{}}}]},{"role":"user","parts":[{"functionResponse":{"name":"f","response":"ok"}}]}]}`}, 400, "INVALID_ARGUMENT", "google.protobuf.Struct"},
+		{"image type Gemini lacks", call{body: `{"contents":[{"role":"user","parts":[{"inlineData":{"mimeType":"image/gif","data":"R0lG"}}]}]}`}, 400, "INVALID_ARGUMENT", "Unsupported MIME type: image/gif"},
+		{"image without data", call{body: `{"contents":[{"role":"user","parts":[{"inlineData":{"mimeType":"image/png"}}]}]}`}, 400, "INVALID_ARGUMENT", "data is required"},
+		{"image not base64", call{body: `{"contents":[{"role":"user","parts":[{"inlineData":{"mimeType":"image/png","data":"%%%"}}]}]}`}, 400, "INVALID_ARGUMENT", "Base64 decoding failed"},
+		{"image with an unknown field", call{body: `{"contents":[{"role":"user","parts":[{"inlineData":{"mimeType":"image/png","data":"AA==","url":"x"}}]}]}`}, 400, "INVALID_ARGUMENT", `Unknown name "url"`},
+		{"schema without JSON", call{body: withGen(`{"responseSchema":{"type":"STRING"}}`)}, 400, "INVALID_ARGUMENT", "response_mime_type must be application/json"},
+		{"bad mime type", call{body: withGen(`{"responseMimeType":"text/json"}`)}, 400, "INVALID_ARGUMENT", "allowed mimetypes"},
+		{"logprobs without responseLogprobs", call{body: withGen(`{"logprobs":3}`)}, 400, "INVALID_ARGUMENT", "only valid when response_logprobs is true"},
+		{"too many logprobs", call{body: withGen(`{"responseLogprobs":true,"logprobs":21}`)}, 400, "INVALID_ARGUMENT", "logprobs must be in the range"},
+		{"seed beyond int32", call{body: withGen(`{"seed":4294967296}`)}, 400, "INVALID_ARGUMENT", "generation_config.seed"},
+		{"penalty out of range", call{body: withGen(`{"presencePenalty":2.5}`)}, 400, "INVALID_ARGUMENT", "presence_penalty"},
+		{"thinking budget out of range", call{body: withGen(`{"thinkingConfig":{"thinkingBudget":99999}}`)}, 400, "INVALID_ARGUMENT", "thinking budget"},
+		{"signature not base64", call{body: `{"contents":[{"role":"user","parts":[{"text":"x"}]},{"role":"model","parts":[{"functionCall":{"name":"f","args":{}},"thoughtSignature":"%%"}]}]}`}, 400, "INVALID_ARGUMENT", "thought_signature"},
+		{"gemini 3 call without signature", call{path: "/v1beta/models/gemini-3-pro-preview:generateContent", body: `{"contents":[{"role":"user","parts":[{"text":"x"}]},{"role":"model","parts":[{"functionCall":{"name":"f","args":{}}}]},{"role":"user","parts":[{"functionResponse":{"name":"f","response":{}}}]}]}`}, 400, "INVALID_ARGUMENT", "missing a thought_signature"},
+		{"embed model mismatch", call{path: embedPath, body: `{"requests":[{"model":"models/other","content":{"parts":[{"text":"x"}]}}]}`}, 400, "INVALID_ARGUMENT", "Model names should match"},
+		{"embed model without prefix", call{path: embedPath, body: `{"requests":[{"model":"m","content":{"parts":[{"text":"x"}]}}]}`}, 400, "INVALID_ARGUMENT", "models/"},
+		{"embed without content", call{path: embedPath, body: `{"requests":[{"model":"models/m"}]}`}, 400, "INVALID_ARGUMENT", "content is not specified"},
+		{"embed without requests", call{path: embedPath, body: `{"requests":[]}`}, 400, "INVALID_ARGUMENT", "requests is not specified"},
+		{"embed over 100", call{path: embedPath, body: embedBody(101)}, 400, "INVALID_ARGUMENT", "at most 100 requests"},
+		{"embed unknown field", call{path: embedPath, body: `{"requests":[{"model":"models/m","content":{"parts":[{"text":"x"}]},"input":"x"}]}`}, 400, "INVALID_ARGUMENT", `Unknown name "input"`},
+		{"embed without key", call{path: embedPath, body: embedBody(1), header: map[string]string{"x-goog-api-key": ""}}, 403, "PERMISSION_DENIED", "unregistered callers"},
 	}
 	srv := geminitest.NewServer(t, geminitest.Config{})
 	for _, tc := range cases {
@@ -228,4 +268,27 @@ func TestStreamFraming(t *testing.T) {
 	if err := json.Unmarshal([]byte(a.body), &arr); err != nil || len(arr) != 2 {
 		t.Errorf("array stream %q: %v", a.body, err)
 	}
+}
+
+const embedPath = "/v1beta/models/m:batchEmbedContents"
+
+func withTools(decls string) string {
+	return `{"contents":[{"role":"user","parts":[{"text":"x"}]}],"tools":[{"functionDeclarations":[` + decls + `]}]}`
+}
+
+func withToolConfig(cfg string) string {
+	return `{"contents":[{"role":"user","parts":[{"text":"x"}]}],"tools":[{"functionDeclarations":[{"name":"f"}]}],` +
+		`"toolConfig":{"functionCallingConfig":` + cfg + `}}`
+}
+
+func withGen(cfg string) string {
+	return `{"contents":[{"role":"user","parts":[{"text":"x"}]}],"generationConfig":` + cfg + `}`
+}
+
+func embedBody(n int) string {
+	reqs := make([]string, n)
+	for i := range reqs {
+		reqs[i] = `{"model":"models/m","content":{"parts":[{"text":"x"}]}}`
+	}
+	return `{"requests":[` + strings.Join(reqs, ",") + `]}`
 }

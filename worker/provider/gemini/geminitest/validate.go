@@ -14,7 +14,7 @@ import (
 // JSON (unknown names, wrong types), or a Failure for a well-formed body
 // the API refuses (no contents, bad roles, empty parts, parameters out of
 // range).
-func parseRequest(body []byte) (*Request, []violation, *Failure) {
+func parseRequest(body []byte, model string) (*Request, []violation, *Failure) {
 	if !json.Valid(body) {
 		return nil, []violation{{Description: "Invalid JSON payload received. Unexpected token."}}, nil
 	}
@@ -23,7 +23,7 @@ func parseRequest(body []byte) (*Request, []violation, *Failure) {
 	if len(d.vs) > 0 {
 		return nil, d.vs, nil
 	}
-	if f := check(req); f != nil {
+	if f := check(req, model); f != nil {
 		return nil, nil, f
 	}
 	return req, nil, nil
@@ -105,8 +105,12 @@ func (d *decoder) request(body []byte) *Request {
 		req.GenerationConfig = d.generationConfig(raw, "generation_config")
 	}
 	req.SafetySettings = m["safetySettings"]
-	req.Tools = m["tools"]
-	req.ToolConfig = m["toolConfig"]
+	for i, raw := range d.list(m, "tools", "") {
+		req.Tools = append(req.Tools, d.tool(raw, fmt.Sprintf("tools[%d]", i)))
+	}
+	if raw, ok := m["toolConfig"]; ok && string(bytes.TrimSpace(raw)) != "null" {
+		req.ToolConfig = d.toolConfig(raw, "tool_config")
+	}
 	d.field(m, "cachedContent", "", "TYPE_STRING", &req.CachedContent)
 	return req
 }
@@ -126,10 +130,11 @@ func (d *decoder) content(raw json.RawMessage, at string) Content {
 		if pm != nil {
 			d.field(pm, "text", pat, "TYPE_STRING", &p.Text)
 			d.field(pm, "thought", pat, "TYPE_BOOL", &p.Thought)
-			p.InlineData = pm["inlineData"]
+			d.field(pm, "thoughtSignature", pat, "TYPE_BYTES", &p.ThoughtSignature)
+			p.InlineData = d.blob(pm, pat)
 			p.FileData = pm["fileData"]
-			p.FunctionCall = pm["functionCall"]
-			p.FunctionResponse = pm["functionResponse"]
+			p.FunctionCall = d.functionCall(pm, pat)
+			p.FunctionResponse = d.functionResponse(pm, pat)
 			p.ExecutableCode = pm["executableCode"]
 			p.CodeExecutionResult = pm["codeExecutionResult"]
 		}
@@ -154,13 +159,26 @@ func (d *decoder) generationConfig(raw json.RawMessage, at string) *GenerationCo
 	d.field(m, "presencePenalty", at, "TYPE_FLOAT", &g.PresencePenalty)
 	d.field(m, "frequencyPenalty", at, "TYPE_FLOAT", &g.FrequencyPenalty)
 	d.field(m, "responseMimeType", at, "TYPE_STRING", &g.ResponseMimeType)
-	g.ResponseSchema = m["responseSchema"]
-	g.ThinkingConfig = m["thinkingConfig"]
+	d.field(m, "responseLogprobs", at, "TYPE_BOOL", &g.ResponseLogprobs)
+	d.field(m, "logprobs", at, "TYPE_INT32", &g.Logprobs)
+	if raw, ok := m["responseSchema"]; ok {
+		d.schema(raw, join(at, "response_schema"), 0)
+		g.ResponseSchema = raw
+	}
+	if raw, ok := m["thinkingConfig"]; ok && string(bytes.TrimSpace(raw)) != "null" {
+		tat := join(at, "thinking_config")
+		if tm := d.object(raw, thinkingConfigFields(), tat, "TYPE_MESSAGE"); tm != nil {
+			g.ThinkingConfig = &ThinkingConfig{}
+			d.field(tm, "thinkingBudget", tat, "TYPE_INT32", &g.ThinkingConfig.ThinkingBudget)
+			d.field(tm, "includeThoughts", tat, "TYPE_BOOL", &g.ThinkingConfig.IncludeThoughts)
+			d.field(tm, "thinkingLevel", tat, "TYPE_ENUM", &g.ThinkingConfig.ThinkingLevel)
+		}
+	}
 	return g
 }
 
-// check applies the API's rules to a well-formed request.
-func check(req *Request) *Failure {
+// check applies the API's rules to a well-formed request for model.
+func check(req *Request, model string) *Failure {
 	if len(req.Contents) == 0 {
 		return InvalidArgument("* GenerateContentRequest.contents: contents is not specified\n")
 	}
@@ -203,8 +221,17 @@ func check(req *Request) *Failure {
 					"stop sequence must not be empty.\n", i))
 			}
 		}
+		if f := checkGeneration(g, model); f != nil {
+			return f
+		}
 	}
-	return nil
+	if f := checkTools(req); f != nil {
+		return f
+	}
+	if f := checkTurns(req); f != nil {
+		return f
+	}
+	return checkSignatures(req, model)
 }
 
 func checkParts(parts []Part, at string) *Failure {

@@ -9,9 +9,63 @@ type Request struct {
 	SystemInstruction *Content          `json:"systemInstruction,omitempty"`
 	GenerationConfig  *GenerationConfig `json:"generationConfig,omitempty"`
 	SafetySettings    json.RawMessage   `json:"safetySettings,omitempty"`
-	Tools             json.RawMessage   `json:"tools,omitempty"`
-	ToolConfig        json.RawMessage   `json:"toolConfig,omitempty"`
+	Tools             []Tool            `json:"tools,omitempty"`
+	ToolConfig        *ToolConfig       `json:"toolConfig,omitempty"`
 	CachedContent     string            `json:"cachedContent,omitempty"`
+}
+
+// Tool is one tool: function declarations, or another kind (Google
+// Search, code execution…), kept raw.
+type Tool struct {
+	FunctionDeclarations []FunctionDeclaration `json:"functionDeclarations,omitempty"`
+	Other                json.RawMessage       `json:"other,omitempty"`
+}
+
+// FunctionDeclaration declares a function. Parameters is a Gemini Schema,
+// kept as sent (the fake checked it).
+type FunctionDeclaration struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Parameters  json.RawMessage `json:"parameters,omitempty"`
+}
+
+// ToolConfig holds the function calling configuration.
+type ToolConfig struct {
+	FunctionCallingConfig *FunctionCallingConfig `json:"functionCallingConfig,omitempty"`
+}
+
+// FunctionCallingConfig is how the model may call functions: Mode AUTO,
+// ANY, NONE or VALIDATED, and with ANY the functions it may call.
+type FunctionCallingConfig struct {
+	Mode                 string   `json:"mode,omitempty"`
+	AllowedFunctionNames []string `json:"allowedFunctionNames,omitempty"`
+}
+
+// Blob is inline data: a media type and base64 bytes.
+type Blob struct {
+	MimeType string `json:"mimeType"`
+	Data     string `json:"data"`
+}
+
+// FunctionCall is a call made by the model, in a "model" turn.
+type FunctionCall struct {
+	ID   string          `json:"id,omitempty"`
+	Name string          `json:"name"`
+	Args json.RawMessage `json:"args,omitempty"`
+}
+
+// FunctionResponse is a function's result, in a "user" turn.
+type FunctionResponse struct {
+	ID       string          `json:"id,omitempty"`
+	Name     string          `json:"name"`
+	Response json.RawMessage `json:"response"`
+}
+
+// ThinkingConfig sets a thinking model's budget.
+type ThinkingConfig struct {
+	ThinkingBudget  *int   `json:"thinkingBudget,omitempty"`
+	IncludeThoughts *bool  `json:"includeThoughts,omitempty"`
+	ThinkingLevel   string `json:"thinkingLevel,omitempty"`
 }
 
 // Content is one turn: a role ("user" or "model") and its parts.
@@ -20,17 +74,18 @@ type Content struct {
 	Parts []Part `json:"parts"`
 }
 
-// Part is one piece of a content. Only Text is interpreted; the other data
-// kinds are kept raw.
+// Part is one piece of a content: text, inline data, a function call or a
+// function response; the other data kinds are kept raw.
 type Part struct {
-	Text                string          `json:"text,omitempty"`
-	Thought             bool            `json:"thought,omitempty"`
-	InlineData          json.RawMessage `json:"inlineData,omitempty"`
-	FileData            json.RawMessage `json:"fileData,omitempty"`
-	FunctionCall        json.RawMessage `json:"functionCall,omitempty"`
-	FunctionResponse    json.RawMessage `json:"functionResponse,omitempty"`
-	ExecutableCode      json.RawMessage `json:"executableCode,omitempty"`
-	CodeExecutionResult json.RawMessage `json:"codeExecutionResult,omitempty"`
+	Text                string            `json:"text,omitempty"`
+	Thought             bool              `json:"thought,omitempty"`
+	ThoughtSignature    string            `json:"thoughtSignature,omitempty"`
+	InlineData          *Blob             `json:"inlineData,omitempty"`
+	FileData            json.RawMessage   `json:"fileData,omitempty"`
+	FunctionCall        *FunctionCall     `json:"functionCall,omitempty"`
+	FunctionResponse    *FunctionResponse `json:"functionResponse,omitempty"`
+	ExecutableCode      json.RawMessage   `json:"executableCode,omitempty"`
+	CodeExecutionResult json.RawMessage   `json:"codeExecutionResult,omitempty"`
 }
 
 // hasData reports whether the part's data oneof is set (an empty text is
@@ -49,12 +104,14 @@ type GenerationConfig struct {
 	TopP             *float64        `json:"topP,omitempty"`
 	TopK             *int            `json:"topK,omitempty"`
 	CandidateCount   *int            `json:"candidateCount,omitempty"`
-	Seed             *int            `json:"seed,omitempty"`
+	Seed             *int32          `json:"seed,omitempty"`
 	PresencePenalty  *float64        `json:"presencePenalty,omitempty"`
 	FrequencyPenalty *float64        `json:"frequencyPenalty,omitempty"`
 	ResponseMimeType string          `json:"responseMimeType,omitempty"`
 	ResponseSchema   json.RawMessage `json:"responseSchema,omitempty"`
-	ThinkingConfig   json.RawMessage `json:"thinkingConfig,omitempty"`
+	ResponseLogprobs *bool           `json:"responseLogprobs,omitempty"`
+	Logprobs         *int            `json:"logprobs,omitempty"`
+	ThinkingConfig   *ThinkingConfig `json:"thinkingConfig,omitempty"`
 }
 
 // Allowed field names (camelCase) per message type; the fake answers any
@@ -79,10 +136,46 @@ func generationConfigFields() []string {
 		"speechConfig", "thinkingConfig", "mediaResolution"}
 }
 
+func blobFields() []string { return []string{"mimeType", "data"} }
+
+func functionCallFields() []string { return []string{"id", "name", "args"} }
+
+func functionResponseFields() []string {
+	return []string{"id", "name", "response", "willContinue", "scheduling", "parts"}
+}
+
+func toolFields() []string {
+	return []string{"functionDeclarations", "googleSearchRetrieval", "codeExecution", "googleSearch",
+		"urlContext", "computerUse", "fileSearch", "googleMaps"}
+}
+
+func functionDeclarationFields() []string {
+	return []string{"name", "description", "parameters", "parametersJsonSchema", "response",
+		"responseJsonSchema", "behavior"}
+}
+
+func toolConfigFields() []string { return []string{"functionCallingConfig", "retrievalConfig"} }
+
+func functionCallingConfigFields() []string { return []string{"mode", "allowedFunctionNames"} }
+
+func thinkingConfigFields() []string {
+	return []string{"includeThoughts", "thinkingBudget", "thinkingLevel"}
+}
+
+// schemaFields are the fields of the v1beta Schema (a subset of OpenAPI
+// 3.0's schema object).
+func schemaFields() []string {
+	return []string{"type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems",
+		"properties", "required", "minProperties", "maxProperties", "minLength", "maxLength", "pattern",
+		"example", "anyOf", "propertyOrdering", "default", "items", "minimum", "maximum"}
+}
+
 // Reply shapes, as the API writes them.
 
 type respPart struct {
-	Text string `json:"text"`
+	Text             string        `json:"text,omitempty"`
+	FunctionCall     *FunctionCall `json:"functionCall,omitempty"`
+	ThoughtSignature string        `json:"thoughtSignature,omitempty"`
 }
 
 type respContent struct {
@@ -91,9 +184,25 @@ type respContent struct {
 }
 
 type respCandidate struct {
-	Content      respContent `json:"content"`
-	FinishReason string      `json:"finishReason,omitempty"`
-	Index        int         `json:"index"`
+	Content        respContent     `json:"content"`
+	FinishReason   string          `json:"finishReason,omitempty"`
+	Index          int             `json:"index"`
+	LogprobsResult *logprobsResult `json:"logprobsResult,omitempty"`
+}
+
+type logprobsCandidate struct {
+	Token          string  `json:"token"`
+	TokenID        int     `json:"tokenId"`
+	LogProbability float64 `json:"logProbability"`
+}
+
+type topCandidates struct {
+	Candidates []logprobsCandidate `json:"candidates"`
+}
+
+type logprobsResult struct {
+	TopCandidates    []topCandidates     `json:"topCandidates"`
+	ChosenCandidates []logprobsCandidate `json:"chosenCandidates"`
 }
 
 type usageMetadata struct {
