@@ -113,22 +113,16 @@ func (p *Provider) named(e *schema.Error) *schema.Error {
 // redact removes the credentials from s.
 func (p *Provider) redact(s string) string { return provider.Redact(s, p.secrets...) }
 
-// response builds the returned Response from what the server sent.
-func (p *Provider) response(id, model, content, finish string, u *wireUsage) *schema.Response {
+// response starts the returned Response from what the server sent; the
+// caller adds the choices.
+func (p *Provider) response(id, model string, u *wireUsage) *schema.Response {
 	if id == "" {
 		id = provider.NewID()
 	}
 	if model == "" {
 		model = p.opts.Model
 	}
-	r := &schema.Response{
-		ID:    id,
-		Model: model,
-		Choices: []schema.Choice{{
-			Message:      schema.Message{Role: schema.RoleAssistant, Content: schema.Content(content)},
-			FinishReason: mapFinish(finish),
-		}},
-	}
+	r := &schema.Response{ID: id, Model: model}
 	if u != nil {
 		r.Usage = schema.Usage{
 			PromptTokens:     u.PromptTokens,
