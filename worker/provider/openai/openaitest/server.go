@@ -27,6 +27,10 @@ type Config struct {
 	// Reply is the text of every answer. Default: "echo: " followed by the
 	// last user message.
 	Reply string
+	// Answers script the replies: the i-th chat call is answered with
+	// Answers[i], and every call after the last with the last (see
+	// Answer). Nil answers every call with Reply.
+	Answers []Answer
 	// ContextWindow, when > 0, is the model's window in tokens (words):
 	// a prompt whose words plus max_tokens exceed it gets OpenAI's 400
 	// context_length_exceeded.
@@ -80,6 +84,8 @@ type Server struct {
 	once   sync.Once
 	gone   chan struct{}
 	seq    atomic.Int64
+	calls  atomic.Int64 // chat calls answered, for Answers
+	client *http.Client // fetches image URLs
 
 	mu   sync.Mutex
 	reqs []Recorded
@@ -96,7 +102,8 @@ func NewServer(tb testing.TB, cfg Config) *Server {
 // Start starts a fake that the caller must Close (NewServer is the usual
 // way in tests; Start is for examples and programs).
 func Start(cfg Config) *Server {
-	s := &Server{cfg: cfg, closed: make(chan struct{}), gone: make(chan struct{}, 1024)}
+	s := &Server{cfg: cfg, closed: make(chan struct{}), gone: make(chan struct{}, 1024),
+		client: &http.Client{Transport: &http.Transport{}, Timeout: imageTimeout}}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -106,6 +113,7 @@ func (s *Server) Close() {
 	s.once.Do(func() {
 		close(s.closed)
 		s.ts.Close()
+		s.client.CloseIdleConnections()
 	})
 }
 
@@ -204,7 +212,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	req, f := parseRequest(r.Header.Get("Content-Type"), raw, s.cfg.Azure == nil)
+	req, f := s.parseRequest(r, raw, s.cfg.Azure == nil)
 	if f != nil {
 		writeFailure(w, *f)
 		return
