@@ -28,10 +28,13 @@ var (
 // concurrent use.
 type Provider struct {
 	opts     provider.Options
-	name     string      // starts error messages: Name, or an Endpoint's
-	endpoint string      // {api_base}/chat/completions, or an Endpoint's URL
-	header   http.Header // credentials sent with every call
-	secrets  []string    // redacted from error messages
+	name     string // starts error messages: Name, or an Endpoint's
+	endpoint string // {api_base}/chat/completions, or an Endpoint's URL
+	// embedEndpoint is {api_base}/embeddings, or an Endpoint's
+	// EmbeddingsURL ("" when it has none).
+	embedEndpoint string
+	header        http.Header // credentials sent with every call
+	secrets       []string    // redacted from error messages
 }
 
 // New validates o and returns an adapter. Options.Model is required, and
@@ -66,7 +69,8 @@ func New(o provider.Options) (*Provider, error) {
 	if o.APIKey != "" {
 		h.Set("Authorization", "Bearer "+o.APIKey)
 	}
-	return &Provider{opts: o, name: Name, endpoint: base + "/chat/completions", header: h, secrets: []string{o.APIKey}}, nil
+	return &Provider{opts: o, name: Name, endpoint: base + "/chat/completions", embedEndpoint: base + "/embeddings",
+		header: h, secrets: []string{o.APIKey}}, nil
 }
 
 // Complete sends req as a non-streamed chat completion.
@@ -84,15 +88,21 @@ func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.R
 	return p.decodeCompletion(ctx, resp)
 }
 
-// post sends body and returns the answer; transport failures are typed.
+// post sends a chat body and returns the answer; transport failures are
+// typed.
 func (p *Provider) post(ctx context.Context, body *chatRequest) (*http.Response, error) {
+	return p.postTo(ctx, p.endpoint, body, body.Stream)
+}
+
+// postTo sends body to url.
+func (p *Provider) postTo(ctx context.Context, url string, body any, stream bool) (*http.Response, error) {
 	h := p.header.Clone()
-	if body.Stream {
+	if stream {
 		h.Set("Accept", "text/event-stream")
 	} else {
 		h.Set("Accept", "application/json")
 	}
-	resp, err := provider.PostJSON(ctx, p.opts.HTTP, p.endpoint, h, body)
+	resp, err := provider.PostJSON(ctx, p.opts.HTTP, url, h, body)
 	if err != nil {
 		return nil, p.named(schema.AsError(err))
 	}

@@ -6,14 +6,18 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// Path is the endpoint the fake serves.
+// Path is the chat-completions endpoint the fake serves.
 const Path = "/v1/chat/completions"
+
+// EmbeddingsPath is the embeddings endpoint the fake serves.
+const EmbeddingsPath = "/v1/embeddings"
 
 // Config sets the fake's behaviour; the zero value answers normally and
 // needs no key.
@@ -31,6 +35,12 @@ type Config struct {
 	// Answers[i], and every call after the last with the last (see
 	// Answer). Nil answers every call with Reply.
 	Answers []Answer
+	// EmbeddingDimensions is the length of the fake's embeddings, which
+	// dimensions may shorten. Default 64.
+	EmbeddingDimensions int
+	// ShuffleEmbeddings answers the embeddings out of order (each with
+	// its index), as servers that batch inputs may.
+	ShuffleEmbeddings bool
 	// ContextWindow, when > 0, is the model's window in tokens (words):
 	// a prompt whose words plus max_tokens exceed it gets OpenAI's 400
 	// context_length_exceeded.
@@ -201,7 +211,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
-		if r.URL.Path != Path || r.Method != http.MethodPost {
+		if (r.URL.Path != Path && r.URL.Path != EmbeddingsPath) || r.Method != http.MethodPost {
 			writeFailure(w, Failure{Status: http.StatusNotFound, Error: NewAPIError(
 				"Unknown request URL: "+r.Method+" "+r.URL.Path+". Please check the URL for typos.",
 				"invalid_request_error", "", "unknown_url")})
@@ -211,6 +221,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			writeFailure(w, *f)
 			return
 		}
+	}
+	if r.URL.Path == EmbeddingsPath || strings.HasSuffix(r.URL.Path, "/embeddings") {
+		s.embed(w, r, raw)
+		return
 	}
 	req, f := s.parseRequest(r, raw, s.cfg.Azure == nil)
 	if f != nil {
