@@ -71,6 +71,9 @@ type Config struct {
 	// Reply is the text of every answer; "" answers "echo: " and the last
 	// user message.
 	Reply string
+	// Answers script the replies: the i-th call is answered with
+	// Answers[i], every call after the last with the last (see Answer).
+	Answers []Answer
 	// ContextWindow, when > 0, is the most input words a request may have;
 	// more get Cohere's 400 "too many tokens".
 	ContextWindow int
@@ -100,6 +103,8 @@ type Server struct {
 	once   sync.Once
 	gone   chan struct{}
 	seq    atomic.Int64
+	calls  atomic.Int64 // chat calls answered, for Answers
+	client *http.Client // fetches image URLs
 
 	mu   sync.Mutex
 	reqs []Recorded
@@ -115,7 +120,8 @@ func NewServer(tb testing.TB, cfg Config) *Server {
 
 // Start starts a fake the caller must Close.
 func Start(cfg Config) *Server {
-	s := &Server{cfg: cfg, closed: make(chan struct{}), gone: make(chan struct{}, 1024)}
+	s := &Server{cfg: cfg, closed: make(chan struct{}), gone: make(chan struct{}, 1024),
+		client: &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -125,6 +131,7 @@ func (s *Server) Close() {
 	s.once.Do(func() {
 		close(s.closed)
 		s.ts.Close()
+		s.client.CloseIdleConnections()
 	})
 }
 
@@ -170,7 +177,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, *f)
 		return
 	}
-	req, f := parseRequest(r.Header.Get("Content-Type"), raw)
+	req, f := s.parseRequest(r, raw)
 	if f != nil {
 		s.fail(w, *f)
 		return
