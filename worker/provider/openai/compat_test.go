@@ -164,4 +164,20 @@ func TestCompatibleServerReplies(t *testing.T) {
 			t.Errorf("response = %+v, pieces %+v", resp.Choices, ps.got)
 		}
 	})
+	t.Run("streamed call whose id and name come in every chunk is emitted with them once", func(t *testing.T) {
+		t.Parallel()
+		chunk := func(args string) string {
+			return "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"" + args + "\"}}]}}]}\n\n"
+		}
+		p := rawServer(t, 200, "text/event-stream", chunk(`{\"a\"`)+chunk(`:1}`)+"data: [DONE]\n\n")
+		var ps pieces
+		resp, err := p.Stream(context.Background(), userRequest("x"), ps.emit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []schema.ToolCall{{ID: "c1", Type: "function", Function: schema.FunctionCall{Name: "f", Arguments: `{"a":1}`}}}
+		if !reflect.DeepEqual(resp.ToolCalls(), want) || !reflect.DeepEqual(ps.calls(t), want) {
+			t.Errorf("response = %+v, pieces %+v", resp.Choices, ps.got)
+		}
+	})
 }

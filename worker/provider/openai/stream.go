@@ -111,9 +111,8 @@ func (p *Provider) readStream(ctx context.Context, resp *http.Response, emit pro
 }
 
 // add folds one chunk into the state and emits its pieces: per choice,
-// its content, its tool-call pieces as the server sent them (the type
-// filled in where a server left it out of a call's first piece) and its
-// logprobs.
+// its content, its tool-call pieces (in OpenAI's shape: a call's id, type
+// and name once, on its first piece) and its logprobs.
 func (p *Provider) add(st *streamState, c *chunk, emit provider.Emit) error {
 	if st.id == "" {
 		st.id = c.ID
@@ -194,18 +193,17 @@ func (p *Provider) addCall(cs *choiceState, tc *wireToolCall) (schema.ToolCallDe
 		call = &callState{index: tc.Index}
 		cs.calls = append(cs.calls, call)
 	}
-	if call.id == "" {
-		call.id = tc.ID
+	// Only what the call did not have yet goes out, so that its first
+	// piece has the id, type and name and later ones arguments alone,
+	// even from a server that repeats them in every chunk.
+	d := schema.ToolCallDelta{Index: tc.Index, Function: schema.FunctionCallDelta{Arguments: string(tc.Function.Arguments)}}
+	if call.id == "" && tc.ID != "" {
+		call.id, d.ID, d.Type = tc.ID, tc.ID, schema.ToolTypeFunction
 	}
-	if call.name == "" {
-		call.name = tc.Function.Name
+	if call.name == "" && tc.Function.Name != "" {
+		call.name, d.Function.Name = tc.Function.Name, tc.Function.Name
 	}
 	call.args.WriteString(string(tc.Function.Arguments))
-	d := schema.ToolCallDelta{Index: tc.Index, ID: tc.ID, Type: tc.Type,
-		Function: schema.FunctionCallDelta{Name: tc.Function.Name, Arguments: string(tc.Function.Arguments)}}
-	if d.ID != "" && d.Type == "" {
-		d.Type = schema.ToolTypeFunction
-	}
 	return d, nil
 }
 
