@@ -16,7 +16,7 @@ import (
 // types already write OpenAI's shape.
 type chatRequest struct {
 	Model               string                 `json:"model"`
-	Messages            []chatMessage          `json:"messages"`
+	Messages            any                    `json:"messages"` // []textMessage or []chatMessage
 	MaxTokens           *int                   `json:"max_tokens,omitempty"`
 	MaxCompletionTokens *int                   `json:"max_completion_tokens,omitempty"`
 	Temperature         *float64               `json:"temperature,omitempty"`
@@ -38,10 +38,22 @@ type chatRequest struct {
 	ReasoningEffort     string                 `json:"reasoning_effort,omitempty"`
 }
 
-// chatMessage is a message on the wire. Content is a *schema.Content (a
-// string), a *[]schema.ContentPart (text and image parts), or nil (null:
-// an assistant message that only calls tools); pointers into the request
-// keep the plain path free of allocations.
+// textMessage is a message whose content is a string: every message of
+// a request without images or tool-call-only assistant messages is sent
+// as one, which encodes faster than chatMessage.
+type textMessage struct {
+	Role       string            `json:"role"`
+	Content    string            `json:"content"`
+	Name       string            `json:"name,omitempty"`
+	ToolCalls  []schema.ToolCall `json:"tool_calls,omitempty"`
+	ToolCallID string            `json:"tool_call_id,omitempty"`
+}
+
+// chatMessage is a message on the wire when some message of the request
+// is not text alone. Content is a *schema.Content (a string), a
+// *[]schema.ContentPart (text and image parts), or nil (null: an
+// assistant message that only calls tools); pointers into the request
+// avoid copies.
 type chatMessage struct {
 	Role       string            `json:"role"`
 	Content    any               `json:"content"`
@@ -66,7 +78,7 @@ type streamOptions struct {
 func (p *Provider) body(req *schema.Request, stream bool) *chatRequest {
 	b := &chatRequest{
 		Model:             p.opts.Model,
-		Messages:          make([]chatMessage, len(req.Messages)),
+		Messages:          messages(req.Messages),
 		Temperature:       req.Temperature,
 		TopP:              req.TopP,
 		User:              req.User,
@@ -82,23 +94,6 @@ func (p *Provider) body(req *schema.Request, stream bool) *chatRequest {
 		N:                 req.N,
 		ReasoningEffort:   req.ReasoningEffort,
 	}
-	for i := range req.Messages {
-		m := &req.Messages[i]
-		role := m.Role
-		if role == schema.RoleDeveloper {
-			role = schema.RoleSystem
-		}
-		w := chatMessage{Role: role, Name: m.Name, ToolCalls: m.ToolCalls, ToolCallID: m.ToolCallID}
-		switch {
-		case m.Parts != nil:
-			w.Content = &m.Parts
-		case m.Content == "" && len(m.ToolCalls) > 0:
-			// null, as OpenAI writes a message that only calls tools
-		default:
-			w.Content = &m.Content
-		}
-		b.Messages[i] = w
-	}
 	switch {
 	case req.MaxTokens != nil:
 		b.MaxTokens = req.MaxTokens
@@ -113,6 +108,47 @@ func (p *Provider) body(req *schema.Request, stream bool) *chatRequest {
 		b.StreamOptions = &streamOptions{IncludeUsage: true}
 	}
 	return b
+}
+
+// messages maps the messages: "developer" becomes "system"; content goes
+// as a string, as parts when the message has images, and as null for an
+// assistant message that only calls tools.
+func messages(in []schema.Message) any {
+	plain := true
+	for i := range in {
+		m := &in[i]
+		plain = plain && m.Parts == nil && (m.Content != "" || len(m.ToolCalls) == 0)
+	}
+	if plain {
+		out := make([]textMessage, len(in))
+		for i := range in {
+			m := &in[i]
+			out[i] = textMessage{Role: role(m.Role), Content: string(m.Content), Name: m.Name, ToolCalls: m.ToolCalls, ToolCallID: m.ToolCallID}
+		}
+		return out
+	}
+	out := make([]chatMessage, len(in))
+	for i := range in {
+		m := &in[i]
+		w := chatMessage{Role: role(m.Role), Name: m.Name, ToolCalls: m.ToolCalls, ToolCallID: m.ToolCallID}
+		switch {
+		case m.Parts != nil:
+			w.Content = &m.Parts
+		case m.Content == "" && len(m.ToolCalls) > 0:
+			// null, as OpenAI writes a message that only calls tools
+		default:
+			w.Content = &m.Content
+		}
+		out[i] = w
+	}
+	return out
+}
+
+func role(r string) string {
+	if r == schema.RoleDeveloper {
+		return schema.RoleSystem
+	}
+	return r
 }
 
 // chatCompletion is a non-streamed reply. Error is set by servers that
