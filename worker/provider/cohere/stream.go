@@ -95,8 +95,10 @@ func (e *wireEvent) deltaText() string {
 	return c.Text
 }
 
-// Stream sends req with "stream": true, calls emit with each piece of text
-// as it arrives and returns the whole reply after message-end. A stream
+// Stream sends req with "stream": true, calls emit with each piece as it
+// arrives — text (with its logprobs when asked), and tool-call pieces in
+// OpenAI's shape — and returns the whole reply, tool calls assembled,
+// after message-end. A stream
 // that ends before message-end is a connection_error; a message-end with
 // finish_reason ERROR is a provider_error. When emit fails, the call is
 // cancelled and emit's error returned as is.
