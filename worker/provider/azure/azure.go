@@ -4,6 +4,7 @@
 // openai.Endpoint:
 //
 //	POST {api_base}/openai/deployments/{deployment}/chat/completions?api-version={api_version}
+//	POST {api_base}/openai/deployments/{deployment}/embeddings?api-version={api_version}
 //	api-key: {api_key}                     (or)
 //	Authorization: Bearer {azure_ad_token}
 //
@@ -51,6 +52,10 @@ func New(o provider.Options, az Options) (*openai.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
+	embeddings, err := EmbeddingsURL(o.APIBase, o.Model, az.APIVersion)
+	if err != nil {
+		return nil, err
+	}
 	h := http.Header{}
 	switch {
 	case o.APIKey != "":
@@ -62,13 +67,23 @@ func New(o provider.Options, az Options) (*openai.Provider, error) {
 			"azure: an api_key (or AZURE_API_KEY) or an azure_ad_token (or AZURE_AD_TOKEN) is required")
 	}
 	return openai.NewEndpoint(o, openai.Endpoint{
-		Name: Name, URL: endpoint, Header: h, Secrets: []string{o.APIKey, az.ADToken},
+		Name: Name, URL: endpoint, EmbeddingsURL: embeddings, Header: h, Secrets: []string{o.APIKey, az.ADToken},
 	})
 }
 
 // URL returns the chat-completions URL of deployment on the resource at
 // base, with api-version (DefaultAPIVersion when empty).
 func URL(base, deployment, apiVersion string) (string, error) {
+	return deploymentURL(base, deployment, apiVersion, "/chat/completions")
+}
+
+// EmbeddingsURL returns the embeddings URL of deployment on the resource
+// at base, with api-version (DefaultAPIVersion when empty).
+func EmbeddingsURL(base, deployment, apiVersion string) (string, error) {
+	return deploymentURL(base, deployment, apiVersion, "/embeddings")
+}
+
+func deploymentURL(base, deployment, apiVersion, op string) (string, error) {
 	base = strings.TrimSpace(base)
 	if base == "" {
 		return "", schema.NewError(schema.CodeBadRequest,
@@ -92,7 +107,7 @@ func URL(base, deployment, apiVersion string) (string, error) {
 	if apiVersion = strings.TrimSpace(apiVersion); apiVersion == "" {
 		apiVersion = DefaultAPIVersion
 	}
-	u.Path = strings.TrimRight(u.Path, "/") + "/openai/deployments/" + deployment + "/chat/completions"
+	u.Path = strings.TrimRight(u.Path, "/") + "/openai/deployments/" + deployment + op
 	u.RawPath = ""
 	u.RawQuery = url.Values{"api-version": {apiVersion}}.Encode()
 	return u.String(), nil

@@ -69,7 +69,7 @@ func chatURL(base string) (string, error) {
 
 // Complete sends req as one chat call and returns the whole reply.
 func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.Response, error) {
-	body, err := buildRequest(p.o.Model, req, false)
+	body, err := p.buildRequest(req, false)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +84,8 @@ func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.R
 	if err := json.NewDecoder(provider.LimitReader(resp.Body, p.o.MaxReplyBytes, "reply")).Decode(&r); err != nil {
 		return nil, p.decodeError(ctx, "reply", err)
 	}
-	return p.response(r.ID, r.Message.text(), r.FinishReason, r.Usage)
+	msg := schema.Message{Role: schema.RoleAssistant, Content: schema.Content(r.Message.text()), ToolCalls: r.Message.toolCalls()}
+	return p.response(r.ID, msg, r.FinishReason, r.Usage, logprobs(r.Logprobs))
 }
 
 // post sends body and returns a 200 answer; any other answer is turned

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -69,6 +70,12 @@ func TestCompatibleServerErrors(t *testing.T) {
 			"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"error\"}]}\n\ndata: [DONE]\n\n",
 			schema.CodeProviderError, "finish_reason"},
 		{"malformed chunk", "stream", 200, sse, "data: {not json}\n\n", schema.CodeProviderError, "malformed"},
+		{"tool call index out of bounds", "stream", 200, sse,
+			"data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1000000000,\"id\":\"c\",\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]}}]}\n\n",
+			schema.CodeProviderError, "tool call index 1000000000"},
+		{"choice index out of bounds", "stream", 200, sse,
+			"data: {\"choices\":[{\"index\":-1,\"delta\":{\"content\":\"x\"}}]}\n\n",
+			schema.CodeProviderError, "choice index -1"},
 		{"empty stream", "stream", 200, sse, "", schema.CodeConnection, "[DONE]"},
 	}
 	for _, c := range cases {
@@ -126,6 +133,51 @@ func TestCompatibleServerReplies(t *testing.T) {
 		want := schema.Usage{PromptTokens: 4, CompletionTokens: 1, TotalTokens: 5}
 		if resp.Usage != want || resp.Choices[0].FinishReason != schema.FinishToolCalls || resp.Text() != "x" {
 			t.Errorf("response = %+v", resp)
+		}
+	})
+	t.Run("tool calls without type, arguments as an object", func(t *testing.T) {
+		t.Parallel()
+		p := rawServer(t, 200, "application/json",
+			`{"choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"c1","function":{"name":"f","arguments":{"a":1}}}]},"finish_reason":"tool_calls"}]}`)
+		resp, err := p.Complete(context.Background(), userRequest("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []schema.ToolCall{{ID: "c1", Type: "function", Function: schema.FunctionCall{Name: "f", Arguments: `{"a":1}`}}}
+		if !reflect.DeepEqual(resp.ToolCalls(), want) || resp.Text() != "" {
+			t.Errorf("response = %+v", resp.Choices)
+		}
+	})
+	t.Run("streamed call without type gets it on its first piece", func(t *testing.T) {
+		t.Parallel()
+		p := rawServer(t, 200, "text/event-stream",
+			"data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\"\"}}]}}]}\n\n"+
+				"data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\":1}\"}}]},\"finish_reason\":\"tool_calls\"}]}\n\n"+
+				"data: [DONE]\n\n")
+		var ps pieces
+		resp, err := p.Stream(context.Background(), userRequest("x"), ps.emit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []schema.ToolCall{{ID: "c1", Type: "function", Function: schema.FunctionCall{Name: "f", Arguments: `{"a":1}`}}}
+		if !reflect.DeepEqual(resp.ToolCalls(), want) || !reflect.DeepEqual(ps.calls(t), want) || resp.Choices[0].FinishReason != schema.FinishToolCalls {
+			t.Errorf("response = %+v, pieces %+v", resp.Choices, ps.got)
+		}
+	})
+	t.Run("streamed call whose id and name come in every chunk is emitted with them once", func(t *testing.T) {
+		t.Parallel()
+		chunk := func(args string) string {
+			return "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"" + args + "\"}}]}}]}\n\n"
+		}
+		p := rawServer(t, 200, "text/event-stream", chunk(`{\"a\"`)+chunk(`:1}`)+"data: [DONE]\n\n")
+		var ps pieces
+		resp, err := p.Stream(context.Background(), userRequest("x"), ps.emit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []schema.ToolCall{{ID: "c1", Type: "function", Function: schema.FunctionCall{Name: "f", Arguments: `{"a":1}`}}}
+		if !reflect.DeepEqual(resp.ToolCalls(), want) || !reflect.DeepEqual(ps.calls(t), want) {
+			t.Errorf("response = %+v, pieces %+v", resp.Choices, ps.got)
 		}
 	})
 }

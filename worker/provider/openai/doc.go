@@ -8,6 +8,13 @@
 // key is set. A key is required for api.openai.com and optional elsewhere,
 // since a local vLLM or llama.cpp server usually needs none.
 //
+// Every request field of the schema is sent as the producer wrote it —
+// tools, tool_choice, tool messages, image parts, response_format, seed,
+// penalties, logprobs, n, reasoning_effort — since the schema's shapes are
+// OpenAI's. Replies keep every choice, tool calls and logprobs; streamed
+// tool-call pieces are emitted in OpenAI's chunk shape and assembled into
+// the returned response. Embed posts to {api_base}/embeddings.
+//
 // Streams ask for stream_options.include_usage so that the last chunk
 // carries the token counts. Errors, whether in the HTTP status or inside an
 // open stream, become *schema.Error values; docs/providers/openai.md holds

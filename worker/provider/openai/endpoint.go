@@ -17,6 +17,9 @@ type Endpoint struct {
 	Name string
 	// URL is the whole chat-completions URL, query included. Required.
 	URL string
+	// EmbeddingsURL is the whole embeddings URL, query included; empty
+	// when the service has none (Embed then refuses the job).
+	EmbeddingsURL string
 	// Header holds the credentials sent with every call. Its values are
 	// removed from error messages, as are Secrets.
 	Header  http.Header
@@ -37,9 +40,11 @@ func NewEndpoint(o provider.Options, ep Endpoint) (*Provider, error) {
 	if o.Model == "" {
 		return nil, schema.Errorf(schema.CodeBadRequest, "%s: model is required (Options.Model)", ep.Name)
 	}
-	u, err := url.Parse(ep.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if !isHTTPURL(ep.URL) {
 		return nil, schema.Errorf(schema.CodeBadRequest, "%s: Endpoint.URL must be an absolute http(s) URL", ep.Name)
+	}
+	if ep.EmbeddingsURL != "" && !isHTTPURL(ep.EmbeddingsURL) {
+		return nil, schema.Errorf(schema.CodeBadRequest, "%s: Endpoint.EmbeddingsURL must be an absolute http(s) URL", ep.Name)
 	}
 	h := ep.Header.Clone()
 	if h == nil {
@@ -52,5 +57,10 @@ func NewEndpoint(o provider.Options, ep Endpoint) (*Provider, error) {
 		}
 	}
 	o.APIBase, o.APIKey = "", ""
-	return &Provider{opts: o, name: ep.Name, endpoint: ep.URL, header: h, secrets: secrets}, nil
+	return &Provider{opts: o, name: ep.Name, endpoint: ep.URL, embedEndpoint: ep.EmbeddingsURL, header: h, secrets: secrets}, nil
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }

@@ -39,7 +39,8 @@ type wireError struct {
 	Message string
 	Type    string
 	Code    string
-	Status  int // numeric code, when the server sent one
+	Param   string // the request member at fault, when the server names it
+	Status  int    // numeric code, when the server sent one
 }
 
 // parseError reads an error body. It accepts {"error":{...}},
@@ -63,12 +64,16 @@ func parseError(body []byte) (e wireError, ok bool) {
 		var obj struct {
 			Message string          `json:"message"`
 			Type    *string         `json:"type"`
+			Param   *string         `json:"param"`
 			Code    json.RawMessage `json:"code"`
 		}
 		if json.Unmarshal(env.Error, &obj) != nil {
 			return e, false
 		}
 		e = wireError{Message: obj.Message}
+		if obj.Param != nil {
+			e.Param = truncate(*obj.Param, 200)
+		}
 		if obj.Type != nil {
 			e.Type = *obj.Type
 		}
@@ -130,6 +135,9 @@ func classify(name string, status int, h http.Header, we wireError) *schema.Erro
 	detail := truncate(strings.TrimSpace(we.Message), maxMessage)
 	if detail == "" {
 		detail = http.StatusText(status)
+	}
+	if we.Param != "" && !strings.Contains(detail, we.Param) {
+		detail += " (param " + we.Param + ")"
 	}
 	if we.Code != "" {
 		detail += " (" + we.Code + ")"

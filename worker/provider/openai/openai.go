@@ -28,10 +28,13 @@ var (
 // concurrent use.
 type Provider struct {
 	opts     provider.Options
-	name     string      // starts error messages: Name, or an Endpoint's
-	endpoint string      // {api_base}/chat/completions, or an Endpoint's URL
-	header   http.Header // credentials sent with every call
-	secrets  []string    // redacted from error messages
+	name     string // starts error messages: Name, or an Endpoint's
+	endpoint string // {api_base}/chat/completions, or an Endpoint's URL
+	// embedEndpoint is {api_base}/embeddings, or an Endpoint's
+	// EmbeddingsURL ("" when it has none).
+	embedEndpoint string
+	header        http.Header // credentials sent with every call
+	secrets       []string    // redacted from error messages
 }
 
 // New validates o and returns an adapter. Options.Model is required, and
@@ -66,7 +69,8 @@ func New(o provider.Options) (*Provider, error) {
 	if o.APIKey != "" {
 		h.Set("Authorization", "Bearer "+o.APIKey)
 	}
-	return &Provider{opts: o, name: Name, endpoint: base + "/chat/completions", header: h, secrets: []string{o.APIKey}}, nil
+	return &Provider{opts: o, name: Name, endpoint: base + "/chat/completions", embedEndpoint: base + "/embeddings",
+		header: h, secrets: []string{o.APIKey}}, nil
 }
 
 // Complete sends req as a non-streamed chat completion.
@@ -84,15 +88,21 @@ func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.R
 	return p.decodeCompletion(ctx, resp)
 }
 
-// post sends body and returns the answer; transport failures are typed.
+// post sends a chat body and returns the answer; transport failures are
+// typed.
 func (p *Provider) post(ctx context.Context, body *chatRequest) (*http.Response, error) {
+	return p.postTo(ctx, p.endpoint, body, body.Stream)
+}
+
+// postTo sends body to url.
+func (p *Provider) postTo(ctx context.Context, url string, body any, stream bool) (*http.Response, error) {
 	h := p.header.Clone()
-	if body.Stream {
+	if stream {
 		h.Set("Accept", "text/event-stream")
 	} else {
 		h.Set("Accept", "application/json")
 	}
-	resp, err := provider.PostJSON(ctx, p.opts.HTTP, p.endpoint, h, body)
+	resp, err := provider.PostJSON(ctx, p.opts.HTTP, url, h, body)
 	if err != nil {
 		return nil, p.named(schema.AsError(err))
 	}
@@ -113,22 +123,16 @@ func (p *Provider) named(e *schema.Error) *schema.Error {
 // redact removes the credentials from s.
 func (p *Provider) redact(s string) string { return provider.Redact(s, p.secrets...) }
 
-// response builds the returned Response from what the server sent.
-func (p *Provider) response(id, model, content, finish string, u *wireUsage) *schema.Response {
+// response starts the returned Response from what the server sent; the
+// caller adds the choices.
+func (p *Provider) response(id, model string, u *wireUsage) *schema.Response {
 	if id == "" {
 		id = provider.NewID()
 	}
 	if model == "" {
 		model = p.opts.Model
 	}
-	r := &schema.Response{
-		ID:    id,
-		Model: model,
-		Choices: []schema.Choice{{
-			Message:      schema.Message{Role: schema.RoleAssistant, Content: schema.Content(content)},
-			FinishReason: mapFinish(finish),
-		}},
-	}
+	r := &schema.Response{ID: id, Model: model}
 	if u != nil {
 		r.Usage = schema.Usage{
 			PromptTokens:     u.PromptTokens,

@@ -5,39 +5,63 @@ import (
 	"encoding/json"
 	"fmt"
 	"mime"
+	"net/http"
 	"sort"
 	"strings"
 )
 
 // request is a validated v2 chat request.
 type request struct {
-	Model     string
-	Messages  []message
-	Stream    bool
-	MaxTokens int
-	Stop      []string
+	Model      string
+	Messages   []message
+	Stream     bool
+	MaxTokens  int
+	Stop       []string
+	Tools      []tool
+	ToolChoice string // "", REQUIRED or NONE
+	Logprobs   bool
 }
 
 type message struct {
 	Role, Content string
+	Images        int
+	ToolCalls     []ToolCall
+	ToolCallID    string
 }
+
+// tool is a declared function.
+type tool struct {
+	Name       string
+	Parameters json.RawMessage
+}
+
+// imageTokens is what one image counts in the input.
+const imageTokens = 85
 
 func (r *request) promptWords() int {
 	n := 0
 	for _, m := range r.Messages {
-		n += len(strings.Fields(m.Content))
+		n += len(strings.Fields(m.Content)) + imageTokens*m.Images
+		for _, c := range m.ToolCalls {
+			n += callTokens(c)
+		}
+	}
+	for _, t := range r.Tools {
+		n += 1 + len(t.Parameters)/4
 	}
 	return n
 }
 
-// fields the fake implements; Cohere has more (tools, documents, …), which
-// the fake refuses so that tests notice them.
+// fields the fake implements; Cohere has more (documents, citation
+// options, …), which the fake refuses so that tests notice them.
 var fields = map[string]bool{
 	"model": true, "messages": true, "stream": true, "max_tokens": true, "stop_sequences": true,
-	"temperature": true, "p": true, "k": true, "seed": true,
+	"temperature": true, "p": true, "k": true, "seed": true, "frequency_penalty": true, "presence_penalty": true,
+	"tools": true, "strict_tools": true, "tool_choice": true, "response_format": true, "logprobs": true,
 }
 
-func parseRequest(contentType string, raw []byte) (*request, *Failure) {
+func (s *Server) parseRequest(r *http.Request, raw []byte) (*request, *Failure) {
+	contentType := r.Header.Get("Content-Type")
 	if mt, _, err := mime.ParseMediaType(contentType); err != nil || mt != "application/json" {
 		f := BadRequest("the body must be JSON sent with Content-Type: application/json")
 		return nil, &f
@@ -63,7 +87,13 @@ func parseRequest(contentType string, raw []byte) (*request, *Failure) {
 		f := BadRequest("model must be a non-empty string")
 		return nil, &f
 	}
-	if f := parseMessages(body["messages"], req); f != nil {
+	if f := parseTools(body, req); f != nil {
+		return nil, f
+	}
+	if f := s.parseMessages(r, body["messages"], req); f != nil {
+		return nil, f
+	}
+	if f := parseOptions(body, req); f != nil {
 		return nil, f
 	}
 	if raw, ok := body["stream"]; ok {
@@ -91,7 +121,7 @@ func parseRequest(contentType string, raw []byte) (*request, *Failure) {
 	for _, r := range []struct {
 		name   string
 		lo, hi float64
-	}{{"temperature", 0, 1e9}, {"p", 0.01, 0.99}, {"k", 0, 500}} {
+	}{{"temperature", 0, 1e9}, {"p", 0.01, 0.99}, {"k", 0, 500}, {"frequency_penalty", 0, 1}, {"presence_penalty", 0, 1}} {
 		raw, ok := body[r.name]
 		if !ok {
 			continue
@@ -103,62 +133,4 @@ func parseRequest(contentType string, raw []byte) (*request, *Failure) {
 		}
 	}
 	return req, nil
-}
-
-func parseMessages(raw json.RawMessage, req *request) *Failure {
-	var list []map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &list); err != nil || len(list) == 0 {
-		f := BadRequest("messages must be a non-empty array")
-		return &f
-	}
-	for i, m := range list {
-		var msg message
-		if err := json.Unmarshal(m["role"], &msg.Role); err != nil {
-			f := BadRequest(fmt.Sprintf("messages[%d].role is required", i))
-			return &f
-		}
-		switch msg.Role {
-		case "system", "user", "assistant", "tool":
-		default:
-			f := BadRequest(fmt.Sprintf("messages[%d].role must be one of system, user, assistant, tool; got %q", i, msg.Role))
-			return &f
-		}
-		for k := range m {
-			if k != "role" && k != "content" {
-				f := BadRequest(fmt.Sprintf("messages[%d]: the fake does not implement %s", i, k))
-				return &f
-			}
-		}
-		text, ok := content(m["content"])
-		if !ok {
-			f := BadRequest(fmt.Sprintf("messages[%d].content must be a string or an array of text content", i))
-			return &f
-		}
-		msg.Content = text
-		req.Messages = append(req.Messages, msg)
-	}
-	return nil
-}
-
-// content accepts a string or an array of {"type":"text","text":…}.
-func content(raw json.RawMessage) (string, bool) {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s, true
-	}
-	var parts []struct {
-		Type string  `json:"type"`
-		Text *string `json:"text"`
-	}
-	if json.Unmarshal(raw, &parts) != nil {
-		return "", false
-	}
-	var b strings.Builder
-	for _, p := range parts {
-		if p.Type != "text" || p.Text == nil {
-			return "", false
-		}
-		b.WriteString(*p.Text)
-	}
-	return b.String(), true
 }

@@ -1,17 +1,21 @@
 // Package coheretest is a strict fake of Cohere's v2 chat API for tests:
 // POST /v2/chat, non-streamed and streamed (server-sent events
-// message-start, content-start, content-delta…, content-end, message-end).
+// message-start, tool-plan-delta…, content-start, content-delta…,
+// content-end, tool-call-start, tool-call-delta…, tool-call-end,
+// message-end). Config.Answers scripts tool calls and other replies.
 //
 // It checks what the API checks and answers violations with an HTTP
 // status and Cohere's {"id", "message"} body: the path and method, the
 // Bearer key, the JSON content type, the model, a non-empty messages
-// array with roles system, user, assistant or tool and text content, at
-// most five stop_sequences, p within 0.01–0.99, a non-negative
-// temperature, k within 0–500 and a positive max_tokens. It accepts only
-// the fields it implements (model, messages, stream, max_tokens,
-// stop_sequences, temperature, p, k, seed) and answers any other with a
-// 400, so that a test catches an adapter sending OpenAI's names (top_p,
-// stop, max_completion_tokens, user).
+// array with roles system, user, assistant or tool and each role's
+// members, images in user messages only, tool messages answering the
+// calls before them, tool declarations, tool_choice REQUIRED or NONE,
+// response_format, penalties within 0–1, at most five stop_sequences, p
+// within 0.01–0.99, a non-negative temperature, k within 0–500 and a
+// positive max_tokens. It accepts only the fields it implements and
+// answers any other with a 400, so that a test catches an adapter sending
+// OpenAI's names (top_p, stop, max_completion_tokens, user, n,
+// parallel_tool_calls).
 //
 // Answers are deterministic: the reply is Config.Reply, or "echo: " and
 // the last user message; a token is a whitespace-separated word.
@@ -71,6 +75,9 @@ type Config struct {
 	// Reply is the text of every answer; "" answers "echo: " and the last
 	// user message.
 	Reply string
+	// Answers script the replies: the i-th call is answered with
+	// Answers[i], every call after the last with the last (see Answer).
+	Answers []Answer
 	// ContextWindow, when > 0, is the most input words a request may have;
 	// more get Cohere's 400 "too many tokens".
 	ContextWindow int
@@ -100,6 +107,8 @@ type Server struct {
 	once   sync.Once
 	gone   chan struct{}
 	seq    atomic.Int64
+	calls  atomic.Int64 // chat calls answered, for Answers
+	client *http.Client // fetches image URLs
 
 	mu   sync.Mutex
 	reqs []Recorded
@@ -115,7 +124,8 @@ func NewServer(tb testing.TB, cfg Config) *Server {
 
 // Start starts a fake the caller must Close.
 func Start(cfg Config) *Server {
-	s := &Server{cfg: cfg, closed: make(chan struct{}), gone: make(chan struct{}, 1024)}
+	s := &Server{cfg: cfg, closed: make(chan struct{}), gone: make(chan struct{}, 1024),
+		client: &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -125,6 +135,7 @@ func (s *Server) Close() {
 	s.once.Do(func() {
 		close(s.closed)
 		s.ts.Close()
+		s.client.CloseIdleConnections()
 	})
 }
 
@@ -170,7 +181,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, *f)
 		return
 	}
-	req, f := parseRequest(r.Header.Get("Content-Type"), raw)
+	req, f := s.parseRequest(r, raw)
 	if f != nil {
 		s.fail(w, *f)
 		return

@@ -12,7 +12,8 @@ import (
 // Azure makes a fake answer as Azure OpenAI does
 // (https://learn.microsoft.com/azure/ai-services/openai/reference):
 //
-//   - it serves POST /openai/deployments/{deployment}/chat/completions only,
+//   - it serves POST /openai/deployments/{deployment}/chat/completions and
+//     /openai/deployments/{deployment}/embeddings only,
 //     and only with an api-version query parameter it knows; anything else
 //     is a 404 {"error":{"code":"404","message":"Resource not found"}}, as
 //     Azure answers a missing or unknown api-version;
@@ -49,11 +50,16 @@ var AzureAPIVersions = []string{
 	"2024-08-01-preview", "2024-12-01-preview", "2025-01-01-preview", "2025-02-01-preview",
 }
 
-var azurePath = regexp.MustCompile(`^/openai/deployments/([^/]+)/chat/completions$`)
+var azurePath = regexp.MustCompile(`^/openai/deployments/([^/]+)/(?:chat/completions|embeddings)$`)
 
 // AzurePath is the path of a deployment's chat completions.
 func AzurePath(deployment string) string {
 	return "/openai/deployments/" + deployment + "/chat/completions"
+}
+
+// AzureEmbeddingsPath is the path of a deployment's embeddings.
+func AzureEmbeddingsPath(deployment string) string {
+	return "/openai/deployments/" + deployment + "/embeddings"
 }
 
 // azureError is Azure's own error body, {"error":{"code","message"}},

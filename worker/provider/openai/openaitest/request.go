@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"strings"
 )
 
 // request is a validated chat-completions request.
@@ -23,13 +22,37 @@ type request struct {
 	Stream              bool
 	IncludeUsage        bool
 	User                string
+	Tools               []tool
+	ToolChoice          string // "", none, auto, required, or the name of the function forced
+	ParallelToolCalls   *bool
+	ResponseFormat      string // "", text, json_object, json_schema
+	Seed                *int
+	PresencePenalty     *float64
+	FrequencyPenalty    *float64
+	Logprobs            bool
+	TopLogprobs         int
+	N                   int
+	ReasoningEffort     string
 }
 
 type message struct {
-	Role    string
-	Content string
-	Name    string
+	Role       string
+	Content    string // the text; image parts are counted in Images
+	Null       bool   // content null or left out
+	Images     int
+	Name       string
+	ToolCalls  []ToolCall
+	ToolCallID string
 }
+
+// tool is a declared function tool.
+type tool struct {
+	Name       string
+	Parameters json.RawMessage
+}
+
+// choices is the number of choices asked for.
+func (r *request) choices() int { return max(r.N, 1) }
 
 // limit is the output limit asked for, 0 for none.
 func (r *request) limit() int {
@@ -47,7 +70,8 @@ func (r *request) limit() int {
 func isArgument(k string) bool {
 	switch k {
 	case "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "stream",
-		"stream_options", "user":
+		"stream_options", "user", "tools", "tool_choice", "parallel_tool_calls", "response_format", "seed",
+		"presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "n", "reasoning_effort":
 		return true
 	}
 	return false
@@ -55,7 +79,7 @@ func isArgument(k string) bool {
 
 func isRole(r string) bool {
 	switch r {
-	case "system", "developer", "user", "assistant":
+	case "system", "developer", "user", "assistant", "tool":
 		return true
 	}
 	return false
@@ -63,7 +87,41 @@ func isRole(r string) bool {
 
 // parseRequest validates a body as the real API does. Azure OpenAI takes
 // the model from the URL's deployment: there model may be left out.
-func parseRequest(contentType string, raw []byte, modelRequired bool) (*request, *Failure) {
+func (s *Server) parseRequest(r *http.Request, raw []byte, modelRequired bool) (*request, *Failure) {
+	body, f := parseBody(r.Header.Get("Content-Type"), raw, isArgument)
+	if f != nil {
+		return nil, f
+	}
+	req := &request{}
+	if _, ok := body["model"]; ok || modelRequired {
+		if f := parseModel(body, req); f != nil {
+			return nil, f
+		}
+	}
+	if f := parseTools(body, req); f != nil {
+		return nil, f
+	}
+	if f := s.parseMessages(r, body["messages"], req); f != nil {
+		return nil, f
+	}
+	if f := parseSampling(body, req); f != nil {
+		return nil, f
+	}
+	if f := parseStreaming(body, req); f != nil {
+		return nil, f
+	}
+	if f := parseChoices(body, req); f != nil {
+		return nil, f
+	}
+	if f := parseResponseFormat(body, req); f != nil {
+		return nil, f
+	}
+	return req, nil
+}
+
+// parseBody reads a JSON object body and refuses arguments that known
+// does not accept.
+func parseBody(contentType string, raw []byte, known func(string) bool) (map[string]json.RawMessage, *Failure) {
 	notJSON := BadRequest("We could not parse the JSON body of your request. The API expects a JSON payload "+
 		"sent with Content-Type: application/json.", "")
 	if mt, _, err := mime.ParseMediaType(contentType); err != nil || mt != "application/json" {
@@ -74,27 +132,12 @@ func parseRequest(contentType string, raw []byte, modelRequired bool) (*request,
 		return nil, &notJSON
 	}
 	for _, k := range sortedKeys(body) {
-		if !isArgument(k) {
+		if !known(k) {
 			f := BadRequest("Unrecognized request argument supplied: "+k, "")
 			return nil, &f
 		}
 	}
-	req := &request{}
-	if _, ok := body["model"]; ok || modelRequired {
-		if f := parseModel(body, req); f != nil {
-			return nil, f
-		}
-	}
-	if f := parseMessages(body["messages"], req); f != nil {
-		return nil, f
-	}
-	if f := parseSampling(body, req); f != nil {
-		return nil, f
-	}
-	if f := parseStreaming(body, req); f != nil {
-		return nil, f
-	}
-	return req, nil
+	return body, nil
 }
 
 func parseModel(body map[string]json.RawMessage, req *request) *Failure {
@@ -113,98 +156,6 @@ func parseModel(body map[string]json.RawMessage, req *request) *Failure {
 	return nil
 }
 
-func parseMessages(raw json.RawMessage, req *request) *Failure {
-	if raw == nil || isNull(raw) {
-		f := missing("messages")
-		return &f
-	}
-	var list []json.RawMessage
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return invalidType("messages", "an array", raw)
-	}
-	if len(list) == 0 {
-		f := BadRequest("[] is too short - 'messages'", "messages")
-		return &f
-	}
-	for i, m := range list {
-		msg, f := parseMessage(i, m)
-		if f != nil {
-			return f
-		}
-		req.Messages = append(req.Messages, msg)
-	}
-	return nil
-}
-
-func parseMessage(i int, raw json.RawMessage) (message, *Failure) {
-	at := fmt.Sprintf("messages[%d]", i)
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
-		return message{}, invalidType(at, "an object", raw)
-	}
-	for _, k := range sortedKeys(fields) {
-		if k != "role" && k != "content" && k != "name" {
-			f := BadRequest(fmt.Sprintf("Unrecognized request argument supplied: %s.%s", at, k), at+"."+k)
-			return message{}, &f
-		}
-	}
-	var m message
-	role, ok := fields["role"]
-	if !ok || isNull(role) {
-		return message{}, ptr(missing(at + ".role"))
-	}
-	if err := json.Unmarshal(role, &m.Role); err != nil {
-		return message{}, invalidType(at+".role", "a string", role)
-	}
-	if !isRole(m.Role) {
-		f := Failure{Status: http.StatusBadRequest, Error: NewAPIError(fmt.Sprintf(
-			"Invalid value: '%s'. Supported values are: 'system', 'assistant', 'user' and 'developer'.", m.Role),
-			"invalid_request_error", at+".role", "invalid_value")}
-		return message{}, &f
-	}
-	content, ok := fields["content"]
-	if !ok || isNull(content) {
-		return message{}, ptr(missing(at + ".content"))
-	}
-	text, f := parseContent(at+".content", content)
-	if f != nil {
-		return message{}, f
-	}
-	m.Content = text
-	if name, ok := fields["name"]; ok && !isNull(name) {
-		if err := json.Unmarshal(name, &m.Name); err != nil {
-			return message{}, invalidType(at+".name", "a string", name)
-		}
-	}
-	return m, nil
-}
-
-// parseContent accepts a string or an array of text parts.
-func parseContent(at string, raw json.RawMessage) (string, *Failure) {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s, nil
-	}
-	var parts []struct {
-		Type string  `json:"type"`
-		Text *string `json:"text"`
-	}
-	if err := json.Unmarshal(raw, &parts); err != nil {
-		return "", invalidType(at, "a string or an array of content parts", raw)
-	}
-	var b strings.Builder
-	for j, p := range parts {
-		if p.Type != "text" || p.Text == nil {
-			f := Failure{Status: http.StatusBadRequest, Error: NewAPIError(
-				fmt.Sprintf("Invalid content part %d: the fake supports only {\"type\":\"text\",\"text\":...}", j),
-				"invalid_request_error", fmt.Sprintf("%s[%d]", at, j), "invalid_value")}
-			return "", &f
-		}
-		b.WriteString(*p.Text)
-	}
-	return b.String(), nil
-}
-
 func parseSampling(body map[string]json.RawMessage, req *request) *Failure {
 	var f *Failure
 	if req.MaxTokens, f = intAtLeast(body, "max_tokens", 1); f != nil {
@@ -218,6 +169,29 @@ func parseSampling(body map[string]json.RawMessage, req *request) *Failure {
 	}
 	if req.TopP, f = decimalIn(body, "top_p", 0, 1); f != nil {
 		return f
+	}
+	if req.PresencePenalty, f = decimalIn(body, "presence_penalty", -2, 2); f != nil {
+		return f
+	}
+	if req.FrequencyPenalty, f = decimalIn(body, "frequency_penalty", -2, 2); f != nil {
+		return f
+	}
+	if raw, ok := body["seed"]; ok && !isNull(raw) {
+		n, err := strconv.Atoi(string(bytes.TrimSpace(raw)))
+		if err != nil {
+			return invalidType("seed", "an integer", raw)
+		}
+		req.Seed = &n
+	}
+	if raw, ok := body["reasoning_effort"]; ok && !isNull(raw) {
+		if err := json.Unmarshal(raw, &req.ReasoningEffort); err != nil {
+			return invalidType("reasoning_effort", "a string", raw)
+		}
+		switch req.ReasoningEffort {
+		case "minimal", "low", "medium", "high":
+		default:
+			return invalidValue("reasoning_effort", req.ReasoningEffort, "'minimal', 'low', 'medium', and 'high'")
+		}
 	}
 	if raw, ok := body["user"]; ok && !isNull(raw) {
 		if err := json.Unmarshal(raw, &req.User); err != nil {
@@ -307,6 +281,52 @@ func decimalIn(body map[string]json.RawMessage, name string, lo, hi float64) (*f
 		return nil, &f
 	}
 	return &v, nil
+}
+
+// parseChoices reads n, logprobs and top_logprobs.
+func parseChoices(body map[string]json.RawMessage, req *request) *Failure {
+	n, f := intAtLeast(body, "n", 1)
+	if f != nil {
+		return f
+	}
+	if n != nil {
+		if *n > 128 {
+			return intAbove("n", 128, *n)
+		}
+		req.N = *n
+	}
+	if raw, ok := body["logprobs"]; ok && !isNull(raw) {
+		if err := json.Unmarshal(raw, &req.Logprobs); err != nil {
+			return invalidType("logprobs", "a boolean", raw)
+		}
+	}
+	top, f := intAtLeast(body, "top_logprobs", 0)
+	if f != nil {
+		return f
+	}
+	if top != nil {
+		if *top > 20 {
+			return intAbove("top_logprobs", 20, *top)
+		}
+		if !req.Logprobs {
+			f := BadRequest("Invalid value for 'top_logprobs': 'logprobs' must be set to true when 'top_logprobs' is specified.", "top_logprobs")
+			return &f
+		}
+		req.TopLogprobs = *top
+	}
+	return nil
+}
+
+func intAbove(name string, limit, n int) *Failure {
+	return &Failure{Status: http.StatusBadRequest, Error: NewAPIError(
+		fmt.Sprintf("Invalid '%s': integer above maximum value. Expected a value <= %d, but got %d instead.", name, limit, n),
+		"invalid_request_error", name, "integer_above_max_value")}
+}
+
+func invalidValue(param, got, supported string) *Failure {
+	return &Failure{Status: http.StatusBadRequest, Error: NewAPIError(
+		fmt.Sprintf("Invalid value: '%s'. Supported values are: %s.", got, supported),
+		"invalid_request_error", param, "invalid_value")}
 }
 
 func missing(param string) Failure {

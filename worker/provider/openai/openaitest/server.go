@@ -6,14 +6,18 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// Path is the endpoint the fake serves.
+// Path is the chat-completions endpoint the fake serves.
 const Path = "/v1/chat/completions"
+
+// EmbeddingsPath is the embeddings endpoint the fake serves.
+const EmbeddingsPath = "/v1/embeddings"
 
 // Config sets the fake's behaviour; the zero value answers normally and
 // needs no key.
@@ -27,6 +31,16 @@ type Config struct {
 	// Reply is the text of every answer. Default: "echo: " followed by the
 	// last user message.
 	Reply string
+	// Answers script the replies: the i-th chat call is answered with
+	// Answers[i], and every call after the last with the last (see
+	// Answer). Nil answers every call with Reply.
+	Answers []Answer
+	// EmbeddingDimensions is the length of the fake's embeddings, which
+	// dimensions may shorten. Default 64.
+	EmbeddingDimensions int
+	// ShuffleEmbeddings answers the embeddings out of order (each with
+	// its index), as servers that batch inputs may.
+	ShuffleEmbeddings bool
 	// ContextWindow, when > 0, is the model's window in tokens (words):
 	// a prompt whose words plus max_tokens exceed it gets OpenAI's 400
 	// context_length_exceeded.
@@ -80,6 +94,8 @@ type Server struct {
 	once   sync.Once
 	gone   chan struct{}
 	seq    atomic.Int64
+	calls  atomic.Int64 // chat calls answered, for Answers
+	client *http.Client // fetches image URLs
 
 	mu   sync.Mutex
 	reqs []Recorded
@@ -96,7 +112,8 @@ func NewServer(tb testing.TB, cfg Config) *Server {
 // Start starts a fake that the caller must Close (NewServer is the usual
 // way in tests; Start is for examples and programs).
 func Start(cfg Config) *Server {
-	s := &Server{cfg: cfg, closed: make(chan struct{}), gone: make(chan struct{}, 1024)}
+	s := &Server{cfg: cfg, closed: make(chan struct{}), gone: make(chan struct{}, 1024),
+		client: &http.Client{Transport: &http.Transport{}, Timeout: imageTimeout}}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -106,6 +123,7 @@ func (s *Server) Close() {
 	s.once.Do(func() {
 		close(s.closed)
 		s.ts.Close()
+		s.client.CloseIdleConnections()
 	})
 }
 
@@ -193,7 +211,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
-		if r.URL.Path != Path || r.Method != http.MethodPost {
+		if (r.URL.Path != Path && r.URL.Path != EmbeddingsPath) || r.Method != http.MethodPost {
 			writeFailure(w, Failure{Status: http.StatusNotFound, Error: NewAPIError(
 				"Unknown request URL: "+r.Method+" "+r.URL.Path+". Please check the URL for typos.",
 				"invalid_request_error", "", "unknown_url")})
@@ -204,7 +222,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	req, f := parseRequest(r.Header.Get("Content-Type"), raw, s.cfg.Azure == nil)
+	if r.URL.Path == EmbeddingsPath || strings.HasSuffix(r.URL.Path, "/embeddings") {
+		s.embed(w, r, raw)
+		return
+	}
+	req, f := s.parseRequest(r, raw, s.cfg.Azure == nil)
 	if f != nil {
 		writeFailure(w, *f)
 		return
