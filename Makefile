@@ -6,7 +6,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 # Packages with tests; the full suite runs under the race detector.
 PKGS     := ./...
 
-.PHONY: build run test test-short lint fmt bench clean node-deps fuzz-smoke
+.PHONY: build run test test-short lint fmt bench bench-gateway clean node-deps fuzz-smoke
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/llmq
@@ -45,6 +45,11 @@ test-short:
 bench: build
 	$(GO) build -o bin/llmq-bench ./bench/cmd/llmq-bench
 	./bin/llmq-bench --llmq $(BIN) --out BENCHMARKS.md --notes bench/NOTES.md
+
+## bench-gateway: only the gateway section (issue 14, about 2 minutes), merged into BENCHMARKS.md
+bench-gateway: build
+	$(GO) build -o bin/llmq-bench ./bench/cmd/llmq-bench
+	./bin/llmq-bench --llmq $(BIN) --sections gateway --out BENCHMARKS.md --notes bench/NOTES.md --update
 
 lint:
 	$(GO) vet $(PKGS)

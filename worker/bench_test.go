@@ -1,0 +1,94 @@
+package worker_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/llmq/llmq/broker"
+	"github.com/llmq/llmq/broker/brokertest"
+	"github.com/llmq/llmq/schema"
+	"github.com/llmq/llmq/worker"
+	"github.com/llmq/llmq/worker/provider"
+	"github.com/llmq/llmq/worker/provider/openai"
+	"github.com/llmq/llmq/worker/provider/sim"
+)
+
+// benchCompletion is the mock upstream's one answer.
+var benchCompletion = []byte(`{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"bench",` +
+	`"choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],` +
+	`"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21}}`)
+
+// BenchmarkWorkerCall is one job sent straight to a worker's subject (as a
+// dispatcher forwards it: msgpack, with a deadline) and answered: the
+// worker's receive, decode, provider call, encode and reply. "sim" is an
+// instant simulated provider; "openai" the OpenAI adapter against a local
+// mock that answers at once with a fixed completion, so the adapter's HTTP
+// call and JSON are in. Allocations are the whole process's (NATS server,
+// producer and mock included).
+func BenchmarkWorkerCall(b *testing.B) {
+	mock := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(benchCompletion)
+	}))
+	defer mock.Close()
+	s, err := sim.New(sim.Config{Name: "instant", Parallel: 64, Tokens: 16})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hc := provider.NewHTTPClient()
+	defer hc.CloseIdleConnections()
+	o, err := openai.New(provider.Options{Model: "bench", APIBase: mock.URL + "/v1", HTTP: hc})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		p    provider.Provider
+	}{{"sim", s}, {"openai", o}} {
+		b.Run(tc.name, func(b *testing.B) {
+			srv := brokertest.NewServer(b, brokertest.Options{})
+			subjects := brokertest.Subjects(b)
+			w, err := worker.New(worker.Config{Conn: srv.Connect("worker"), Subjects: subjects, Tier: tier, Deployment: deployment,
+				Provider: tc.p, ProviderName: provName, Model: modelName, Concurrency: 64, HeartbeatInterval: time.Second, Logger: quiet()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := w.Start(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), wait)
+				defer cancel()
+				_ = w.Stop(ctx)
+			}()
+			nc := srv.Connect("producer")
+			n := 16
+			data, err := schema.MsgPack.Marshal(&schema.Request{Messages: []schema.Message{{Role: schema.RoleUser,
+				Content: "Say hello to the benchmark in a few words."}}, MaxTokens: &n})
+			if err != nil {
+				b.Fatal(err)
+			}
+			deadline := []string{strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10)}
+			b.ReportAllocs()
+			for b.Loop() {
+				m := &nats.Msg{Subject: w.Subject(), Data: data, Header: nats.Header{
+					schema.HeaderContentType: {schema.ContentTypeMsgPack}, schema.HeaderDeadline: deadline}}
+				r, err := nc.RequestMsg(m, wait)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if broker.IsError(r) {
+					b.Fatalf("job failed: %s", r.Data)
+				}
+			}
+		})
+	}
+}
