@@ -81,6 +81,9 @@ type Options struct {
 	// GatewayDuration is how long each gateway path runs in each phase
 	// (peak, one client, fixed rate), cut into Rounds. Default 8 s.
 	GatewayDuration time.Duration
+	// GatewayProfile, when set, is the file the gateway section writes its
+	// raw CPU profile to (for go tool pprof). Default: not written.
+	GatewayProfile string
 	// Timeout bounds one call. Default 30 s.
 	Timeout time.Duration
 	// Seed makes workloads and routing choices repeatable. Default 1.

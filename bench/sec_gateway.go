@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
 
 	"github.com/llmq/llmq/schema"
@@ -301,6 +302,11 @@ func (r *runner) gatewayProfile(ctx context.Context, res *GatewayResults, profil
 	if err != nil {
 		res.ProfileMissing = "could not profile: " + err.Error()
 		return
+	}
+	if r.o.GatewayProfile != "" {
+		if err := os.WriteFile(r.o.GatewayProfile, data, 0o644); err != nil {
+			r.log.Warn("gateway profile not written", "err", err)
+		}
 	}
 	p, err := SummarizeProfile(data, 20)
 	if err != nil {

@@ -90,6 +90,7 @@ func command() *cobra.Command {
 	f.IntVar(&o.GatewayClients, "gateway-clients", 0, "closed-loop clients of the gateway section's peak (default 64)")
 	f.IntVar(&o.GatewayRate, "gateway-rate", 0, "fixed rate of the gateway section, req/s (default 1000)")
 	f.DurationVar(&o.GatewayDuration, "gateway-duration", 0, "how long each gateway path runs in each phase (default 8s)")
+	f.StringVar(&o.GatewayProfile, "gateway-profile", "", "write the gateway section's raw CPU profile here (go tool pprof)")
 	f.DurationVar(&o.ProfileDuration, "profile-duration", 0, "how long CPU profiles run (default 4s)")
 	f.Uint64Var(&o.Seed, "seed", 0, "seed of workloads and routing choices (default 1)")
 	f.BoolVar(&quick, "quick", false, "smoke-sized numbers: every section in seconds (not for BENCHMARKS.md)")
