@@ -49,7 +49,7 @@ bench: build
 ## bench-gateway: only the gateway section (issue 14, about 2 minutes), merged into BENCHMARKS.md
 bench-gateway: build
 	$(GO) build -o bin/llmq-bench ./bench/cmd/llmq-bench
-	./bin/llmq-bench --llmq $(BIN) --sections gateway --out BENCHMARKS.md --notes bench/NOTES.md --update
+	./bin/llmq-bench --llmq $(BIN) --sections gateway --profile-duration 10s --out BENCHMARKS.md --json bin/bench-gateway.json --notes bench/NOTES.md --update
 
 lint:
 	$(GO) vet $(PKGS)

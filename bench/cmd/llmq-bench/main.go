@@ -43,6 +43,7 @@ func command() *cobra.Command {
 	var (
 		o                   bench.Options
 		out, jsonOut, notes string
+		fromJSON            string
 		quick, update       bool
 	)
 	cmd := &cobra.Command{
@@ -66,6 +67,17 @@ func command() *cobra.Command {
 					return err
 				}
 				noteText = string(b)
+			}
+			if fromJSON != "" { // render a saved run again (new notes), measure nothing
+				b, err := os.ReadFile(fromJSON)
+				if err != nil {
+					return err
+				}
+				var res bench.Results
+				if err := json.Unmarshal(b, &res); err != nil {
+					return fmt.Errorf("--from-json: %w", err)
+				}
+				return write(&res, out, "", noteText, update)
 			}
 			res, err := bench.Run(cmd.Context(), o)
 			if res != nil {
@@ -97,6 +109,7 @@ func command() *cobra.Command {
 	f.StringVar(&out, "out", "BENCHMARKS.md", "Markdown report to write (- for stdout)")
 	f.StringVar(&jsonOut, "json", "", "also write the raw results as JSON here")
 	f.StringVar(&notes, "notes", "", "Markdown file of analysis to place after the targets")
+	f.StringVar(&fromJSON, "from-json", "", "write the report of a run saved with --json instead of running (to update notes)")
 	f.BoolVar(&update, "update", false, "merge the sections run into the existing --out file, keeping its other sections (see bench.MergeMarkdown)")
 	return cmd
 }
