@@ -41,7 +41,7 @@ fuzz-smoke:
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
 
-## bench: measure llmq on this machine and write BENCHMARKS.md (about 6 minutes, loopback only)
+## bench: measure llmq on this machine and write BENCHMARKS.md (about 7 minutes, loopback only)
 bench: build
 	$(GO) build -o bin/llmq-bench ./bench/cmd/llmq-bench
 	./bin/llmq-bench --llmq $(BIN) --out BENCHMARKS.md --notes bench/NOTES.md
