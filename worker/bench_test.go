@@ -31,7 +31,9 @@ var benchCompletion = []byte(`{"id":"chatcmpl-bench","object":"chat.completion",
 // worker's receive, decode, provider call, encode and reply. "sim" is an
 // instant simulated provider; "openai" the OpenAI adapter against a local
 // mock that answers at once with a fixed completion, so the adapter's HTTP
-// call and JSON are in. Allocations are the whole process's (NATS server,
+// call and JSON are in; "openai/slots=1024" the same with 1,024 runner
+// goroutines instead of 64 (each job lands on a runner whose stack the
+// garbage collector shrank while it waited). Allocations are the whole process's (NATS server,
 // producer and mock included). 16 jobs run at once (8 per core), so that
 // the CPU per job (cpu-ns/op, from getrusage) is the work, not the
 // wake-ups of one job at a time.
@@ -42,7 +44,7 @@ func BenchmarkWorkerCall(b *testing.B) {
 		_, _ = w.Write(benchCompletion)
 	}))
 	defer mock.Close()
-	s, err := sim.New(sim.Config{Name: "instant", Parallel: 64, Tokens: 16})
+	s, err := sim.New(sim.Config{Name: "instant", Parallel: 1024, Tokens: 16})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -53,14 +55,15 @@ func BenchmarkWorkerCall(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name string
-		p    provider.Provider
-	}{{"sim", s}, {"openai", o}} {
+		name  string
+		p     provider.Provider
+		slots int
+	}{{"sim", s, 64}, {"openai", o, 64}, {"openai/slots=1024", o, 1024}} {
 		b.Run(tc.name, func(b *testing.B) {
 			srv := brokertest.NewServer(b, brokertest.Options{})
 			subjects := brokertest.Subjects(b)
 			w, err := worker.New(worker.Config{Conn: srv.Connect("worker"), Subjects: subjects, Tier: tier, Deployment: deployment,
-				Provider: tc.p, ProviderName: provName, Model: modelName, Concurrency: 64, HeartbeatInterval: time.Second, Logger: quiet()})
+				Provider: tc.p, ProviderName: provName, Model: modelName, Concurrency: tc.slots, HeartbeatInterval: time.Second, Logger: quiet()})
 			if err != nil {
 				b.Fatal(err)
 			}
