@@ -6,7 +6,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 # Packages with tests; the full suite runs under the race detector.
 PKGS     := ./...
 
-.PHONY: build run test test-short lint fmt bench clean node-deps fuzz-smoke
+.PHONY: build run test test-short lint fmt bench bench-gateway clean node-deps fuzz-smoke
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/llmq
@@ -41,10 +41,15 @@ fuzz-smoke:
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
 
-## bench: measure llmq on this machine and write BENCHMARKS.md (about 6 minutes, loopback only)
+## bench: measure llmq on this machine and write BENCHMARKS.md (about 7 minutes, loopback only)
 bench: build
 	$(GO) build -o bin/llmq-bench ./bench/cmd/llmq-bench
 	./bin/llmq-bench --llmq $(BIN) --out BENCHMARKS.md --notes bench/NOTES.md
+
+## bench-gateway: only the gateway section (issue 14, about 2 minutes), merged into BENCHMARKS.md
+bench-gateway: build
+	$(GO) build -o bin/llmq-bench ./bench/cmd/llmq-bench
+	./bin/llmq-bench --llmq $(BIN) --sections gateway --profile-duration 10s --out BENCHMARKS.md --json bin/bench-gateway.json --notes bench/NOTES.md --update
 
 lint:
 	$(GO) vet $(PKGS)

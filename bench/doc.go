@@ -1,6 +1,6 @@
 // Package bench measures llmq on one machine and writes the numbers down.
 //
-// Run drives four measurements and returns Results; Results.Markdown
+// Run drives five measurements and returns Results; Results.Markdown
 // renders them as BENCHMARKS.md:
 //
 //   - added latency: the same chat completions at fixed open-loop rates,
@@ -16,7 +16,13 @@
 //     80 and 95% of capacity, for each strategy, with one and with two
 //     dispatchers, beside oracles that join the shortest queue with
 //     perfect, instant knowledge;
-//   - memory: dispatcher and worker RSS idle and with many jobs in flight.
+//   - memory: dispatcher and worker RSS idle and with many jobs in flight;
+//   - gateway: one chat completion over HTTP to a mock OpenAI upstream,
+//     direct, through a bare httputil.ReverseProxy, through `llmq up
+//     --gateway` and through llmq as four processes: CPU per request of
+//     each hop's processes, peak rate at 64 clients, added latency at one
+//     client and at a fixed rate, and a CPU profile of llmq up assembled
+//     in a helper process (issue 14).
 //
 // The pieces work alone too: OpenLoop and ClosedLoop generate load,
 // OpenAIServer is a fake OpenAI-compatible server that costs microseconds
@@ -25,6 +31,7 @@
 // loopback and every run is bounded in count and time.
 //
 // The command bench/cmd/llmq-bench (`make bench`) runs the full
-// measurement; the package's tests run the same harness with small
+// measurement (`make bench-gateway` the gateway section alone, merged into
+// the file with MergeMarkdown); the package's tests run the same harness with small
 // numbers, asserting that it works, never how fast.
 package bench

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -222,12 +223,16 @@ func tally(lat []time.Duration, errs []error, elapsed time.Duration) LoadResult 
 }
 
 // ErrorCode names a call's failure: the llmq error code when there is one,
-// else "timeout", "no_responders" or "error".
+// "http_NNN" for an HTTP status, else "timeout", "no_responders" or
+// "error".
 func ErrorCode(err error) string {
 	var e *schema.Error
+	var se *StatusError
 	switch {
 	case errors.As(err, &e):
 		return e.Code
+	case errors.As(err, &se):
+		return "http_" + strconv.Itoa(se.Status)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		return "timeout"
 	case errors.Is(err, nats.ErrNoResponders):

@@ -336,10 +336,31 @@ func TestSummarizeProfile(t *testing.T) {
 	if len(got.Top) != 2 || got.Top[0].Name != fns[0].Name || got.Top[0].Percent != 40 {
 		t.Errorf("top %+v, want the syscall first at 40%%, two entries", got.Top)
 	}
+	// Cumulative: the dispatcher's onJob is on the stacks of 40 + 20.
+	if len(got.TopCum) != 2 || got.TopCum[0].Name != fns[2].Name || got.TopCum[0].Percent != 60 {
+		t.Errorf("top cum %+v, want onJob first at 60%%, two entries", got.TopCum)
+	}
 	if got.CPUSeconds != 1e-7 || got.Seconds != 1 {
 		t.Errorf("cpu %v s in %v s, want 1e-7 and 1", got.CPUSeconds, got.Seconds)
 	}
 	if _, err := bench.SummarizeProfile([]byte("not a profile"), 5); err == nil {
 		t.Error("a broken profile was read without error")
+	}
+}
+
+func TestMergeMarkdown_ReplacesSectionsRunAndKeepsTheRest(t *testing.T) {
+	t.Parallel()
+	old := "# llmq benchmarks\n\nold header\n\n## Targets (issue 6)\n\nold targets\n\n## Reading these numbers\n\nold notes\n\n" +
+		"## 1. Added latency\n\nold latency\n\n```\n## not a heading\n```\n\n## 5. Gateway: cost per HTTP request\n\nold gateway\n"
+	fresh := "# llmq benchmarks\n\nnew header\n\n## Targets (issue 6)\n\n\n## Reading these numbers\n\nnew notes\n\n## Gateway notes\n\nnew gateway notes\n\n" +
+		"## 5. Gateway: cost per HTTP request\n\nnew gateway\n\n## 6. Later\n\nnew later\n"
+	got := bench.MergeMarkdown(old, fresh)
+	want := "# llmq benchmarks\n\nold header\n\n## Targets (issue 6)\n\nold targets\n\n## Reading these numbers\n\nnew notes\n\n## Gateway notes\n\nnew gateway notes\n\n" +
+		"## 1. Added latency\n\nold latency\n\n```\n## not a heading\n```\n\n## 5. Gateway: cost per HTTP request\n\nnew gateway\n\n## 6. Later\n\nnew later\n"
+	if got != want {
+		t.Errorf("MergeMarkdown:\n%s\nwant:\n%s", got, want)
+	}
+	if again := bench.MergeMarkdown(got, fresh); again != got {
+		t.Errorf("a second merge of the same run changed the file:\n%s", again)
 	}
 }

@@ -27,16 +27,22 @@ const helperEnv = "LLMQ_BENCH_HELPER"
 
 // helperSpec says which helper to run.
 type helperSpec struct {
-	// Kind is "nats" (an embedded NATS server), "openai" (OpenAIServer) or
-	// "echo" (Echo on Subject, against NATS).
+	// Kind is "nats" (an embedded NATS server), "openai" (OpenAIServer),
+	// "echo" (Echo on Subject, against NATS), "proxy" (a bare reverse
+	// proxy to Target) or "llmq" (llmq up --gateway assembled in this
+	// process from Config, with a CPU profiler).
 	Kind    string `json:"kind"`
 	NATS    string `json:"nats,omitempty"`
 	Subject string `json:"subject,omitempty"`
+	Target  string `json:"target,omitempty"`
+	Config  string `json:"config,omitempty"`
 }
 
 // helperReady is the one line a helper prints when it serves.
 type helperReady struct {
 	URL string `json:"url"`
+	// Profiler is the host:port of a helper's CPU profiler (serveProfiler).
+	Profiler string `json:"profiler,omitempty"`
 }
 
 // HelperMain runs this process as a bench helper (an embedded NATS server,
@@ -102,6 +108,29 @@ func runHelper(spec helperSpec) error {
 			return err
 		}
 		if err := ready(""); err != nil {
+			return err
+		}
+	case "proxy":
+		addr, stop, err := serveProxy(spec.Target)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		if err := ready("http://" + addr + "/v1"); err != nil {
+			return err
+		}
+	case "llmq":
+		l, err := startInProcessLLMQ(ctx, spec.Config)
+		if err != nil {
+			return err
+		}
+		defer l.stop()
+		prof, stop, err := serveProfiler()
+		if err != nil {
+			return err
+		}
+		defer stop()
+		if err := json.NewEncoder(os.Stdout).Encode(helperReady{URL: l.url(), Profiler: prof}); err != nil {
 			return err
 		}
 	default:

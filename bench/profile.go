@@ -23,8 +23,11 @@ type CPUProfile struct {
 	CPUSeconds float64 `json:"cpu_seconds"`
 	// Components add up to 100.
 	Components []Share `json:"components"`
-	// Top are the functions with the most flat time.
-	Top []Share `json:"top"`
+	// Top are the functions with the most flat time (their own code);
+	// TopCum those with the most cumulative time (their own and their
+	// callees').
+	Top    []Share `json:"top"`
+	TopCum []Share `json:"top_cum,omitempty"`
 }
 
 // components map function name prefixes to the component they belong to.
@@ -39,8 +42,10 @@ var componentPrefixes = []struct {
 	{"NATS server", []string{"github.com/nats-io/nats-server"}},
 	{"NATS client (nats.go)", []string{"github.com/nats-io/nats%2ego.", "github.com/nats-io/nats.go."}},
 	{"dispatcher", []string{"github.com/llmq/llmq/dispatcher."}},
+	{"gateway", []string{"github.com/llmq/llmq/gateway."}},
+	{"HTTP (net/http client and server)", []string{"net/http.", "net/textproto."}},
 	{"worker", []string{"github.com/llmq/llmq/worker."}},
-	{"provider (simulator)", []string{"github.com/llmq/llmq/worker/provider"}},
+	{"provider (adapter or simulator)", []string{"github.com/llmq/llmq/worker/provider"}},
 	{"broker helpers", []string{"github.com/llmq/llmq/broker."}},
 	{"producer (client, load generator)", []string{"github.com/llmq/llmq/client.", "github.com/llmq/llmq/bench."}},
 }
@@ -81,8 +86,10 @@ func SummarizeProfile(data []byte, top int) (CPUProfile, error) {
 	}
 	byComp := map[string]int64{}
 	flat := map[string]int64{}
+	cum := map[string]int64{}
 	var total int64
 	var stack []string
+	seen := map[string]bool{}
 	for _, s := range p.Sample {
 		v := s.Value[idx]
 		total += v
@@ -98,10 +105,18 @@ func SummarizeProfile(data []byte, top int) (CPUProfile, error) {
 		if len(stack) > 0 {
 			flat[stack[0]] += v
 		}
+		clear(seen)
+		for _, fn := range stack { // a recursive function counts once
+			if !seen[fn] {
+				seen[fn] = true
+				cum[fn] += v
+			}
+		}
 	}
 	out := CPUProfile{Seconds: float64(p.DurationNanos) / 1e9, CPUSeconds: float64(total) / 1e9}
 	out.Components = shares(byComp, total, 0)
 	out.Top = shares(flat, total, top)
+	out.TopCum = shares(cum, total, top)
 	return out, nil
 }
 

@@ -356,6 +356,9 @@ func (res *Results) Markdown(w io.Writer, notes string) error {
 		}
 		p("\n")
 	}
+	if g := res.Gateway; g != nil {
+		gatewayMarkdown(p, g, e.Cores)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -23,11 +23,12 @@ const (
 	SectionThroughput = "throughput"
 	SectionRouting    = "routing"
 	SectionMemory     = "memory"
+	SectionGateway    = "gateway"
 )
 
 // allSections lists every section, in order.
 func allSections() []string {
-	return []string{SectionLatency, SectionThroughput, SectionRouting, SectionMemory}
+	return []string{SectionLatency, SectionThroughput, SectionRouting, SectionMemory, SectionGateway}
 }
 
 // Options shape a run. The zero value is the full run (about six minutes
@@ -36,7 +37,8 @@ type Options struct {
 	// LLMQ is the llmq binary that the latency, throughput and memory
 	// sections run as separate processes. Default "bin/llmq".
 	LLMQ string
-	// Sections to run: latency, throughput, routing, memory. Default all.
+	// Sections to run: latency, throughput, routing, memory, gateway.
+	// Default all.
 	Sections []string
 	// Rates are the latency section's offered loads, requests a second.
 	// Default 1000 and 5000.
@@ -70,6 +72,18 @@ type Options struct {
 	MeanTokens int
 	// InFlight is the memory section's jobs in flight. Default 10000.
 	InFlight int
+	// GatewayClients is the gateway section's closed-loop concurrency.
+	// Default 64.
+	GatewayClients int
+	// GatewayRate is the gateway section's fixed open-loop rate, requests
+	// a second. Default 1000.
+	GatewayRate int
+	// GatewayDuration is how long each gateway path runs in each phase
+	// (peak, one client, fixed rate), cut into Rounds. Default 8 s.
+	GatewayDuration time.Duration
+	// GatewayProfile, when set, is the file the gateway section writes its
+	// raw CPU profile to (for go tool pprof). Default: not written.
+	GatewayProfile string
 	// Timeout bounds one call. Default 30 s.
 	Timeout time.Duration
 	// Seed makes workloads and routing choices repeatable. Default 1.
@@ -127,6 +141,15 @@ func (o Options) withDefaults() Options {
 	if o.InFlight <= 0 {
 		o.InFlight = 10000
 	}
+	if o.GatewayClients <= 0 {
+		o.GatewayClients = 64
+	}
+	if o.GatewayRate <= 0 {
+		o.GatewayRate = 1000
+	}
+	if o.GatewayDuration <= 0 {
+		o.GatewayDuration = 8 * time.Second
+	}
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
@@ -149,6 +172,7 @@ type Results struct {
 	Throughput *ThroughputResults `json:"throughput,omitempty"`
 	Routing    *RoutingResults    `json:"routing,omitempty"`
 	Memory     *MemoryResults     `json:"memory,omitempty"`
+	Gateway    *GatewayResults    `json:"gateway,omitempty"`
 	// Targets compare the results with the bars of issue 6.
 	Targets []Target `json:"targets"`
 	Seconds float64  `json:"seconds"`
@@ -211,6 +235,8 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 			res.Routing, err = r.routing(ctx)
 		case SectionMemory:
 			res.Memory, err = r.memory(ctx)
+		case SectionGateway:
+			res.Gateway, err = r.gateway(ctx)
 		}
 		if err != nil {
 			err = fmt.Errorf("bench: %s: %w", s, err)
@@ -284,6 +310,9 @@ func Quick() Options {
 		Dispatchers:     []int{1, 2},
 		RoutingDuration: 500 * time.Millisecond,
 		InFlight:        200,
+		GatewayClients:  8,
+		GatewayRate:     200,
+		GatewayDuration: 600 * time.Millisecond,
 		Timeout:         30 * time.Second,
 	}
 }

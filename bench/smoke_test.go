@@ -109,6 +109,33 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("memory %s (%s): %+v, want %d jobs, RSS read, every job answered", row.Process, row.Case, row, o.InFlight)
 		}
 	}
+	gw := res.Gateway
+	if gw == nil || len(gw.Paths) != 4 {
+		t.Fatalf("gateway section: %+v, want 4 paths", gw)
+	}
+	load("gateway echo", gw.Echo)
+	for _, p := range gw.Paths {
+		load("gateway "+p.Name+" peak", p.Peak)
+		load("gateway "+p.Name+" one client", p.One)
+		load("gateway "+p.Name+" fixed rate", p.Fixed)
+		if (p.Name == bench.PathDirect) != (len(p.Processes) == 0) {
+			t.Errorf("gateway %s: hop processes %v", p.Name, p.Processes)
+		}
+		for _, name := range p.Processes {
+			if _, ok := p.PeakCPU.PerCallUs[name]; !ok {
+				t.Errorf("gateway %s: no CPU read for process %s (have %v)", p.Name, name, p.PeakCPU.PerCallUs)
+			}
+		}
+		if want := p.One.Latency.P50Us - gw.Paths[0].One.Latency.P50Us; p.AddedOne.P50Us != want {
+			t.Errorf("gateway %s: added p50 %v, want path - direct = %v", p.Name, p.AddedOne.P50Us, want)
+		}
+	}
+	if gw.Profile == nil && gw.ProfileMissing == "" {
+		t.Error("gateway: no profile and no reason for none")
+	}
+	if len(gw.Targets) != 3 {
+		t.Errorf("gateway: %d targets, want 3: %+v", len(gw.Targets), gw.Targets)
+	}
 	if len(res.Targets) != 7 {
 		t.Errorf("%d targets, want 7: %+v", len(res.Targets), res.Targets)
 	}
@@ -118,7 +145,7 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"# llmq benchmarks", "## Targets", "## 1. Added latency", "## 2. Throughput ceiling",
-		"## 3. Routing quality", "## 4. Memory", "hand-written", "| " + bench.OracleJSQ + " |", res.Env.Go} {
+		"## 3. Routing quality", "## 4. Memory", "## 5. Gateway", "| llmq up |", "hand-written", "| " + bench.OracleJSQ + " |", res.Env.Go} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("report lacks %q", want)
 		}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/llmq/llmq/broker"
@@ -51,16 +52,42 @@ type apiError struct {
 	Code    string  `json:"code"`
 }
 
+// bufs are the buffers of request bodies and JSON answers, reused: a
+// request otherwise grows a fresh body buffer from 512 bytes and encodes
+// its answer into another.
+var bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuf is the largest buffer put back in bufs, so that one huge
+// request does not stay in memory.
+const maxPooledBuf = 64 << 10
+
+func getBuf() *bytes.Buffer {
+	b := bufs.Get().(*bytes.Buffer)
+	b.Reset()
+	return b
+}
+
+func putBuf(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBuf {
+		bufs.Put(b)
+	}
+}
+
+var jsonContentType = []string{"application/json"}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	buf := getBuf()
+	defer putBuf(buf)
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		status = http.StatusInternalServerError
 		buf.Reset()
 		buf.WriteString(`{"error":{"message":"response could not be encoded","type":"api_error","param":null,"code":"internal"}}` + "\n")
 	}
-	w.Header().Set("Content-Type", "application/json")
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h["Content-Length"] = []string{strconv.Itoa(buf.Len())}
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
@@ -150,14 +177,6 @@ func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
 	writeError(w, http.StatusMethodNotAllowed, apiError{Message: r.Method + " is not allowed on " + r.URL.Path + ": use " + allow + ".", Type: schema.TypeInvalidRequest, Code: "method_not_allowed"})
 }
 
-// extras are the request fields schema.Request does not keep that the
-// gateway honours.
-type extras struct {
-	StreamOptions *struct {
-		IncludeUsage bool `json:"include_usage"`
-	} `json:"stream_options"`
-}
-
 // request is one chat-completion request in progress.
 type request struct {
 	g      *Gateway
@@ -184,8 +203,10 @@ func (g *Gateway) completions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes))
+	body := getBuf()
+	_, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes))
 	if err != nil {
+		putBuf(body)
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			q.fail(schema.Errorf(schema.CodePayloadTooLarge, "request body over %d bytes", tooBig.Limit))
@@ -194,13 +215,12 @@ func (g *Gateway) completions(w http.ResponseWriter, r *http.Request) {
 		q.fail(schema.Errorf(schema.CodeBadRequest, "reading the request body: %v", err))
 		return
 	}
-	req, err := schema.DecodeRequest(schema.JSON, body)
+	req, err := schema.DecodeRequest(schema.JSON, body.Bytes()) // copies what it keeps
+	putBuf(body)
 	if err != nil {
 		q.fail(schema.AsError(err))
 		return
 	}
-	var ex extras
-	_ = json.Unmarshal(body, &ex) // it decoded as a request: no error here
 	if req.Model == "" {
 		q.fail(schema.NewError(schema.CodeBadRequest, "you must provide a model parameter: the tier to run the job on"))
 		return
@@ -228,7 +248,7 @@ func (g *Gateway) completions(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, resp)
 		return
 	}
-	q.stream(ctx, req, ex.StreamOptions != nil && ex.StreamOptions.IncludeUsage)
+	q.stream(ctx, req, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
 }
 
 // stream answers a streamed request with server-sent events: a data line

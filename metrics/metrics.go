@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -256,10 +255,34 @@ func code(c string) string {
 
 // statusLabel is the HTTP status as a label: the codes the gateway sends,
 // else the status class ("5xx").
+// (Constants: strconv.Itoa allocates for every status over 99, once per
+// request.)
 func statusLabel(s int) string {
 	switch s {
-	case 200, 400, 401, 404, 405, 413, 429, 499, 500, 502, 503, 504:
-		return strconv.Itoa(s)
+	case 200:
+		return "200"
+	case 400:
+		return "400"
+	case 401:
+		return "401"
+	case 404:
+		return "404"
+	case 405:
+		return "405"
+	case 413:
+		return "413"
+	case 429:
+		return "429"
+	case 499:
+		return "499"
+	case 500:
+		return "500"
+	case 502:
+		return "502"
+	case 503:
+		return "503"
+	case 504:
+		return "504"
 	}
 	if s >= 100 && s < 600 {
 		return string(rune('0'+s/100)) + "xx"

@@ -43,7 +43,8 @@ func command() *cobra.Command {
 	var (
 		o                   bench.Options
 		out, jsonOut, notes string
-		quick               bool
+		fromJSON            string
+		quick, update       bool
 	)
 	cmd := &cobra.Command{
 		Use:           "llmq-bench",
@@ -54,7 +55,7 @@ func command() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if quick {
 				q := bench.Quick()
-				q.LLMQ, q.Sections = o.LLMQ, o.Sections
+				q.LLMQ, q.Sections, q.Command = o.LLMQ, o.Sections, o.Command
 				o = q
 			}
 			o.Command = "llmq-bench " + strings.Join(os.Args[1:], " ")
@@ -67,9 +68,20 @@ func command() *cobra.Command {
 				}
 				noteText = string(b)
 			}
+			if fromJSON != "" { // render a saved run again (new notes), measure nothing
+				b, err := os.ReadFile(fromJSON)
+				if err != nil {
+					return err
+				}
+				var res bench.Results
+				if err := json.Unmarshal(b, &res); err != nil {
+					return fmt.Errorf("--from-json: %w", err)
+				}
+				return write(&res, out, "", noteText, update)
+			}
 			res, err := bench.Run(cmd.Context(), o)
 			if res != nil {
-				if werr := write(res, out, jsonOut, noteText); werr != nil && err == nil {
+				if werr := write(res, out, jsonOut, noteText, update); werr != nil && err == nil {
 					err = werr
 				}
 			}
@@ -78,7 +90,7 @@ func command() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.LLMQ, "llmq", "bin/llmq", "llmq binary to run as separate processes")
-	f.StringSliceVar(&o.Sections, "sections", nil, "sections to run: latency, throughput, routing, memory (default all)")
+	f.StringSliceVar(&o.Sections, "sections", nil, "sections to run: latency, throughput, routing, memory, gateway (default all)")
 	f.IntSliceVar(&o.Rates, "rates", nil, "offered loads of the latency section, req/s (default 1000,5000)")
 	f.DurationVar(&o.RateDuration, "rate-duration", 0, "how long each path runs at each rate (default 8s)")
 	f.IntSliceVar(&o.Concurrency, "concurrency", nil, "throughput levels (default 1,4,16,64,256,1024)")
@@ -87,15 +99,22 @@ func command() *cobra.Command {
 	f.StringSliceVar(&o.Strategies, "strategies", nil, "routing strategies to compare (default all)")
 	f.DurationVar(&o.RoutingDuration, "routing-duration", 0, "how long each routing run offers load (default 6s)")
 	f.IntVar(&o.InFlight, "in-flight", 0, "jobs in flight in the memory section (default 10000)")
+	f.IntVar(&o.GatewayClients, "gateway-clients", 0, "closed-loop clients of the gateway section's peak (default 64)")
+	f.IntVar(&o.GatewayRate, "gateway-rate", 0, "fixed rate of the gateway section, req/s (default 1000)")
+	f.DurationVar(&o.GatewayDuration, "gateway-duration", 0, "how long each gateway path runs in each phase (default 8s)")
+	f.StringVar(&o.GatewayProfile, "gateway-profile", "", "write the gateway section's raw CPU profile here (go tool pprof)")
+	f.DurationVar(&o.ProfileDuration, "profile-duration", 0, "how long CPU profiles run (default 4s)")
 	f.Uint64Var(&o.Seed, "seed", 0, "seed of workloads and routing choices (default 1)")
 	f.BoolVar(&quick, "quick", false, "smoke-sized numbers: every section in seconds (not for BENCHMARKS.md)")
 	f.StringVar(&out, "out", "BENCHMARKS.md", "Markdown report to write (- for stdout)")
 	f.StringVar(&jsonOut, "json", "", "also write the raw results as JSON here")
 	f.StringVar(&notes, "notes", "", "Markdown file of analysis to place after the targets")
+	f.StringVar(&fromJSON, "from-json", "", "write the report of a run saved with --json instead of running (to update notes)")
+	f.BoolVar(&update, "update", false, "merge the sections run into the existing --out file, keeping its other sections (see bench.MergeMarkdown)")
 	return cmd
 }
 
-func write(res *bench.Results, out, jsonOut, notes string) error {
+func write(res *bench.Results, out, jsonOut, notes string, update bool) error {
 	if jsonOut != "" {
 		b, err := json.MarshalIndent(res, "", "  ")
 		if err != nil {
@@ -105,19 +124,24 @@ func write(res *bench.Results, out, jsonOut, notes string) error {
 			return err
 		}
 	}
+	var md strings.Builder
+	if err := res.Markdown(&md, notes); err != nil {
+		return err
+	}
+	text := md.String()
 	if out == "-" {
-		return res.Markdown(os.Stdout, notes)
+		_, err := os.Stdout.WriteString(text)
+		return err
+	}
+	if update {
+		old, err := os.ReadFile(out)
+		if err != nil {
+			return fmt.Errorf("--update: %w", err)
+		}
+		text = bench.MergeMarkdown(string(old), text)
 	}
 	tmp := out + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if err := res.Markdown(f, notes); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "llmq-bench: wrote %s at %s\n", out, time.Now().Format(time.TimeOnly))
