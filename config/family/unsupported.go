@@ -88,10 +88,10 @@ func (e *UnsupportedError) Error() string {
 func (e *UnsupportedError) Unwrap() error { return ErrUnsupported }
 
 // Modes llmq does not serve: LiteLLM's model_info.mode values other than
-// chat and completion, with what llmq says of them.
+// chat, completion and embedding (served where the adapter embeds: see
+// Adapter.Embeds), with what llmq says of them.
 var unservedModes = map[string]string{
 	"image_generation":    "image generation is not supported by llmq (it serves chat completions)",
-	"embedding":           "embeddings are not served yet (llmq serves chat completions)",
 	"rerank":              "reranking is not served by llmq (it serves chat completions)",
 	"audio_transcription": "audio transcription is not served by llmq (it serves chat completions)",
 	"audio_speech":        "text to speech is not served by llmq (it serves chat completions)",
