@@ -636,7 +636,6 @@ type finisher struct {
 	unset   map[*yaml.Node]bool
 }
 
-
 func (f *finisher) finish() {
 	c, ds := f.c, f.ds
 	if len(c.ModelList) == 0 {
