@@ -185,6 +185,9 @@ func fromDeployment(d *config.Deployment, rs *config.RouterSettings, env deploym
 	opts := provider.Options{Model: fam.WireModel(model), APIBase: c.base, APIKey: c.key, Timeout: timeout,
 		StreamTimeout: streamTimeout, HTTP: env.http, DropParams: p.DropParams != nil && *p.DropParams,
 		MaxImageBytes: d.MaxImageBytes, Logger: env.logger}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default() // dropped parameters are logged at debug
+	}
 	rpm, tpm := d.Limits()
 	cfg := Config{
 		Tier:          d.ModelName,
