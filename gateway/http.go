@@ -24,6 +24,7 @@ const HeaderErrorCode = "Llmq-Error-Code"
 // Handler returns the gateway's HTTP handler:
 //
 //	POST /v1/chat/completions   a job on NATS; JSON, or SSE with "stream": true
+//	POST /v1/embeddings         an embedding job on NATS (OpenAI's shape)
 //	GET  /v1/models             the tiers
 //	GET  /v1/models/{model}     one tier, or 404
 //	GET  /health                200 {"status":"ok"}, without a key
@@ -32,6 +33,7 @@ const HeaderErrorCode = "Llmq-Error-Code"
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/chat/completions", g.completions) // checks the key itself, to count refusals
+	mux.HandleFunc("/v1/embeddings", g.embeddings)
 	mux.HandleFunc("/v1/models", g.auth(g.models))
 	mux.HandleFunc("/v1/models/{model...}", g.auth(g.model))
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
@@ -150,14 +152,6 @@ func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
 	writeError(w, http.StatusMethodNotAllowed, apiError{Message: r.Method + " is not allowed on " + r.URL.Path + ": use " + allow + ".", Type: schema.TypeInvalidRequest, Code: "method_not_allowed"})
 }
 
-// extras are the request fields schema.Request does not keep that the
-// gateway honours.
-type extras struct {
-	StreamOptions *struct {
-		IncludeUsage bool `json:"include_usage"`
-	} `json:"stream_options"`
-}
-
 // request is one chat-completion request in progress.
 type request struct {
 	g      *Gateway
@@ -168,7 +162,24 @@ type request struct {
 	wrote  bool
 }
 
-func (g *Gateway) completions(w http.ResponseWriter, r *http.Request) {
+// completions serves POST /v1/chat/completions.
+func (g *Gateway) completions(w http.ResponseWriter, r *http.Request) { g.job(w, r, false) }
+
+// embeddings serves POST /v1/embeddings: the body is OpenAI's (model,
+// input as a string or an array of strings, dimensions,
+// encoding_format), the job an embedding job (docs/protocol.md), the
+// reply OpenAI's list of embeddings plus llmq's routing block.
+func (g *Gateway) embeddings(w http.ResponseWriter, r *http.Request) { g.job(w, r, true) }
+
+// hasInput tells whether a JSON body has an input field (an embeddings
+// request), without decoding the rest.
+type hasInput struct {
+	Input json.RawMessage `json:"input"`
+}
+
+// job serves a chat-completions request, or an embeddings request when
+// embedding is set.
+func (g *Gateway) job(w http.ResponseWriter, r *http.Request, embedding bool) {
 	if r.Method != http.MethodPost {
 		methodNotAllowed(w, r, http.MethodPost)
 		return
@@ -194,13 +205,22 @@ func (g *Gateway) completions(w http.ResponseWriter, r *http.Request) {
 		q.fail(schema.Errorf(schema.CodeBadRequest, "reading the request body: %v", err))
 		return
 	}
+	if embedding {
+		var probe hasInput
+		if json.Unmarshal(body, &probe) == nil && (len(probe.Input) == 0 || string(probe.Input) == "null") {
+			q.fail(schema.NewError(schema.CodeBadRequest, "input: required: the texts to embed, a string or an array of strings (chat jobs go to /v1/chat/completions)"))
+			return
+		}
+	}
 	req, err := schema.DecodeRequest(schema.JSON, body)
 	if err != nil {
 		q.fail(schema.AsError(err))
 		return
 	}
-	var ex extras
-	_ = json.Unmarshal(body, &ex) // it decoded as a request: no error here
+	if !embedding && req.IsEmbedding() {
+		q.fail(schema.NewError(schema.CodeBadRequest, "input: an embeddings request: send it to /v1/embeddings (chat completions take messages)"))
+		return
+	}
 	if req.Model == "" {
 		q.fail(schema.NewError(schema.CodeBadRequest, "you must provide a model parameter: the tier to run the job on"))
 		return
@@ -216,6 +236,22 @@ func (g *Gateway) completions(w http.ResponseWriter, r *http.Request) {
 	q.report.Stream = req.Stream
 	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.Timeout)
 	defer cancel()
+	if embedding {
+		resp, err := g.embed(ctx, req.Model, req)
+		if err != nil {
+			q.fail(schema.AsError(err))
+			return
+		}
+		for i := range resp.Data {
+			// Decoding read a base64 vector into floats: write it as asked.
+			resp.Data[i].Embedding.Encode(req.EncodingFormat)
+		}
+		q.report.Routing = resp.Routing
+		q.report.Status = http.StatusOK
+		q.wrote = true
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
 	if !req.Stream {
 		resp, err := g.complete(ctx, req.Model, req)
 		if err != nil {
@@ -228,7 +264,7 @@ func (g *Gateway) completions(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, resp)
 		return
 	}
-	q.stream(ctx, req, ex.StreamOptions != nil && ex.StreamOptions.IncludeUsage)
+	q.stream(ctx, req, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
 }
 
 // stream answers a streamed request with server-sent events: a data line
