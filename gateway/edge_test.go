@@ -179,8 +179,8 @@ func TestGateway_Embeddings_OpenAIShapeInAndOut(t *testing.T) {
 
 	for _, c := range []struct {
 		path, body, want string
-		status          int
-		code            string
+		status           int
+		code             string
 	}{
 		{"/v1/embeddings", `{"model":"emb"}`, "input: required", 400, schema.CodeBadRequest},
 		{"/v1/embeddings", `{"model":"emb","input":[1,2]}`, "token arrays", 400, schema.CodeBadRequest},
