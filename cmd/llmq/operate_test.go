@@ -165,7 +165,7 @@ func TestOperate_StatusJSONMatchesTheFleet(t *testing.T) {
 	want := map[string]struct {
 		tier     string
 		capacity int
-	}{"tier1-gpu-a": {"tier1", 4}, "tier1-gpu-b": {"tier1", 2}, "tier2-flash": {"tier2", 16}, "tier3-sonnet": {"tier3", 16}}
+	}{"tier1-gpu-a": {"tier1", 4}, "tier1-gpu-b": {"tier1", 2}, "tier2-flash": {"tier2", 16}, "tier3-sonnet": {"tier3", 16}, "embed-sim": {"embed", 8}}
 	if len(hbs) != len(want) {
 		t.Fatalf("%d workers, want %d: %+v", len(hbs), len(want), hbs)
 	}

@@ -38,6 +38,7 @@ type Provider struct {
 	cfg   Config
 	slots chan struct{}
 	seq   atomic.Uint64
+	calls atomic.Uint64 // tool calls made, for their ids
 }
 
 var (
@@ -164,7 +165,7 @@ func promptWords(req *schema.Request) int {
 // two fragments.
 func (p *Provider) callTool(req *schema.Request, t *schema.Tool, emit provider.Emit) (*schema.Response, error) {
 	args := exampleJSON(t.Function.Parameters, lastWord(req))
-	id := callID(p.seq.Add(1))
+	id := callID(p.calls.Add(1))
 	if emit != nil {
 		half := len(args) / 2
 		for _, piece := range []schema.ToolCallDelta{
