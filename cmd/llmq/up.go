@@ -15,8 +15,8 @@ import (
 	"github.com/llmq/llmq/config"
 	"github.com/llmq/llmq/dispatcher"
 	"github.com/llmq/llmq/examples"
-	"github.com/llmq/llmq/worker"
 	"github.com/llmq/llmq/gateway"
+	"github.com/llmq/llmq/worker"
 )
 
 func (a *app) upCmd() *cobra.Command {
