@@ -247,3 +247,18 @@ func TestWorker_Stream_ToolCallPiecesReachTheProducerAndLastChunkSaysToolCalls(t
 		t.Fatalf("pieces %+v: want the call's id and name, then its arguments in two fragments", pieces)
 	}
 }
+
+func TestWorker_Heartbeat_EmbeddingWorkerSaysItsMode(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	beats := e.beats()
+	e.worker(&embedder{}, embedding())
+	if hb := nextBeat(t, beats); hb.Mode != schema.ModeEmbedding {
+		t.Fatalf("beat mode %q, want embedding", hb.Mode)
+	}
+	e.worker(&echo{}, func(c *worker.Config) { c.ID = "chat-2" })
+	hb := awaitBeat(t, beats, "a beat of chat-2", func(hb schema.Heartbeat) bool { return hb.Worker == "chat-2" })
+	if hb.Mode != "" {
+		t.Fatalf("chat worker's beat mode %q, want none", hb.Mode)
+	}
+}
