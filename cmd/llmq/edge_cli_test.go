@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/llmq/llmq/schema"
 )
@@ -136,5 +137,34 @@ func TestCLI_Embed_PrintsEachVectorAndJSON(t *testing.T) {
 	}
 	if _, _, err := u.run(t, "complete", "--tier", "embed", "x"); schema.CodeOf(err) != schema.CodeBadRequest {
 		t.Errorf("complete on the embedding tier: %v, want bad_request", err)
+	}
+}
+
+func TestCLI_Worker_ModeEmbeddingFlagServesEmbeddingJobs(t *testing.T) {
+	t.Parallel()
+	u := startUp(t)
+	_, _, done, _ := u.background(t, "worker", "--tier", "vec", "--model", "sim/v", "--mode", "embedding", "--heartbeat", "200ms")
+	deadline := time.Now().Add(wait)
+	for {
+		select {
+		case err := <-done:
+			t.Fatalf("worker ended: %v", err)
+		default:
+		}
+		out, _, err := u.run(t, "embed", "--tier", "vec", "--json", "x")
+		if err == nil {
+			var resp schema.EmbeddingResponse
+			if jerr := json.Unmarshal([]byte(out), &resp); jerr != nil || len(resp.Data) != 1 || resp.Routing.Tier != "vec" {
+				t.Fatalf("reply %s (%v)", out, jerr)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the embedding worker never answered: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // the worker's first beat has no event a CLI run can wait on
+	}
+	if _, _, err := u.run(t, "worker", "--tier", "x", "--model", "sim/x", "--mode", "rerank"); err == nil || !strings.Contains(err.Error(), "--mode") {
+		t.Fatalf("--mode rerank: %v, want an error naming --mode", err)
 	}
 }
