@@ -16,8 +16,8 @@ func TestUnservable_ImageGenerationAndEmbeddingsWithoutEmbedderAreClearErrors(t 
 	for _, c := range []struct {
 		name, model, mode, want string
 	}{
-		{"openai-dall-e-3", "dall-e-3", "", "image generation is not supported by llmq (it serves chat completions)"},
-		{"dall-e-2", "azure/", "", "image generation is not supported by llmq (it serves chat completions)"},
+		{"openai-dall-e-3", "dall-e-3", "", "image generation is not supported by llmq (it serves chat completions and embeddings)"},
+		{"dall-e-2", "azure/", "", "image generation is not supported by llmq (it serves chat completions and embeddings)"},
 		{"img", "openai/gpt-image-1", "", "image generation is not supported by llmq"},
 		{"img", "openai/my-image-model", "image_generation", "image generation is not supported by llmq"},
 		{"ada", "azure/azure-embedding-model", "embedding", ""},
