@@ -159,4 +159,13 @@ func TestEmbed_ReturnsOneVectorPerInputInOrder(t *testing.T) {
 	if _, err := c.Embed(context.Background(), "emb", &schema.Request{Messages: []schema.Message{{Role: "user", Content: "hi"}}}); schema.CodeOf(err) != schema.CodeBadRequest {
 		t.Fatalf("Embed of a chat job: %v", err)
 	}
+	// A streamed chat job to the embedding tier ends with the bad_request.
+	s, err := c.Stream(context.Background(), "emb", &schema.Request{Messages: []schema.Message{{Role: "user", Content: "hi"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, last, err := s.Next(); !last || schema.CodeOf(err) != schema.CodeBadRequest {
+		t.Fatalf("stream to an embedding tier: last %v, %v; want bad_request", last, err)
+	}
 }
