@@ -18,7 +18,9 @@ type Job struct {
 	CustomID string
 	// Tier runs the job (OpenAI's body.model).
 	Tier string
-	// Request is the chat-completion body. Stream is ignored.
+	// Request is the body: a chat completion, or an embedding job
+	// (Request.IsEmbedding: a line of url /v1/embeddings). Stream is
+	// ignored.
 	Request *schema.Request
 }
 
@@ -53,15 +55,23 @@ type inputLine struct {
 	Body     json.RawMessage `json:"body"`
 }
 
-// ChatCompletionsURL is the only url a batch input line may name.
-const ChatCompletionsURL = "/v1/chat/completions"
+// The urls a batch input line may name: chat completions (the default
+// when a line names none) and embeddings.
+const (
+	ChatCompletionsURL = "/v1/chat/completions"
+	EmbeddingsURL      = "/v1/embeddings"
+)
 
 // ParseLine reads one line of an OpenAI batch input file:
 //
 //	{"custom_id": "req-1", "method": "POST", "url": "/v1/chat/completions",
 //	 "body": {"model": "tier1", "messages": [{"role": "user", "content": "hi"}]}}
+//	{"custom_id": "emb-1", "method": "POST", "url": "/v1/embeddings",
+//	 "body": {"model": "embed", "input": ["a text", "another"]}}
 //
-// body.model names the tier. The error says what is wrong with the line.
+// body.model names the tier. A body carries every field of its endpoint
+// (tools, response_format, images, ...; input, dimensions,
+// encoding_format). The error says what is wrong with the line.
 func ParseLine(line []byte) (Job, error) {
 	var in inputLine
 	d := json.NewDecoder(bytes.NewReader(line))
@@ -74,8 +84,8 @@ func ParseLine(line []byte) (Job, error) {
 	if in.Method != "" && in.Method != "POST" {
 		return Job{}, fmt.Errorf("method: %q, want POST", in.Method)
 	}
-	if in.URL != "" && in.URL != ChatCompletionsURL {
-		return Job{}, fmt.Errorf("url: %q, want %s", in.URL, ChatCompletionsURL)
+	if in.URL != "" && in.URL != ChatCompletionsURL && in.URL != EmbeddingsURL {
+		return Job{}, fmt.Errorf("url: %q, want %s or %s", in.URL, ChatCompletionsURL, EmbeddingsURL)
 	}
 	if len(bytes.TrimSpace(in.Body)) == 0 || string(bytes.TrimSpace(in.Body)) == "null" {
 		return Job{CustomID: in.CustomID}, errors.New("body: required")
@@ -86,6 +96,12 @@ func ParseLine(line []byte) (Job, error) {
 	}
 	req.Stream = false
 	j := Job{CustomID: in.CustomID, Tier: req.Model, Request: &req}
+	switch embedding := in.URL == EmbeddingsURL; {
+	case embedding && !req.IsEmbedding():
+		return j, errors.New("body.input: required in a line of url " + EmbeddingsURL)
+	case !embedding && req.IsEmbedding():
+		return j, fmt.Errorf("body.input: an embedding job: give the line url %s", EmbeddingsURL)
+	}
 	if err := j.validate(); err != nil {
 		return j, err
 	}
@@ -98,8 +114,9 @@ type Result struct {
 	// ID is this result's id ("batch_req_…").
 	ID       string `json:"id"`
 	CustomID string `json:"custom_id"`
-	// Response is the reply: status 200 and a chat.completion body (with
-	// llmq's routing block), or the error status and an {"error": …} body.
+	// Response is the reply: status 200 and a chat.completion body (an
+	// embedding job's: a list of embeddings), with llmq's routing block,
+	// or the error status and an {"error": …} body.
 	Response *ResultResponse `json:"response"`
 	// Error is set when the job got no definitive answer: it failed with
 	// retryable errors max_deliver times (code "max_deliver"), or its job
@@ -131,6 +148,19 @@ func (r *Result) Completion() (*schema.Response, error) {
 		return nil, r.Err()
 	}
 	var resp schema.Response
+	if err := json.Unmarshal(r.Response.Body, &resp); err != nil {
+		return nil, fmt.Errorf("batch: result %s: %w", r.CustomID, err)
+	}
+	return &resp, nil
+}
+
+// Embedding decodes the embeddings of a successful result of an
+// embedding job.
+func (r *Result) Embedding() (*schema.EmbeddingResponse, error) {
+	if r.Failed() {
+		return nil, r.Err()
+	}
+	var resp schema.EmbeddingResponse
 	if err := json.Unmarshal(r.Response.Body, &resp); err != nil {
 		return nil, fmt.Errorf("batch: result %s: %w", r.CustomID, err)
 	}

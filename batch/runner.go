@@ -673,7 +673,19 @@ func (r *Runner) run(f *flight, tier string, req *schema.Request, delivered uint
 			}
 		}
 	})
-	resp, err := r.cli.Complete(ctx, tier, req)
+	var resp any
+	var err error
+	if req.IsEmbedding() {
+		var er *schema.EmbeddingResponse
+		if er, err = r.cli.Embed(ctx, tier, req); err == nil {
+			for i := range er.Data {
+				er.Data[i].Embedding.Encode(req.EncodingFormat) // decoding read base64 into floats
+			}
+			resp = er
+		}
+	} else {
+		resp, err = r.cli.Complete(ctx, tier, req)
+	}
 	close(keep)
 	kwg.Wait()
 	if err == nil {

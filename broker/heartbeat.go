@@ -66,7 +66,8 @@ var ErrBadHeartbeat = errors.New("bad heartbeat")
 //     MaxRateWindow, rate_frees_ms at most MaxRateWindow ahead, prices
 //     finite and 0…MaxCostPerToken.
 //   - tags keep at most MaxBeatTags non-empty, distinct tags of at most
-//     MaxTagLen bytes, max_input_tokens is 0…MaxInputTokens.
+//     MaxTagLen bytes, max_input_tokens is 0…MaxInputTokens;
+//   - a mode other than "embedding" is cleared (chat).
 //
 // Every refusal wraps ErrBadHeartbeat.
 func (s Subjects) DecodeHeartbeat(subject string, data []byte, now time.Time) (schema.Heartbeat, error) {
@@ -156,6 +157,9 @@ func clampHeartbeat(hb *schema.Heartbeat, now time.Time) {
 	hb.OutputCostPerToken = finite(hb.OutputCostPerToken, MaxCostPerToken)
 	hb.Tags = clampTags(hb.Tags)
 	hb.MaxInputTokens = min(max(hb.MaxInputTokens, 0), MaxInputTokens)
+	if hb.Mode != schema.ModeEmbedding {
+		hb.Mode = "" // a mode this version does not know: chat
+	}
 }
 
 // clampTags keeps the first MaxBeatTags non-empty, distinct tags of at

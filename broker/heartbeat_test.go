@@ -248,3 +248,19 @@ func FuzzDecodeHeartbeat(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeHeartbeat_KeepsEmbeddingModeAndClearsUnknownModes(t *testing.T) {
+	t.Parallel()
+	s := broker.Subjects{Prefix: "p"}
+	for mode, want := range map[string]string{"embedding": "embedding", "": "", "rerank": "", strings.Repeat("x", 1000): ""} {
+		hb := validBeat(s)
+		hb.Mode = mode
+		got, err := s.DecodeHeartbeat(s.Heartbeat(hb.Worker), encodeBeat(t, hb), time.Now())
+		if err != nil {
+			t.Fatalf("mode %.20q: %v", mode, err)
+		}
+		if got.Mode != want {
+			t.Errorf("mode %.20q decoded as %q, want %q", mode, got.Mode, want)
+		}
+	}
+}

@@ -67,13 +67,46 @@ func New(nc *nats.Conn, cfg Config) *Client {
 // producer can act on: a job error llmq replied with, a time-out, no
 // dispatcher listening, a job over the max payload.
 func (c *Client) Complete(ctx context.Context, tier string, req *schema.Request) (*schema.Response, error) {
+	if req.IsEmbedding() {
+		return nil, schema.NewError(schema.CodeBadRequest, "input: an embedding job: send it with Embed")
+	}
 	ctx, cancel := c.bound(ctx)
 	defer cancel()
 	r := *req
 	r.Stream = false
+	reply, err := c.request(ctx, tier, &r)
+	if err != nil {
+		return nil, err
+	}
+	return schema.DecodeReply(broker.CodecOf(reply), reply.Data, broker.IsError(reply))
+}
+
+// Embed sends an embedding job (req.Input set, no messages) to tier and
+// waits for its vectors. Embedding jobs travel and are routed as chat
+// jobs are (same subjects, retries, fallbacks); the tier must have
+// deployments of model_info.mode embedding, or the reply is a
+// bad_request. Errors are as Complete's.
+func (c *Client) Embed(ctx context.Context, tier string, req *schema.Request) (*schema.EmbeddingResponse, error) {
+	if !req.IsEmbedding() {
+		return nil, schema.NewError(schema.CodeBadRequest, "input: required in an embedding job (a chat job goes with Complete)")
+	}
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	r := *req
+	r.Stream = false
+	reply, err := c.request(ctx, tier, &r)
+	if err != nil {
+		return nil, err
+	}
+	return schema.DecodeEmbeddingReply(broker.CodecOf(reply), reply.Data, broker.IsError(reply))
+}
+
+// request sends r to tier and returns the reply message, retrying as
+// Complete describes.
+func (c *Client) request(ctx context.Context, tier string, r *schema.Request) (*nats.Msg, error) {
 	retries := newRetryBackOff()
 	for attempt := 0; ; attempt++ {
-		msg, err := c.message(ctx, tier, &r, "")
+		msg, err := c.message(ctx, tier, r, "")
 		if err != nil {
 			return nil, err
 		}
@@ -84,7 +117,7 @@ func (c *Client) Complete(ctx context.Context, tier string, req *schema.Request)
 		reply, err := c.nc.RequestMsgWithContext(actx, msg)
 		acancel()
 		if err == nil {
-			return schema.DecodeReply(broker.CodecOf(reply), reply.Data, broker.IsError(reply))
+			return reply, nil
 		}
 		retry := errors.Is(err, nats.ErrNoResponders) && attempt < c.cfg.NoResponderRetries ||
 			c.cfg.AttemptTimeout > 0 && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) // this attempt's time is up, not the job's

@@ -31,6 +31,7 @@ type Stream struct {
 	seq     int
 	control string // the worker's subject to cancel the stream on
 	done    bool
+	acc     Accumulator
 }
 
 // Stream sends req to tier with stream set and returns the stream of its
@@ -94,6 +95,7 @@ func (s *Stream) Next() (chunk *schema.Chunk, last bool, err error) {
 			s.Close()
 			return nil, true, schema.Errorf(schema.CodeInternal, "malformed chunk: %v", err)
 		}
+		s.acc.Add(c)
 		if end {
 			s.finish()
 		}
@@ -106,6 +108,12 @@ func (s *Stream) Next() (chunk *schema.Chunk, last bool, err error) {
 		return nil, true, schema.NewError(schema.CodeCancelled, "stream cancelled")
 	}
 }
+
+// Response returns the reply assembled from the chunks read so far (see
+// Accumulator): after the last chunk, what Complete would have returned —
+// the text, the tool calls with their arguments joined from the
+// delta.tool_calls pieces, finish reasons, usage and routing.
+func (s *Stream) Response() *schema.Response { return s.acc.Response() }
 
 // All iterates the chunks, the last one included; an error ends it.
 func (s *Stream) All() iter.Seq2[*schema.Chunk, error] {

@@ -49,6 +49,9 @@ type Deployment struct {
 	// and api_version came from when the deployment does not set them and
 	// the provider's usual one is set (ProviderEnv); empty otherwise.
 	KeyEnv, BaseEnv, VersionEnv string `yaml:"-"`
+	// MaxImageBytes is llmq_settings.max_image_bytes (0: the default),
+	// copied here so that a deployment carries what its worker needs.
+	MaxImageBytes int64 `yaml:"-"`
 
 	index, line int
 	// problems keep the deployment from running: os.environ/ variables
@@ -133,8 +136,10 @@ type LitellmParams struct {
 	NumRetries   *int      `yaml:"num_retries"`
 	MaxRetries   *int      `yaml:"max_retries"`
 	CooldownTime *Duration `yaml:"cooldown_time"`
-	// DropParams: llmq always drops parameters a provider does not
-	// support (LiteLLM's drop_params: true); false is warned about.
+	// DropParams: true drops a request parameter the provider cannot
+	// honour (logged at debug) instead of refusing the job with a
+	// bad_request naming it (LiteLLM's drop_params). Unset:
+	// litellm_settings.drop_params, else false.
 	DropParams *bool `yaml:"drop_params"`
 	// Sim configures the built-in simulator provider (model "sim/<name>").
 	Sim SimParams `yaml:"sim"`
@@ -174,8 +179,9 @@ type ModelInfo struct {
 	BaseModel      string `yaml:"base_model"`
 	// Mode is LiteLLM's endpoint of the deployment: chat (the default),
 	// completion, embedding, image_generation, ... llmq serves chat
-	// completions: a deployment of another mode cannot be served (the
-	// worker's Unservable says why).
+	// completions and, where the adapter embeds, embeddings (a deployment
+	// of mode embedding serves embedding jobs only); a deployment of
+	// another mode cannot be served (the worker's Unservable says why).
 	Mode string `yaml:"mode"`
 	// Other model_info keys (LiteLLM has many) are kept, not interpreted,
 	// and warned about.
@@ -272,8 +278,7 @@ type LitellmSettings struct {
 	MaxFallbacks           *int                  `yaml:"max_fallbacks"`
 	AllowedFails           *int                  `yaml:"allowed_fails"`
 	CooldownTime           *Duration             `yaml:"cooldown_time"`
-	// DropParams: llmq always drops what a provider does not support;
-	// false is warned about.
+	// DropParams is the drop_params of deployments that set none.
 	DropParams *bool          `yaml:"drop_params"`
 	SetVerbose bool           `yaml:"set_verbose"`
 	Other      map[string]any `yaml:",inline"`
@@ -303,6 +308,11 @@ type Settings struct {
 	// MaxQueue is how many jobs a dispatcher holds per tier waiting for a
 	// free worker. Default 10000.
 	MaxQueue int `yaml:"max_queue"`
+	// MaxImageBytes caps one image a job carries inline (a data: URI,
+	// decoded); workers refuse a bigger one with a bad_request naming the
+	// message and part, and adapters fetch no bigger one from a URL.
+	// Default 20 MiB (OpenAI's limit per image).
+	MaxImageBytes int64 `yaml:"max_image_bytes"`
 }
 
 // Load reads and validates the file at path.
@@ -626,8 +636,6 @@ type finisher struct {
 	unset   map[*yaml.Node]bool
 }
 
-const dropParamsNote = "llmq always drops the parameters a provider does not support (LiteLLM's drop_params: true)"
-
 func (f *finisher) finish() {
 	c, ds := f.c, f.ds
 	if len(c.ModelList) == 0 {
@@ -666,9 +674,6 @@ func (f *finisher) finish() {
 		}
 		if lp.OutputCostPerToken == 0 {
 			lp.OutputCostPerToken = d.ModelInfo.OutputCostPerToken
-		}
-		if lp.DropParams != nil && !*lp.DropParams {
-			ds.warnf(keyLine(params, "drop_params"), p+".litellm_params.drop_params", "%s", dropParamsNote)
 		}
 		d.ID = d.ModelInfo.ID
 		if d.ID == "" && i < len(f.ids) {
@@ -746,8 +751,19 @@ func (f *finisher) settings() {
 	inheritList(&rs.ContextWindowFallbacks, ls.ContextWindowFallbacks)
 	inheritList(&rs.ContentPolicyFallbacks, ls.ContentPolicyFallbacks)
 	inheritList(&rs.DefaultFallbacks, ls.DefaultFallbacks)
-	if dp := ls.DropParams; dp != nil && !*dp {
-		ds.warnf(keyLine(lsNode, "drop_params"), "litellm_settings.drop_params", "%s", dropParamsNote)
+	if n := c.Settings.MaxImageBytes; n < 0 {
+		ds.errorf(keyLine(deref(mapValue(f.doc, "llmq_settings")), "max_image_bytes"), "llmq_settings.max_image_bytes", "must be 0 (the default, 20 MiB) or more, got %d", n)
+	}
+	for i := range c.ModelList {
+		c.ModelList[i].MaxImageBytes = max(c.Settings.MaxImageBytes, 0)
+	}
+	if dp := ls.DropParams; dp != nil {
+		for i := range c.ModelList {
+			if lp := &c.ModelList[i].LitellmParams; lp.DropParams == nil {
+				v := *dp
+				lp.DropParams = &v
+			}
+		}
 	}
 	if s, err := NormalizeStrategy(rs.RoutingStrategy); err != nil {
 		line := keyLine(rsNode, "routing_strategy")

@@ -669,7 +669,6 @@ guardrails: [{guardrail_name: x}]
 		"line 6: model_list[0].litellm_params.region_name: ignored: llmq does not route by region",
 		"line 7: model_list[0].litellm_params.temperature: ignored: llmq does not send default request parameters",
 		"line 8: model_list[0].litellm_params.organization: ignored: llmq does not send an OpenAI organization yet",
-		"line 9: model_list[0].litellm_params.drop_params: llmq always drops the parameters a provider does not support",
 		"line 13: model_list[0].model_info.supports_vision: ignored",
 		"line 15: router_settings.model_group_retry_policy: ignored",
 		"line 16: router_settings.default_litellm_params: ignored",

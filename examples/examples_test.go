@@ -191,6 +191,7 @@ func TestDemo_LoadsWithNoWarningsAndNoKeys(t *testing.T) {
 		{"tier1", "tier1-gpu-b", 40 * time.Millisecond, 200, 2},
 		{"tier2", "tier2-flash", 50 * time.Millisecond, 800, 16},
 		{"tier3", "tier3-sonnet", 100 * time.Millisecond, 300, 16},
+		{"embed", "embed-sim", 5 * time.Millisecond, 0, 8},
 	}
 	if len(cfg.ModelList) != len(want) {
 		t.Fatalf("got %d deployments, want %d", len(cfg.ModelList), len(want))
@@ -208,6 +209,9 @@ func TestDemo_LoadsWithNoWarningsAndNoKeys(t *testing.T) {
 		if !strings.HasPrefix(d.LitellmParams.Model, "sim/") {
 			t.Errorf("%s: model %q is not simulated", d.ID, d.LitellmParams.Model)
 		}
+	}
+	if m := cfg.ModelList[4].ModelInfo.Mode; m != "embedding" {
+		t.Errorf("embed tier: mode %q, want embedding", m)
 	}
 	if cfg.RouterSettings.RoutingStrategy != config.LeastBusy || cfg.RouterSettings.Timeout.D() != 60*time.Second {
 		t.Errorf("router_settings = %s, %v; want least-busy, 60s", cfg.RouterSettings.RoutingStrategy, cfg.RouterSettings.Timeout.D())

@@ -223,7 +223,8 @@ func TestErrors_StatusAndShape(t *testing.T) {
 		{"rate limited", "POST", "/v1/chat/completions", chat("limited", "x"), 429, "rate_limit_error", "rate_limit_exceeded", "rate_limited"},
 		{"deadline", "POST", "/v1/chat/completions", chat("slow", "x"), 504, "timeout_error", "timeout", "timeout"},
 		{"wrong method", "GET", "/v1/chat/completions", "", 405, "invalid_request_error", "method_not_allowed", ""},
-		{"unknown URL", "GET", "/v1/embeddings", "", 404, "invalid_request_error", "unknown_url", ""},
+		{"wrong method for embeddings", "GET", "/v1/embeddings", "", 405, "invalid_request_error", "method_not_allowed", ""},
+		{"unknown URL", "GET", "/v1/images/generations", "", 404, "invalid_request_error", "unknown_url", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

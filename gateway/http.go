@@ -25,6 +25,7 @@ const HeaderErrorCode = "Llmq-Error-Code"
 // Handler returns the gateway's HTTP handler:
 //
 //	POST /v1/chat/completions   a job on NATS; JSON, or SSE with "stream": true
+//	POST /v1/embeddings         an embedding job on NATS (OpenAI's shape)
 //	GET  /v1/models             the tiers
 //	GET  /v1/models/{model}     one tier, or 404
 //	GET  /health                200 {"status":"ok"}, without a key
@@ -33,6 +34,7 @@ const HeaderErrorCode = "Llmq-Error-Code"
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/chat/completions", g.completions) // checks the key itself, to count refusals
+	mux.HandleFunc("/v1/embeddings", g.embeddings)
 	mux.HandleFunc("/v1/models", g.auth(g.models))
 	mux.HandleFunc("/v1/models/{model...}", g.auth(g.model))
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
@@ -187,7 +189,24 @@ type request struct {
 	wrote  bool
 }
 
-func (g *Gateway) completions(w http.ResponseWriter, r *http.Request) {
+// completions serves POST /v1/chat/completions.
+func (g *Gateway) completions(w http.ResponseWriter, r *http.Request) { g.job(w, r, false) }
+
+// embeddings serves POST /v1/embeddings: the body is OpenAI's (model,
+// input as a string or an array of strings, dimensions,
+// encoding_format), the job an embedding job (docs/protocol.md), the
+// reply OpenAI's list of embeddings plus llmq's routing block.
+func (g *Gateway) embeddings(w http.ResponseWriter, r *http.Request) { g.job(w, r, true) }
+
+// hasInput tells whether a JSON body has an input field (an embeddings
+// request), without decoding the rest.
+type hasInput struct {
+	Input json.RawMessage `json:"input"`
+}
+
+// job serves a chat-completions request, or an embeddings request when
+// embedding is set.
+func (g *Gateway) job(w http.ResponseWriter, r *http.Request, embedding bool) {
 	if r.Method != http.MethodPost {
 		methodNotAllowed(w, r, http.MethodPost)
 		return
@@ -215,10 +234,22 @@ func (g *Gateway) completions(w http.ResponseWriter, r *http.Request) {
 		q.fail(schema.Errorf(schema.CodeBadRequest, "reading the request body: %v", err))
 		return
 	}
+	if embedding {
+		var probe hasInput
+		if json.Unmarshal(body.Bytes(), &probe) == nil && (len(probe.Input) == 0 || string(probe.Input) == "null") {
+			putBuf(body)
+			q.fail(schema.NewError(schema.CodeBadRequest, "input: required: the texts to embed, a string or an array of strings (chat jobs go to /v1/chat/completions)"))
+			return
+		}
+	}
 	req, err := schema.DecodeRequest(schema.JSON, body.Bytes()) // copies what it keeps
 	putBuf(body)
 	if err != nil {
 		q.fail(schema.AsError(err))
+		return
+	}
+	if !embedding && req.IsEmbedding() {
+		q.fail(schema.NewError(schema.CodeBadRequest, "input: an embeddings request: send it to /v1/embeddings (chat completions take messages)"))
 		return
 	}
 	if req.Model == "" {
@@ -236,6 +267,22 @@ func (g *Gateway) completions(w http.ResponseWriter, r *http.Request) {
 	q.report.Stream = req.Stream
 	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.Timeout)
 	defer cancel()
+	if embedding {
+		resp, err := g.embed(ctx, req.Model, req)
+		if err != nil {
+			q.fail(schema.AsError(err))
+			return
+		}
+		for i := range resp.Data {
+			// Decoding read a base64 vector into floats: write it as asked.
+			resp.Data[i].Embedding.Encode(req.EncodingFormat)
+		}
+		q.report.Routing = resp.Routing
+		q.report.Status = http.StatusOK
+		q.wrote = true
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
 	if !req.Stream {
 		resp, err := g.complete(ctx, req.Model, req)
 		if err != nil {

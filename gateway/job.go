@@ -26,6 +26,24 @@ const noResponderRetries = 3
 // a worker starts it: the worker's control message then finds nobody
 // listening.
 func (g *Gateway) complete(ctx context.Context, tier string, req *schema.Request) (*schema.Response, error) {
+	m, err := g.send(ctx, tier, req)
+	if err != nil {
+		return nil, err
+	}
+	return schema.DecodeReply(broker.CodecOf(m), m.Data, broker.IsError(m))
+}
+
+// embed runs an embedding job as complete runs a chat job.
+func (g *Gateway) embed(ctx context.Context, tier string, req *schema.Request) (*schema.EmbeddingResponse, error) {
+	m, err := g.send(ctx, tier, req)
+	if err != nil {
+		return nil, err
+	}
+	return schema.DecodeEmbeddingReply(broker.CodecOf(m), m.Data, broker.IsError(m))
+}
+
+// send publishes the job and returns its reply message (see complete).
+func (g *Gateway) send(ctx context.Context, tier string, req *schema.Request) (*nats.Msg, error) {
 	r := *req
 	r.Stream = false
 	codec := g.cfg.Codec
@@ -62,7 +80,7 @@ func (g *Gateway) complete(ctx context.Context, tier string, req *schema.Request
 		}
 		if m.Header.Get("Status") != "503" || len(m.Data) != 0 {
 			_ = sub.Unsubscribe()
-			return schema.DecodeReply(broker.CodecOf(m), m.Data, broker.IsError(m))
+			return m, nil
 		}
 		if retries >= noResponderRetries {
 			_ = sub.Unsubscribe()

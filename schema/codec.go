@@ -73,6 +73,12 @@ func (c Codec) Unmarshal(data []byte, v any) error {
 // DecodeRequest decodes and validates a job body. Every failure is a
 // bad_request *Error whose message says what is wrong.
 func DecodeRequest(c Codec, data []byte) (*Request, error) {
+	return DecodeRequestLimits(c, data, Limits{})
+}
+
+// DecodeRequestLimits is DecodeRequest checking the request against l
+// (Check) rather than the default limits.
+func DecodeRequestLimits(c Codec, data []byte, l Limits) (*Request, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, NewError(CodeBadRequest, "empty body: want a chat-completions request")
 	}
@@ -80,7 +86,7 @@ func DecodeRequest(c Codec, data []byte) (*Request, error) {
 	if err := c.Unmarshal(data, req); err != nil {
 		return nil, Errorf(CodeBadRequest, "malformed %s body: %v", c, err)
 	}
-	if err := req.Validate(); err != nil {
+	if err := req.Check(l); err != nil {
 		return nil, err
 	}
 	return req, nil

@@ -86,4 +86,10 @@ type Heartbeat struct {
 	// otherwise or when unknown: a dispatcher does not send it a job whose
 	// prompt a worker found longer.
 	MaxInputTokens int `json:"max_input_tokens,omitempty" msgpack:"max_input_tokens,omitempty"`
+	// Mode is ModeEmbedding for a worker that serves embedding jobs
+	// (model_info.mode embedding), empty for one that serves chat jobs.
+	Mode string `json:"mode,omitempty" msgpack:"mode,omitempty"`
 }
+
+// ModeEmbedding is the Heartbeat.Mode of a worker serving embedding jobs.
+const ModeEmbedding = "embedding"

@@ -3,12 +3,14 @@ package worker
 import (
 	"cmp"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"strings"
 
 	"github.com/llmq/llmq/config"
 	"github.com/llmq/llmq/config/family"
+	"github.com/llmq/llmq/schema"
 	"github.com/llmq/llmq/worker/provider"
 	"github.com/llmq/llmq/worker/provider/anthropic"
 	"github.com/llmq/llmq/worker/provider/azure"
@@ -104,13 +106,25 @@ func editDistance(a, b string) int {
 }
 
 // Unservable returns the error of a deployment of an endpoint llmq does
-// not serve: model_info.mode image_generation, embedding and LiteLLM's
-// other non-chat modes, or, with no mode written, an image generation
+// not serve: model_info.mode image_generation and LiteLLM's other
+// non-chat modes, or, with no mode written, an image generation
 // model by its name (dall-e-*, gpt-image-*, imagen-*; the name is the
 // model_name when the model has none, as in LiteLLM's `azure/` for Azure's
 // dall-e). The error wraps family.ErrUnsupported. nil otherwise.
+//
+// A deployment of mode embedding is served when its provider's adapter
+// embeds (family.Adapter.Embeds: ollama, gemini, the OpenAI-compatible
+// families, azure, sim); for the others (anthropic, cohere) it is an
+// error saying so.
 func Unservable(d *config.Deployment) error {
 	model := d.LitellmParams.Model
+	if d.ModelInfo.Mode == ModeEmbedding {
+		if a, ok := adapterOf(model); ok && !a.Embeds() {
+			return &family.ModeError{Model: model, Mode: ModeEmbedding,
+				Why: "llmq serves embeddings on " + family.Embedders() + " deployments, not on " + string(a) + " ones"}
+		}
+		return nil
+	}
 	if why, ok := family.UnservedMode(d.ModelInfo.Mode); ok {
 		return &family.ModeError{Model: model, Mode: d.ModelInfo.Mode, Why: why}
 	}
@@ -119,6 +133,20 @@ func Unservable(d *config.Deployment) error {
 		return &family.ModeError{Model: model, Mode: "image_generation", Inferred: true, Why: why}
 	}
 	return nil
+}
+
+// ModeEmbedding is LiteLLM's model_info.mode of an embedding deployment.
+const ModeEmbedding = "embedding"
+
+// adapterOf is the adapter serving model, when its prefix is one llmq
+// serves.
+func adapterOf(model string) (family.Adapter, bool) {
+	prefix, _, ok := family.Split(model)
+	if !ok {
+		return "", false
+	}
+	f, ok := family.Lookup(prefix)
+	return f.Adapter, ok
 }
 
 // isImageModel tells OpenAI's and Google's image generation models by
@@ -169,6 +197,7 @@ func FromDeployment(d *config.Deployment, rs *config.RouterSettings) (Config, er
 type deploymentEnv struct {
 	getenv func(string) (string, bool)
 	http   provider.HTTPDoer
+	logger *slog.Logger
 }
 
 func fromDeployment(d *config.Deployment, rs *config.RouterSettings, env deploymentEnv) (Config, error) {
@@ -204,7 +233,11 @@ func fromDeployment(d *config.Deployment, rs *config.RouterSettings, env deploym
 		return Config{}, fmt.Errorf("deployment %s: api_base %q is a placeholder: write the endpoint's URL there", d, b)
 	}
 	opts := provider.Options{Model: fam.WireModel(model), APIBase: c.base, APIKey: c.key, Timeout: timeout,
-		StreamTimeout: streamTimeout, HTTP: env.http}
+		StreamTimeout: streamTimeout, HTTP: env.http, DropParams: p.DropParams != nil && *p.DropParams,
+		MaxImageBytes: d.MaxImageBytes, Logger: env.logger}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default() // dropped parameters are logged at debug
+	}
 	rpm, tpm := d.Limits()
 	cfg := Config{
 		Tier:          d.ModelName,
@@ -218,6 +251,8 @@ func fromDeployment(d *config.Deployment, rs *config.RouterSettings, env deploym
 		Timeout:       timeout,
 		StreamTimeout: streamTimeout,
 		MaxTokens:     p.MaxTokens,
+		Embedding:     d.ModelInfo.Mode == ModeEmbedding,
+		Limits:        schema.Limits{MaxImageBytes: d.MaxImageBytes},
 
 		InputCostPerToken:  p.InputCostPerToken,
 		OutputCostPerToken: p.OutputCostPerToken,
@@ -282,6 +317,10 @@ func fromDeployment(d *config.Deployment, rs *config.RouterSettings, env deploym
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultCloudConcurrency
+	}
+	if _, ok := prov.(provider.Embedder); cfg.Embedding && !ok {
+		return Config{}, fmt.Errorf("deployment %s: %w", d, &family.ModeError{Model: p.Model, Mode: ModeEmbedding,
+			Why: "llmq's " + string(fam.Adapter) + " adapter does not embed"})
 	}
 	cfg.Provider = prov
 	return cfg, nil

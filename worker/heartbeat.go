@@ -119,7 +119,16 @@ func (w *Worker) Heartbeat() schema.Heartbeat {
 		OutputCostPerToken: w.cfg.OutputCostPerToken,
 		Tags:               w.cfg.Tags,
 		MaxInputTokens:     w.cfg.MaxInputTokens,
+		Mode:               w.mode(),
 	}
+}
+
+// mode is the beat's Mode: schema.ModeEmbedding for an embedding worker.
+func (w *Worker) mode() string {
+	if w.cfg.Embedding {
+		return schema.ModeEmbedding
+	}
+	return ""
 }
 
 // meanTokens is the mean tokens of the window's calls (what a job not yet

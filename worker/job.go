@@ -44,7 +44,10 @@ func (c *call) expired(ctx context.Context) bool {
 func (w *Worker) handle(q queued) {
 	m := q.m
 	c := &call{queued: q, codec: broker.CodecOf(m)}
-	req, err := schema.DecodeRequest(c.codec, m.Data)
+	req, err := schema.DecodeRequestLimits(c.codec, m.Data, w.cfg.Limits)
+	if err == nil {
+		err = w.kind(req)
+	}
 	if err != nil {
 		w.rate.leave()
 		w.replyError(m, c.codec, schema.AsError(err))
@@ -53,7 +56,7 @@ func (w *Worker) handle(q queued) {
 	if w.precall(c, req) {
 		return
 	}
-	if req.Limit() == 0 && w.cfg.MaxTokens > 0 {
+	if req.Limit() == 0 && w.cfg.MaxTokens > 0 && !req.IsEmbedding() {
 		n := w.cfg.MaxTokens
 		req.MaxTokens = &n
 	}
@@ -114,10 +117,14 @@ func (w *Worker) handle(q queued) {
 		ctx, stop = w.control(ctx, m)
 		defer stop()
 	}
+	if req.IsEmbedding() {
+		w.embed(ctx, c, req, routing)
+		return
+	}
 	start := time.Now()
 	resp, err := w.call(ctx, req)
 	routing.CallMs = ms(time.Since(start))
-	w.spent(c, resp, err)
+	w.spent(c, usageOf(resp), err)
 	if errors.Is(context.Cause(ctx), errProducerGone) {
 		w.jobFailed(schema.CodeCancelled)
 		w.log.Debug("job cancelled: producer stopped listening")
@@ -190,13 +197,21 @@ func (w *Worker) fail(ctx context.Context, c *call, err error) {
 // spent settles a call's tokens in the usage window: its usage when the
 // provider reports one, its prompt's estimate when it failed, else the
 // estimate it was admitted with.
-func (w *Worker) spent(c *call, resp *schema.Response, err error) {
+func (w *Worker) spent(c *call, u *schema.Usage, err error) {
 	switch {
 	case err != nil:
 		w.rate.settle(c.ticket, c.prompt)
-	case resp != nil && resp.Usage.PromptTokens+resp.Usage.CompletionTokens > 0:
-		w.rate.settle(c.ticket, int64(max(resp.Usage.PromptTokens, 0))+int64(max(resp.Usage.CompletionTokens, 0)))
+	case u != nil && u.PromptTokens+u.CompletionTokens > 0:
+		w.rate.settle(c.ticket, int64(max(u.PromptTokens, 0))+int64(max(u.CompletionTokens, 0)))
 	}
+}
+
+// usageOf is the usage of resp, or nil.
+func usageOf(resp *schema.Response) *schema.Usage {
+	if resp == nil {
+		return nil
+	}
+	return &resp.Usage
 }
 
 // refuseRate answers a job the deployment's usage window has no room for,

@@ -49,12 +49,46 @@ func checkRouterConfig(cfg *Config) error {
 // Four characters a token is OpenAI's rule of thumb for English; code and
 // other languages run denser, so the estimate errs low there and the
 // provider's own context_window_exceeded remains the last word.
+//
+// An embedding job's estimate is its input texts' characters divided by
+// 4, with no overhead.
 func PromptTokens(req *schema.Request) int {
+	if req.IsEmbedding() {
+		return (inputChars(req) + 3) / 4
+	}
 	chars := 0
-	for _, m := range req.Messages {
-		chars += utf8.RuneCountInString(string(m.Content)) + utf8.RuneCountInString(m.Name)
+	for i := range req.Messages {
+		m := &req.Messages[i]
+		chars += messageChars(m) + utf8.RuneCountInString(m.Name)
 	}
 	return (chars+3)/4 + 3*len(req.Messages) + 3
+}
+
+// messageChars counts the characters of a message's text (its text
+// parts, when it has an image) and of its tool calls' names and
+// arguments. Images count nothing: their tokens depend on the provider.
+func messageChars(m *schema.Message) int {
+	n := 0
+	if m.Parts == nil {
+		n = utf8.RuneCountInString(string(m.Content))
+	} else {
+		for _, p := range m.Parts {
+			n += utf8.RuneCountInString(p.Text)
+		}
+	}
+	for _, tc := range m.ToolCalls {
+		n += utf8.RuneCountInString(tc.Function.Name) + utf8.RuneCountInString(tc.Function.Arguments)
+	}
+	return n
+}
+
+// inputChars counts the characters of an embedding job's texts.
+func inputChars(req *schema.Request) int {
+	n := 0
+	for _, s := range req.Input {
+		n += utf8.RuneCountInString(s)
+	}
+	return n
 }
 
 // precall runs the pre-call check (router_settings.enable_pre_call_checks)
@@ -108,7 +142,12 @@ const (
 // is reported, and counts toward a cooldown, as in LiteLLM, whose router
 // sees a call only after its client's retries.
 func (w *Worker) call(ctx context.Context, req *schema.Request) (*schema.Response, error) {
-	resp, err := w.cfg.Provider.Complete(ctx, req)
+	return retried(w, ctx, func() (*schema.Response, error) { return w.cfg.Provider.Complete(ctx, req) })
+}
+
+// retried makes call, and makes it again as call (above) describes.
+func retried[T any](w *Worker, ctx context.Context, call func() (T, error)) (T, error) {
+	resp, err := call()
 	for i := 0; err != nil && i < w.cfg.MaxRetries && ctx.Err() == nil; i++ {
 		e := schema.AsError(err)
 		if !sameCallRetryable(e) || e.RetryAfter() > maxSameCallRetryAfter {
@@ -127,10 +166,10 @@ func (w *Worker) call(ctx context.Context, req *schema.Request) (*schema.Respons
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, err
+			return resp, err
 		}
 		w.log.Debug("calling the provider again", "code", e.Code, "retry", i+1, "of", w.cfg.MaxRetries)
-		resp, err = w.cfg.Provider.Complete(ctx, req)
+		resp, err = call()
 	}
 	return resp, err
 }

@@ -76,7 +76,7 @@ func (w *Worker) stream(ctx context.Context, c *call, req *schema.Request, routi
 	}
 	routing.CallMs = ms(time.Since(start))
 	routing.TTFTMs = ms(ttft)
-	w.spent(c, resp, err)
+	w.spent(c, usageOf(resp), err)
 	if errors.Is(context.Cause(ctx), errProducerGone) {
 		w.jobFailed(schema.CodeCancelled)
 		w.log.Debug("stream cancelled: producer stopped listening")

@@ -3,7 +3,6 @@ package worker
 import (
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/llmq/llmq/schema"
 )
@@ -185,10 +184,17 @@ func (r *rateWindow) usage(now time.Time) (calls, tokens, waiting int64, frees, 
 // limit (max_tokens or max_completion_tokens, else the deployment's
 // max_tokens, else nothing), at least 1. A call that fails counts its
 // prompt part; one whose provider reports no usage keeps the estimate.
+//
+// An embedding job counts its input texts' characters divided by 4, and
+// no output.
 func estimateTokens(req *schema.Request) (total, prompt int64) {
+	if req.IsEmbedding() {
+		prompt = int64(inputChars(req)+3) / 4
+		return max(prompt, 1), prompt
+	}
 	chars := 0
-	for _, m := range req.Messages {
-		chars += utf8.RuneCountInString(string(m.Content))
+	for i := range req.Messages {
+		chars += messageChars(&req.Messages[i])
 	}
 	prompt = int64(chars+3) / 4
 	return max(prompt+int64(max(req.Limit(), 0)), 1), prompt

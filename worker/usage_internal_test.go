@@ -80,3 +80,25 @@ func (r *rateWindow) at(t time.Time) *rateWindow {
 	r.clock = func() time.Time { return t }
 	return r
 }
+
+func TestEstimateTokens_EmbeddingJobCountsInputTextsAndNoOutput(t *testing.T) {
+	t.Parallel()
+	req := &schema.Request{Input: schema.InputList{"abcdefgh", "ijkl"}}
+	if total, prompt := estimateTokens(req); prompt != 3 || total != 3 {
+		t.Fatalf("estimate %d (prompt %d), want 3 (12 characters → 3, no output)", total, prompt)
+	}
+	if n := PromptTokens(req); n != 3 {
+		t.Fatalf("pre-call estimate %d, want 3 (no chat overhead)", n)
+	}
+}
+
+func TestEstimateTokens_CountsTextPartsAndToolCalls(t *testing.T) {
+	t.Parallel()
+	req := &schema.Request{Messages: []schema.Message{
+		{Role: "user", Parts: []schema.ContentPart{{Type: "text", Text: "abcd"}, {Type: "image_url", ImageURL: &schema.ImageURL{URL: "https://x/y.png"}}}},
+		{Role: "assistant", ToolCalls: []schema.ToolCall{{ID: "c", Function: schema.FunctionCall{Name: "fn", Arguments: "{}"}}}},
+	}}
+	if _, prompt := estimateTokens(req); prompt != 2 {
+		t.Fatalf("prompt %d, want 2 (4 text + 4 call characters)", prompt)
+	}
+}

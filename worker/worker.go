@@ -65,6 +65,14 @@ type Config struct {
 	Timeout, StreamTimeout time.Duration
 	// MaxTokens, when set, is the output limit of jobs that set none.
 	MaxTokens int
+	// Embedding makes the worker serve embedding jobs (a deployment of
+	// model_info.mode embedding): Provider must then be a
+	// provider.Embedder. A worker serves either embedding jobs or chat
+	// jobs; the other kind is answered bad_request. Default: chat.
+	Embedding bool
+	// Limits bound what a job may carry (schema.Limits: the size of an
+	// image given inline). Default: schema's defaults.
+	Limits schema.Limits
 	// LatencyWindow is how many recent calls latency figures come from.
 	// Default 64.
 	LatencyWindow int
@@ -113,6 +121,7 @@ type Worker struct {
 	subject  string
 	log      *slog.Logger
 	streamer provider.Streamer
+	embedder provider.Embedder
 	window   *window
 	rate     *rateWindow
 
@@ -223,6 +232,11 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.StreamTimeout <= 0 {
 		cfg.StreamTimeout = cfg.Timeout
 	}
+	if cfg.Embedding {
+		if _, ok := cfg.Provider.(provider.Embedder); !ok {
+			return nil, fmt.Errorf("worker: provider %q of deployment %s cannot embed (Embedding is set, the provider is no provider.Embedder)", cfg.ProviderName, cfg.Deployment)
+		}
+	}
 	if cfg.LatencyWindow <= 0 {
 		cfg.LatencyWindow = 64
 	}
@@ -246,6 +260,7 @@ func New(cfg Config) (*Worker, error) {
 		idle:    make(chan struct{}, 1),
 	}
 	w.streamer, _ = cfg.Provider.(provider.Streamer)
+	w.embedder, _ = cfg.Provider.(provider.Embedder)
 	return w, nil
 }
 

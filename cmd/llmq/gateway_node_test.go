@@ -248,3 +248,152 @@ func TestGateway_OfficialOpenAIClient(t *testing.T) {
 		t.Error("heartbeats or runtime metrics missing")
 	}
 }
+
+// featureDeployment is a provider behind the gateway in
+// TestGateway_OpenAIClient_ToolsJSONSchemaEmbeddings: models returns its
+// model_list entries, a tier "chat" and, when embeds, a tier "embed" of
+// model_info.mode embedding (starting whatever fake server they need,
+// stopped by t.Cleanup).
+type featureDeployment struct {
+	name   string
+	models func(t *testing.T) string
+	embeds bool
+}
+
+// featureDeployments are the providers the openai client runs the whole
+// request against. Adding one is one line here.
+var featureDeployments = []featureDeployment{
+	{"sim", func(*testing.T) string { return simFeatureModels }, true},
+}
+
+const simFeatureModels = `  - model_name: chat
+    litellm_params: {model: sim/tools, sim: {parallel: 4}}
+  - model_name: embed
+    litellm_params: {model: sim/embed}
+    model_info: {mode: embedding}
+`
+
+// featuresSummary is what gateway/testdata/openai-client/features.mjs
+// prints.
+type featuresSummary struct {
+	OK     bool     `json:"ok"`
+	Errors []string `json:"errors"`
+	Tools  struct {
+		Plain, Stream, Helper toolLoop
+		StreamDeltas          int `json:"streamDeltas"`
+	} `json:"tools"`
+	JSON struct {
+		Plain, Stream struct {
+			Finish string
+			Value  map[string]any
+		}
+	} `json:"json"`
+	Embeddings *struct {
+		Object, Model      string
+		Usage              usage
+		Indexes, Dims      []int
+		SameTextSameVector bool `json:"sameTextSameVector"`
+		FloatMatchesBase64 bool `json:"floatMatchesBase64"`
+		FloatDims          int  `json:"floatDims"`
+		WrongTier          struct {
+			Class  string
+			Status int
+		} `json:"wrongTier"`
+	} `json:"embeddings"`
+}
+
+// toolLoop is one tool loop as features.mjs reports it.
+type toolLoop struct {
+	Finish1, Finish2 string
+	Calls            []struct{ ID, Type, Name, Arguments string }
+	Answer           string
+	ToolResult       string `json:"toolResult"`
+}
+
+// TestGateway_OpenAIClient_ToolsJSONSchemaEmbeddings runs the official
+// openai npm client against `llmq up --gateway` for each provider of
+// featureDeployments: a complete tool loop plain, streamed chunk by chunk
+// and through the SDK's stream helper; json_schema plain and streamed;
+// embeddings (base64, as the SDK asks by default, and float).
+func TestGateway_OpenAIClient_ToolsJSONSchemaEmbeddings(t *testing.T) {
+	t.Parallel()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "gateway", "testdata", "openai-client")
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node is not on PATH (%v): install Node.js and %s", err, openaiHint)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openai", "package.json")); err != nil {
+		t.Fatalf("gateway/testdata/openai-client/node_modules/openai is missing: %s", openaiHint)
+	}
+	for _, fd := range featureDeployments {
+		t.Run(fd.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := "model_list:\n" + fd.models(t)
+			u := startUp(t, "-c", writeConfig(t, cfg), "--gateway", "127.0.0.1:0")
+			base := u.Stdout.await(t, gatewayRE, nil)[1]
+			embed := "-"
+			if fd.embeds {
+				embed = "embed"
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			run := exec.CommandContext(ctx, node, "features.mjs", base, "none", "chat", embed)
+			run.Dir = dir
+			out, err := run.CombinedOutput()
+			if err != nil {
+				t.Fatalf("node features.mjs: %v\n%s", err, out)
+			}
+			line := lastLine(string(out))
+			var s featuresSummary
+			if err := json.Unmarshal([]byte(line), &s); err != nil {
+				t.Fatalf("summary is not JSON: %v\n%s", err, out)
+			}
+			t.Logf("summary: %s", line)
+			if !s.OK {
+				t.Fatalf("client reported: %v", s.Errors)
+			}
+			for name, l := range map[string]toolLoop{"plain": s.Tools.Plain, "stream": s.Tools.Stream, "helper": s.Tools.Helper} {
+				if l.Finish1 != "tool_calls" || len(l.Calls) != 1 || l.Calls[0].ID == "" || l.Calls[0].Type != "function" || l.Calls[0].Name != "get_weather" {
+					t.Errorf("tool loop %s: first reply %+v: want one get_weather call, finish tool_calls", name, l)
+					continue
+				}
+				var args map[string]any
+				if err := json.Unmarshal([]byte(l.Calls[0].Arguments), &args); err != nil || args["city"] == nil || args["unit"] == nil {
+					t.Errorf("tool loop %s: arguments %q: want city and unit", name, l.Calls[0].Arguments)
+				}
+				// The simulator quotes the tool's result; a fake provider
+				// need only answer.
+				quoted := fd.name != "sim" || strings.Contains(l.Answer, l.ToolResult)
+				if l.Finish2 != "stop" || l.Answer == "" || !quoted {
+					t.Errorf("tool loop %s: answer %q (%s): want the tool's result %q used", name, l.Answer, l.Finish2, l.ToolResult)
+				}
+			}
+			if s.Tools.StreamDeltas < 2 {
+				t.Errorf("%d tool-call deltas in the streamed loop: want the call in pieces", s.Tools.StreamDeltas)
+			}
+			for name, j := range map[string]struct {
+				Finish string
+				Value  map[string]any
+			}{"plain": s.JSON.Plain, "stream": s.JSON.Stream} {
+				if j.Finish != "stop" || j.Value["name"] == nil || j.Value["population"] == nil || j.Value["capital"] == nil {
+					t.Errorf("json_schema %s: %+v: want an object with name, population, capital", name, j)
+				}
+			}
+			if !fd.embeds {
+				return
+			}
+			e := s.Embeddings
+			if e == nil || e.Object != "list" || len(e.Indexes) != 3 || e.Indexes[2] != 2 || e.Dims[0] == 0 || !e.SameTextSameVector ||
+				!e.FloatMatchesBase64 || e.FloatDims != e.Dims[1] || e.Usage.PromptTokens == 0 || e.Usage.TotalTokens != e.Usage.PromptTokens {
+				t.Fatalf("embeddings %+v", e)
+			}
+			if e.WrongTier.Class != "BadRequestError" || e.WrongTier.Status != 400 {
+				t.Errorf("embeddings on the chat tier: %+v, want BadRequestError 400", e.WrongTier)
+			}
+		})
+	}
+}

@@ -136,11 +136,11 @@ func TestOperate_MicroPingFindsEveryComponent(t *testing.T) {
 		default:
 		}
 		found = ping(t, nc, u.Prefix, 300*time.Millisecond)
-		if len(found[worker.ServiceName]) == 5 && len(found[dispatcher.ServiceName]) == 2 && len(found[gateway.ServiceName]) == 2 {
+		if len(found[worker.ServiceName]) == 6 && len(found[dispatcher.ServiceName]) == 2 && len(found[gateway.ServiceName]) == 2 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("$SRV.PING found %v; want 2 dispatchers, 5 workers, 2 gateways", found)
+			t.Fatalf("$SRV.PING found %v; want 2 dispatchers, 6 workers (the demo's 5 and one more), 2 gateways", found)
 		}
 	}
 	if g := found[gateway.ServiceName]; !slices.Contains(g, upGateway) || !slices.Contains(g, otherGateway) {
@@ -165,7 +165,7 @@ func TestOperate_StatusJSONMatchesTheFleet(t *testing.T) {
 	want := map[string]struct {
 		tier     string
 		capacity int
-	}{"tier1-gpu-a": {"tier1", 4}, "tier1-gpu-b": {"tier1", 2}, "tier2-flash": {"tier2", 16}, "tier3-sonnet": {"tier3", 16}}
+	}{"tier1-gpu-a": {"tier1", 4}, "tier1-gpu-b": {"tier1", 2}, "tier2-flash": {"tier2", 16}, "tier3-sonnet": {"tier3", 16}, "embed-sim": {"embed", 8}}
 	if len(hbs) != len(want) {
 		t.Fatalf("%d workers, want %d: %+v", len(hbs), len(want), hbs)
 	}

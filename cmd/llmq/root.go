@@ -75,7 +75,7 @@ func (a *app) root() *cobra.Command {
 	f.StringVar(&a.g.prefix, "prefix", "", "subject prefix (default from config llmq_settings.prefix, else \"llm\")")
 	f.StringVar(&a.g.logFormat, "log-format", "auto", "log format: auto (tint on a terminal, JSON otherwise), text, json")
 	f.StringVar(&a.g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	root.AddCommand(a.upCmd(), a.dispatcherCmd(), a.workerCmd(), a.completeCmd(), a.statusCmd(), a.batchCmd(), a.batchRunnerCmd(), a.gatewayCmd(), a.topCmd(), a.configCmd(), a.authCmd())
+	root.AddCommand(a.upCmd(), a.dispatcherCmd(), a.workerCmd(), a.completeCmd(), a.embedCmd(), a.statusCmd(), a.batchCmd(), a.batchRunnerCmd(), a.gatewayCmd(), a.topCmd(), a.configCmd(), a.authCmd())
 	wrapRuns(root, a.finishRun)
 	return root
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/llmq/llmq/dispatcher"
 	"github.com/llmq/llmq/examples"
 	"github.com/llmq/llmq/gateway"
+	"github.com/llmq/llmq/worker"
 )
 
 func (a *app) upCmd() *cobra.Command {
@@ -180,12 +181,18 @@ func (a *app) upCmd() *cobra.Command {
 func (a *app) printReady(url, source string, cfg *config.Config, run []*config.Deployment, s broker.Subjects) {
 	fmt.Fprintf(a.stdout, "llmq is up: NATS at %s, config %s\n", url, source)
 	runs := map[*config.Deployment]bool{}
-	var names []string
+	var names, embedNames []string
 	for _, d := range run {
+		runs[d] = true
+		if d.ModelInfo.Mode == worker.ModeEmbedding {
+			if !slices.Contains(embedNames, d.ModelName) && !broker.IsPattern(d.ModelName) {
+				embedNames = append(embedNames, d.ModelName)
+			}
+			continue
+		}
 		if !slices.Contains(names, d.ModelName) && !broker.IsPattern(d.ModelName) {
 			names = append(names, d.ModelName)
 		}
-		runs[d] = true
 	}
 	for _, d := range run {
 		if names == nil && broker.IsPattern(d.ModelName) {
@@ -201,9 +208,18 @@ func (a *app) printReady(url, source string, cfg *config.Config, run []*config.D
 		}
 		fmt.Fprintf(a.stdout, "  %-8s %-36s %s%s\n", d.ModelName, d.LitellmParams.Model, d.ID, note)
 	}
+	if len(names) == 0 { // embedding tiers only
+		fmt.Fprintf(a.stdout, "\nSend it texts to embed:\n  llmq embed --tier %s \"queues are nice\"\n", embedNames[0])
+		fmt.Fprintf(a.stdout, "See the fleet:\n  llmq status\nStop with Ctrl-C.\n")
+		return
+	}
 	first := names[0]
 	fmt.Fprintf(a.stdout, "\nSend it a job:\n  llmq complete --tier %s \"write a haiku about queues\"\n", first)
 	fmt.Fprintf(a.stdout, "  nats req %s '{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}' -H Content-Type:application/json\n", s.Jobs(first))
+	fmt.Fprintf(a.stdout, "  llmq complete --tier %s --tools examples/tools.json \"what is the weather in Paris?\"\n", first)
+	if len(embedNames) > 0 {
+		fmt.Fprintf(a.stdout, "  llmq embed --tier %s \"queues are nice\"\n", embedNames[0])
+	}
 	fmt.Fprintf(a.stdout, "See the fleet:\n  llmq status\nStop with Ctrl-C.\n")
 }
 

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/llmq/llmq/config"
+	"github.com/llmq/llmq/worker"
 )
 
 func (a *app) workerCmd() *cobra.Command {
@@ -18,7 +20,9 @@ func (a *app) workerCmd() *cobra.Command {
 		concurrency, order           int
 		weight                       float64
 		timeout, heartbeat, drain    time.Duration
-		skipCheck                    bool
+		skipCheck, dropParams        bool
+		mode                         string
+		maxImage                     int64
 		mf                           metricsFlag
 	)
 	cmd := &cobra.Command{
@@ -43,10 +47,19 @@ func (a *app) workerCmd() *cobra.Command {
 					return err
 				}
 			case tier != "" && model != "":
+				switch mode {
+				case "", "chat", worker.ModeEmbedding:
+				default:
+					return fmt.Errorf("--mode %q: want chat or embedding", mode)
+				}
+				if maxImage < 0 {
+					return fmt.Errorf("--max-image-bytes %d: want 0 (the default, 20 MiB) or more", maxImage)
+				}
 				d := config.NewDeployment(tier, deployment, config.LitellmParams{
 					Model: model, APIBase: apiBase, APIKey: apiKey, MaxParallelRequests: concurrency,
-					Weight: weight, Order: order, Timeout: config.Duration(timeout),
+					Weight: weight, Order: order, Timeout: config.Duration(timeout), DropParams: &dropParams,
 				}, os.LookupEnv)
+				d.ModelInfo.Mode, d.MaxImageBytes = mode, maxImage
 				dep = &d
 			default:
 				return errors.New("give -c config.yaml --deployment ID, or --tier and --model")
@@ -98,6 +111,9 @@ func (a *app) workerCmd() *cobra.Command {
 	f.DurationVar(&heartbeat, "heartbeat", 0, "heartbeat interval (default llmq_settings.heartbeat_interval, else 1s)")
 	f.DurationVar(&drain, "drain-timeout", 30*time.Second, "how long a stop waits for in-flight jobs")
 	f.BoolVar(&skipCheck, "skip-model-check", false, "do not check at start that the model is on the Ollama host")
+	f.StringVar(&mode, "mode", "", "chat (default) or embedding (model_info.mode: the worker serves embedding jobs), without -c")
+	f.BoolVar(&dropParams, "drop-params", false, "drop request parameters the provider cannot honour instead of refusing the job (drop_params), without -c")
+	f.Int64Var(&maxImage, "max-image-bytes", 0, "largest image a job may carry, decoded (default 20 MiB), without -c (with -c: llmq_settings.max_image_bytes)")
 	mf.bind(cmd)
 	return cmd
 }

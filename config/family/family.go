@@ -33,6 +33,22 @@ const (
 	Sim       Adapter = "sim"       // the built-in simulator
 )
 
+// Embeds reports whether the adapter serves embedding deployments
+// (model_info.mode embedding): Ollama's /api/embed, Gemini's
+// batchEmbedContents, /v1/embeddings of OpenAI-compatible servers and
+// Azure, the simulator. Anthropic has no embeddings API; llmq's Cohere
+// adapter speaks chat only.
+func (a Adapter) Embeds() bool {
+	switch a {
+	case Ollama, Gemini, OpenAI, Azure, Sim:
+		return true
+	}
+	return false
+}
+
+// Embedders lists the adapters that embed, for messages.
+func Embedders() string { return "ollama, gemini, OpenAI-compatible, azure and sim" }
+
 // Family is one LiteLLM provider prefix.
 type Family struct {
 	// Prefix is what comes before the first "/" of litellm_params.model.

@@ -51,8 +51,8 @@ var unsupported = []Unsupported{
 	{"triton", "NVIDIA Triton", "not implemented"},
 	{"oci", "Oracle OCI Generative AI", "needs OCI request signing"},
 	{"snowflake", "Snowflake Cortex", "not implemented"},
-	{"voyage", "Voyage AI", "an embeddings provider; llmq serves chat completions"},
-	{"jina_ai", "Jina AI", "an embeddings provider; llmq serves chat completions"},
+	{"voyage", "Voyage AI", "an embeddings provider llmq has no adapter for yet"},
+	{"jina_ai", "Jina AI", "an embeddings provider llmq has no adapter for yet"},
 	{"zai", "Z.AI (Zhipu AI)", "not implemented; its API is OpenAI-compatible: `openai/<model>` with `api_base` https://api.z.ai/api/paas/v4 (or https://open.bigmodel.cn/api/paas/v4) works"},
 	{"zhipu", "Zhipu AI", "Zhipu AI's own API (open.bigmodel.cn) has no adapter; LiteLLM's docs name no `zhipu/` provider either (theirs is `zai/`); the API is OpenAI-compatible: `openai/<model>` with `api_base` https://open.bigmodel.cn/api/paas/v4 works"},
 }
@@ -91,14 +91,14 @@ func (e *UnsupportedError) Error() string {
 func (e *UnsupportedError) Unwrap() error { return ErrUnsupported }
 
 // Modes llmq does not serve: LiteLLM's model_info.mode values other than
-// chat and completion, with what llmq says of them.
+// chat, completion and embedding (served where the adapter embeds: see
+// Adapter.Embeds), with what llmq says of them.
 var unservedModes = map[string]string{
-	"image_generation":    "image generation is not supported by llmq (it serves chat completions)",
-	"embedding":           "embeddings are not served yet (llmq serves chat completions)",
-	"rerank":              "reranking is not served by llmq (it serves chat completions)",
-	"audio_transcription": "audio transcription is not served by llmq (it serves chat completions)",
-	"audio_speech":        "text to speech is not served by llmq (it serves chat completions)",
-	"moderation":          "moderation is not served by llmq (it serves chat completions)",
+	"image_generation":    "image generation is not supported by llmq (it serves chat completions and embeddings)",
+	"rerank":              "reranking is not served by llmq (it serves chat completions and embeddings)",
+	"audio_transcription": "audio transcription is not served by llmq (it serves chat completions and embeddings)",
+	"audio_speech":        "text to speech is not served by llmq (it serves chat completions and embeddings)",
+	"moderation":          "moderation is not served by llmq (it serves chat completions and embeddings)",
 }
 
 // UnservedMode returns what llmq says of a deployment of LiteLLM mode

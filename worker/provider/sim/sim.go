@@ -32,17 +32,19 @@ type Config struct {
 	Tokens int
 }
 
-// Provider is a simulated deployment. It implements provider.Provider and
-// provider.Streamer.
+// Provider is a simulated deployment. It implements provider.Provider,
+// provider.Streamer and provider.Embedder.
 type Provider struct {
 	cfg   Config
 	slots chan struct{}
 	seq   atomic.Uint64
+	calls atomic.Uint64 // tool calls made, for their ids
 }
 
 var (
 	_ provider.Provider = (*Provider)(nil)
 	_ provider.Streamer = (*Provider)(nil)
+	_ provider.Embedder = (*Provider)(nil)
 )
 
 // New returns a simulator.
@@ -92,18 +94,24 @@ func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit provide
 			n = 4096
 		}
 	}
-	if p.cfg.ErrorRate > 0 && rand.Float64() < p.cfg.ErrorRate {
-		if err := wait(ctx, p.cfg.TTFT); err != nil {
-			return nil, err
-		}
-		e := schema.NewError(schema.CodeProviderError, "sim: HTTP 500: simulated failure")
-		e.ProviderStatus = 500
-		return nil, e
-	}
-	if err := wait(ctx, p.cfg.TTFT); err != nil {
+	if err := p.failMaybe(ctx); err != nil {
 		return nil, err
 	}
+	if t := toolToCall(req); t != nil {
+		return p.callTool(req, t, emit)
+	}
 	words := seedWords(req)
+	if r := toolResult(req); r != "" {
+		// The answer after a tool call quotes its result, once.
+		words = strings.Fields(r)
+		n = min(n, len(words))
+		if n == len(words) {
+			finish = schema.FinishStop
+		}
+	}
+	if content, ok := structured(req, words); ok {
+		return p.answer(req, content, emit)
+	}
 	var perToken time.Duration
 	if p.cfg.TokensPerSecond > 0 {
 		perToken = time.Duration(float64(time.Second) / p.cfg.TokensPerSecond)
@@ -128,19 +136,75 @@ func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit provide
 			}
 		}
 	}
-	prompt := 0
-	for _, m := range req.Messages {
-		prompt += len(strings.Fields(string(m.Content)))
-	}
+	return p.reply(req, schema.Message{Role: schema.RoleAssistant, Content: schema.Content(b.String())}, finish, n), nil
+}
+
+// reply is the response of a call that produced message msg of n tokens.
+func (p *Provider) reply(req *schema.Request, msg schema.Message, finish string, n int) *schema.Response {
+	prompt := promptWords(req)
 	return &schema.Response{
-		ID:    "chatcmpl-sim-" + strconv.FormatUint(p.seq.Add(1), 10),
-		Model: p.cfg.Name,
-		Choices: []schema.Choice{{
-			Message:      schema.Message{Role: schema.RoleAssistant, Content: schema.Content(b.String())},
-			FinishReason: finish,
-		}},
-		Usage: schema.Usage{PromptTokens: prompt, CompletionTokens: n, TotalTokens: prompt + n},
-	}, nil
+		ID:      "chatcmpl-sim-" + strconv.FormatUint(p.seq.Add(1), 10),
+		Model:   p.cfg.Name,
+		Choices: []schema.Choice{{Message: msg, FinishReason: finish}},
+		Usage:   schema.Usage{PromptTokens: prompt, CompletionTokens: n, TotalTokens: prompt + n},
+	}
+}
+
+// promptWords counts the words of the prompt: its tokens, to the
+// simulator.
+func promptWords(req *schema.Request) int {
+	n := 0
+	for i := range req.Messages {
+		n += len(strings.Fields(req.Messages[i].Text()))
+	}
+	return n
+}
+
+// callTool answers with a call of tool t (see tools.go). Streamed, the
+// call comes in OpenAI's pieces: id and name first, then the arguments in
+// two fragments.
+func (p *Provider) callTool(req *schema.Request, t *schema.Tool, emit provider.Emit) (*schema.Response, error) {
+	args := exampleJSON(t.Function.Parameters, lastWord(req))
+	id := callID(p.calls.Add(1))
+	if emit != nil {
+		half := len(args) / 2
+		for _, piece := range []schema.ToolCallDelta{
+			{ID: id, Type: schema.ToolTypeFunction, Function: schema.FunctionCallDelta{Name: t.Function.Name}},
+			{Function: schema.FunctionCallDelta{Arguments: args[:half]}},
+			{Function: schema.FunctionCallDelta{Arguments: args[half:]}},
+		} {
+			if err := emit(schema.ChunkChoice{Delta: schema.Delta{ToolCalls: []schema.ToolCallDelta{piece}}}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	msg := schema.Message{Role: schema.RoleAssistant, ToolCalls: []schema.ToolCall{{ID: id, Type: schema.ToolTypeFunction,
+		Function: schema.FunctionCall{Name: t.Function.Name, Arguments: args}}}}
+	return p.reply(req, msg, schema.FinishToolCalls, (len(args)+3)/4), nil
+}
+
+// answer replies content whole (structured output), emitted in one piece.
+func (p *Provider) answer(req *schema.Request, content string, emit provider.Emit) (*schema.Response, error) {
+	if emit != nil {
+		if err := emit(provider.Text(content)); err != nil {
+			return nil, err
+		}
+	}
+	msg := schema.Message{Role: schema.RoleAssistant, Content: schema.Content(content)}
+	return p.reply(req, msg, schema.FinishStop, (len(content)+3)/4), nil
+}
+
+// failMaybe waits TTFT, then fails at ErrorRate with a provider_error.
+func (p *Provider) failMaybe(ctx context.Context) error {
+	if err := wait(ctx, p.cfg.TTFT); err != nil {
+		return err
+	}
+	if p.cfg.ErrorRate > 0 && rand.Float64() < p.cfg.ErrorRate {
+		e := schema.NewError(schema.CodeProviderError, "sim: HTTP 500: simulated failure")
+		e.ProviderStatus = 500
+		return e
+	}
+	return nil
 }
 
 // seedWords are the words a reply cycles through: the last user message's,
@@ -148,7 +212,7 @@ func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit provide
 func seedWords(req *schema.Request) []string {
 	for i := len(req.Messages) - 1; i >= 0; i-- {
 		if req.Messages[i].Role == schema.RoleUser {
-			if w := strings.Fields(string(req.Messages[i].Content)); len(w) > 0 {
+			if w := strings.Fields(req.Messages[i].Text()); len(w) > 0 {
 				return w
 			}
 		}
