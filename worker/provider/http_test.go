@@ -329,7 +329,12 @@ func TestNewHTTPClientReusesConnections(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		round()
 	}
-	if n := newConns.Load(); n != afterFirst {
-		t.Fatalf("later rounds opened %d new connections (after the first round: %d), want none", n-afterFirst, afterFirst)
+	// A caller's Close returns before the transport's read loop puts the
+	// connection back in the idle pool, so on a loaded machine the next
+	// round may now and then dial while one is on its way back. The
+	// default transport keeps 2 idle per host: it would open width-2 new
+	// connections every round, 3×(width-2) in all; ours opens about none.
+	if n := newConns.Load() - afterFirst; n >= width-2 {
+		t.Fatalf("later rounds opened %d new connections (after the first round: %d), want fewer than %d", n, afterFirst, width-2)
 	}
 }
