@@ -348,7 +348,11 @@ func TestGateway_OpenAIClient_ToolsJSONSchemaEmbeddings(t *testing.T) {
 		t.Run(fd.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := "model_list:\n" + fd.models(t)
-			u := startUp(t, "-c", writeConfig(t, cfg), "--gateway", "127.0.0.1:0")
+			// A beat of 1s, not the harness's 200ms: the rows run at once
+			// (an llmq and a node each) under -race on a shared machine,
+			// where a worker three 200ms beats late is dropped — seen as
+			// "no worker serves tier" halfway through a run.
+			u := startUp(t, "-c", writeConfig(t, cfg), "--gateway", "127.0.0.1:0", "--heartbeat", "1s")
 			base := u.Stdout.await(t, gatewayRE, nil)[1]
 			embed := "-"
 			if fd.embeds {
