@@ -8,6 +8,7 @@ import (
 
 	"github.com/llmq/llmq/worker/provider/anthropic"
 	"github.com/llmq/llmq/worker/provider/anthropic/anthropictest"
+	"github.com/llmq/llmq/worker/provider/cohere/coheretest"
 	"github.com/llmq/llmq/worker/provider/gemini/geminitest"
 	"github.com/llmq/llmq/worker/provider/ollama/ollamatest"
 	"github.com/llmq/llmq/worker/provider/openai/openaitest"
@@ -141,5 +142,28 @@ func anthropicFeatureModels(t *testing.T) string {
 	}})
 	return fmt.Sprintf(`  - model_name: chat
     litellm_params: {model: anthropic/claude-3-5-sonnet-20240620, api_base: %q, api_key: sk-ant-fake}
+`, fake.URL())
+}
+
+// cohereFeatureModels is Cohere's v2 chat API (the coheretest fake)
+// behind the chat tier; llmq has no Cohere embeddings. Cohere has no
+// parallel_tool_calls: as for Ollama, the deployment drops it.
+// json_schema goes as a json_object with the schema.
+func cohereFeatureModels(t *testing.T) string {
+	fake := coheretest.NewServer(t, coheretest.Config{Key: "cohere-fake-key", Respond: func(r *coheretest.Request) coheretest.Answer {
+		last := r.Messages[len(r.Messages)-1]
+		switch {
+		case r.ResponseFormat == "json_object" && r.JSONSchema:
+			return coheretest.Answer{Content: featureCity}
+		case last.Role == "tool":
+			return coheretest.Answer{Content: featureAnswer(last.Content)}
+		case len(r.Tools) > 0:
+			return coheretest.Answer{ToolPlan: "I will look up the weather in Paris.",
+				ToolCalls: []coheretest.ToolCall{{Name: "get_weather", Arguments: featureArgs}}}
+		}
+		return coheretest.Answer{}
+	}})
+	return fmt.Sprintf(`  - model_name: chat
+    litellm_params: {model: cohere/command-r-plus, api_base: %q, api_key: cohere-fake-key, drop_params: true}
 `, fake.URL())
 }

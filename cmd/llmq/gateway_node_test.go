@@ -279,6 +279,7 @@ var featureDeployments = []featureDeployment{
 	{"ollama", ollamaFeatureModels, true, "Paris", true, true},
 	{"gemini", geminiFeatureModels, true, "Paris", false, true},
 	{"anthropic", anthropicFeatureModels, false, "Paris", true, false},
+	{"cohere", cohereFeatureModels, false, "Paris", true, false},
 }
 
 const simFeatureModels = `  - model_name: chat
