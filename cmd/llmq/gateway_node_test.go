@@ -258,12 +258,28 @@ type featureDeployment struct {
 	name   string
 	models func(t *testing.T) string
 	embeds bool
+	// city is the city the model calls get_weather for; "" takes any
+	// (the simulator makes one up from the schema).
+	city string
+	// embedTokens: the provider reports the tokens of an embedding call
+	// (Gemini's batchEmbedContents reports none, so llmq reports 0).
+	embedTokens bool
+	// wholeCalls: the provider streams each tool call whole, in one piece
+	// (Ollama, Gemini), not in argument fragments.
+	wholeCalls bool
 }
 
 // featureDeployments are the providers the openai client runs the whole
-// request against. Adding one is one line here.
+// request against. Adding one is one line here (the fakes' rows are in
+// gateway_features_fakes_test.go).
 var featureDeployments = []featureDeployment{
-	{"sim", func(*testing.T) string { return simFeatureModels }, true},
+	{"sim", func(*testing.T) string { return simFeatureModels }, true, "", true, false},
+	{"openai", openaiFeatureModels, true, "Paris", true, false},
+	{"azure", azureFeatureModels, true, "Paris", true, false},
+	{"ollama", ollamaFeatureModels, true, "Paris", true, true},
+	{"gemini", geminiFeatureModels, true, "Paris", false, true},
+	{"anthropic", anthropicFeatureModels, false, "Paris", true, false},
+	{"cohere", cohereFeatureModels, false, "Paris", true, false},
 }
 
 const simFeatureModels = `  - model_name: chat
@@ -333,7 +349,11 @@ func TestGateway_OpenAIClient_ToolsJSONSchemaEmbeddings(t *testing.T) {
 		t.Run(fd.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := "model_list:\n" + fd.models(t)
-			u := startUp(t, "-c", writeConfig(t, cfg), "--gateway", "127.0.0.1:0")
+			// A beat of 1s, not the harness's 200ms: the rows run at once
+			// (an llmq and a node each) under -race on a shared machine,
+			// where a worker three 200ms beats late is dropped — seen as
+			// "no worker serves tier" halfway through a run.
+			u := startUp(t, "-c", writeConfig(t, cfg), "--gateway", "127.0.0.1:0", "--heartbeat", "1s")
 			base := u.Stdout.await(t, gatewayRE, nil)[1]
 			embed := "-"
 			if fd.embeds {
@@ -361,35 +381,46 @@ func TestGateway_OpenAIClient_ToolsJSONSchemaEmbeddings(t *testing.T) {
 					t.Errorf("tool loop %s: first reply %+v: want one get_weather call, finish tool_calls", name, l)
 					continue
 				}
-				var args map[string]any
-				if err := json.Unmarshal([]byte(l.Calls[0].Arguments), &args); err != nil || args["city"] == nil || args["unit"] == nil {
-					t.Errorf("tool loop %s: arguments %q: want city and unit", name, l.Calls[0].Arguments)
+				var args struct{ City, Unit *string }
+				err := json.Unmarshal([]byte(l.Calls[0].Arguments), &args)
+				if err != nil || args.City == nil || *args.City == "" || (fd.city != "" && *args.City != fd.city) || args.Unit == nil || *args.Unit != "celsius" {
+					t.Errorf("tool loop %s: arguments %q: want city %q and unit celsius", name, l.Calls[0].Arguments, fd.city)
 				}
-				// The simulator quotes the tool's result; a fake provider
-				// need only answer.
-				quoted := fd.name != "sim" || strings.Contains(l.Answer, l.ToolResult)
-				if l.Finish2 != "stop" || l.Answer == "" || !quoted {
+				// The model (the simulator, a fake) quotes the tool's
+				// result: the client's tool message reached it.
+				if l.Finish2 != "stop" || l.ToolResult == "" || !strings.Contains(l.Answer, l.ToolResult) {
 					t.Errorf("tool loop %s: answer %q (%s): want the tool's result %q used", name, l.Answer, l.Finish2, l.ToolResult)
 				}
 			}
-			if s.Tools.StreamDeltas < 2 {
+			// One call streamed: in pieces (id and name, then argument
+			// fragments), or whole where the provider sends it so.
+			if fd.wholeCalls && s.Tools.StreamDeltas != 1 {
+				t.Errorf("%d tool-call deltas in the streamed loop: want the call in one piece, as %s streams it", s.Tools.StreamDeltas, fd.name)
+			} else if !fd.wholeCalls && s.Tools.StreamDeltas < 2 {
 				t.Errorf("%d tool-call deltas in the streamed loop: want the call in pieces", s.Tools.StreamDeltas)
 			}
 			for name, j := range map[string]struct {
 				Finish string
 				Value  map[string]any
 			}{"plain": s.JSON.Plain, "stream": s.JSON.Stream} {
-				if j.Finish != "stop" || j.Value["name"] == nil || j.Value["population"] == nil || j.Value["capital"] == nil {
-					t.Errorf("json_schema %s: %+v: want an object with name, population, capital", name, j)
+				cityName, _ := j.Value["name"].(string)
+				population, isNumber := j.Value["population"].(float64)
+				_, isBool := j.Value["capital"].(bool)
+				if j.Finish != "stop" || len(j.Value) != 3 || cityName == "" || !isNumber || population != math.Trunc(population) || !isBool {
+					t.Errorf("json_schema %s: %+v: want an object of the schema: name a string, population an integer, capital a boolean", name, j)
 				}
 			}
 			if !fd.embeds {
 				return
 			}
 			e := s.Embeddings
-			if e == nil || e.Object != "list" || len(e.Indexes) != 3 || e.Indexes[2] != 2 || e.Dims[0] == 0 || !e.SameTextSameVector ||
-				!e.FloatMatchesBase64 || e.FloatDims != e.Dims[1] || e.Usage.PromptTokens == 0 || e.Usage.TotalTokens != e.Usage.PromptTokens {
+			if e == nil || e.Object != "list" || e.Model == "" || len(e.Indexes) != 3 || e.Indexes[0] != 0 || e.Indexes[1] != 1 || e.Indexes[2] != 2 ||
+				len(e.Dims) != 3 || e.Dims[0] == 0 || e.Dims[1] != e.Dims[0] || e.Dims[2] != e.Dims[0] || !e.SameTextSameVector ||
+				!e.FloatMatchesBase64 || e.FloatDims != e.Dims[1] || e.Usage.TotalTokens != e.Usage.PromptTokens {
 				t.Fatalf("embeddings %+v", e)
+			}
+			if (e.Usage.PromptTokens > 0) != fd.embedTokens {
+				t.Errorf("embeddings usage %+v: want tokens counted %v", e.Usage, fd.embedTokens)
 			}
 			if e.WrongTier.Class != "BadRequestError" || e.WrongTier.Status != 400 {
 				t.Errorf("embeddings on the chat tier: %+v, want BadRequestError 400", e.WrongTier)

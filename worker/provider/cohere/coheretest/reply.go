@@ -9,11 +9,11 @@ import (
 	"unicode/utf8"
 )
 
-// Answer is a scripted reply (see Config.Answers): text, tool calls with
-// the plan Cohere writes before them, or both. The fake makes only the
-// calls the request allows: none without tools or with tool_choice NONE,
-// only declared functions; with REQUIRED and no scripted call that fits,
-// it calls the first function with "{}".
+// Answer is a scripted reply (see Config.Answers and Config.Respond):
+// text, tool calls with the plan Cohere writes before them, or both. The
+// fake makes only the calls the request allows: none without tools or
+// with tool_choice NONE, only declared functions; with REQUIRED and no
+// scripted call that fits, it calls the first function with "{}".
 type Answer struct {
 	// Content is the text; with no tool calls made, "" means Config.Reply
 	// or the echo.
@@ -46,10 +46,7 @@ type answer struct {
 var word = regexp.MustCompile(`\s*\S+`)
 
 func (s *Server) answer(req *request, prompt int) *answer {
-	var script Answer
-	if n := len(s.cfg.Answers); n > 0 {
-		script = s.cfg.Answers[min(int(s.calls.Add(1)-1), n-1)]
-	}
+	script := s.script(req)
 	a := &answer{id: s.newID(), finish: "COMPLETE", prompt: prompt, logprobs: req.Logprobs}
 	a.calls = s.toolCalls(req, script.ToolCalls)
 	text := script.Content

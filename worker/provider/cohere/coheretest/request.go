@@ -20,6 +20,10 @@ type request struct {
 	Tools      []tool
 	ToolChoice string // "", REQUIRED or NONE
 	Logprobs   bool
+	// ResponseFormat is "", "text" or "json_object"; JSONSchema tells
+	// whether a json_object carries a schema.
+	ResponseFormat string
+	JSONSchema     bool
 }
 
 type message struct {

@@ -78,6 +78,11 @@ type Config struct {
 	// Answers script the replies: the i-th call is answered with
 	// Answers[i], every call after the last with the last (see Answer).
 	Answers []Answer
+	// Respond, when set, scripts the answer to each valid request from
+	// the request itself (as a model answers what it is asked, so that
+	// concurrent tool loops each get their turn's answer), and wins over
+	// Answers. Its answer is bound by the request as Answers' are.
+	Respond func(*Request) Answer
 	// ContextWindow, when > 0, is the most input words a request may have;
 	// more get Cohere's 400 "too many tokens".
 	ContextWindow int

@@ -115,6 +115,8 @@ func parseOptions(body map[string]json.RawMessage, req *request) *Failure {
 		default:
 			return bad("response_format.type must be one of text, json_object; got %q", typ)
 		}
+		_, req.JSONSchema = rf["json_schema"]
+		req.ResponseFormat = typ
 	}
 	if raw, ok := body["seed"]; ok {
 		var n int64

@@ -133,3 +133,45 @@ func TestFakeStreamsToolCallsAsCohereDoes(t *testing.T) {
 		t.Errorf("events %v, arguments %q", types, joined.String())
 	}
 }
+
+func TestFakeRespond_AnswersEachRequestFromItsOwnMessages(t *testing.T) {
+	t.Parallel()
+	var seen []*coheretest.Request
+	srv := coheretest.NewServer(t, coheretest.Config{Respond: func(r *coheretest.Request) coheretest.Answer {
+		seen = append(seen, r) // the requests below are sequential
+		last := r.Messages[len(r.Messages)-1]
+		if last.Role == "tool" {
+			return coheretest.Answer{Content: "it is " + last.Content}
+		}
+		// An undeclared function: the fake, strict, does not call it.
+		return coheretest.Answer{ToolCalls: []coheretest.ToolCall{{Name: "get_weather", Arguments: `{"city":"Paris"}`}, {Name: "nope"}}}
+	}})
+	tools := `"tools":[` + weatherTool + `]`
+	status, b := post(t, srv, "POST", "/v2/chat", "application/json", "Bearer "+key,
+		chatBody(userMsg+","+askCall+`,{"role":"tool","tool_call_id":"get_weather_1","content":"sunny"}`, tools))
+	if status != http.StatusOK || !strings.Contains(string(b), `"text":"it is sunny"`) || !strings.Contains(string(b), `"finish_reason":"COMPLETE"`) {
+		t.Errorf("answer to the tool result: %d %s", status, b)
+	}
+	status, b = post(t, srv, "POST", "/v2/chat", "application/json", "Bearer "+key,
+		chatBody(userMsg, tools, `"response_format":{"type":"json_object","json_schema":{"type":"object"}}`))
+	var c struct {
+		Message struct {
+			ToolCalls []struct {
+				Function struct{ Name, Arguments string } `json:"function"`
+			} `json:"tool_calls"`
+		} `json:"message"`
+		FinishReason string `json:"finish_reason"`
+	}
+	if err := json.Unmarshal(b, &c); status != http.StatusOK || err != nil || c.FinishReason != "TOOL_CALL" ||
+		len(c.Message.ToolCalls) != 1 || c.Message.ToolCalls[0].Function.Name != "get_weather" {
+		t.Errorf("answer to the question: %d %s", status, b)
+	}
+	// An invalid request never reaches the script.
+	if status, _ := post(t, srv, "POST", "/v2/chat", "application/json", "Bearer "+key, chatBody("")); status != http.StatusBadRequest {
+		t.Errorf("empty messages: status %d", status)
+	}
+	if len(seen) != 2 || seen[0].Messages[1].ToolCalls[0].ID != "get_weather_1" || seen[0].Messages[2].ToolCallID != "get_weather_1" ||
+		seen[1].ResponseFormat != "json_object" || !seen[1].JSONSchema || strings.Join(seen[1].Tools, ",") != "get_weather" {
+		t.Errorf("the script saw %+v", seen)
+	}
+}

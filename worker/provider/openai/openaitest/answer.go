@@ -10,13 +10,14 @@ import (
 	"unicode/utf8"
 )
 
-// Answer is a scripted reply (see Config.Answers): text, tool calls, or
-// both. The fake makes only the calls the request allows: none without
-// tools or with tool_choice "none", only declared functions, one call
-// with parallel_tool_calls false, and the forced function's call with a
-// named tool_choice (finish_reason "stop", as OpenAI answers then). With
-// tool_choice "required" or named and no scripted call that fits, it
-// calls the first (or the forced) function with "{}".
+// Answer is a scripted reply (see Config.Answers and Config.Respond):
+// text, tool calls, or both. The fake makes only the calls the request
+// allows: none without tools or with tool_choice "none", only declared
+// functions, one call with parallel_tool_calls false, and the forced
+// function's call with a named tool_choice (finish_reason "stop", as
+// OpenAI answers then). With tool_choice "required" or named and no
+// scripted call that fits, it calls the first (or the forced) function
+// with "{}".
 type Answer struct {
 	// Content is the text; with no tool calls made, "" means Config.Reply
 	// or the echo.
@@ -77,10 +78,7 @@ func promptTokens(req *request) int {
 func callTokens(c ToolCall) int { return 1 + len(c.Arguments)/4 }
 
 func (s *Server) answer(req *request, prompt int) *answer {
-	var script Answer
-	if n := len(s.cfg.Answers); n > 0 {
-		script = s.cfg.Answers[min(int(s.calls.Add(1)-1), n-1)]
-	}
+	script := s.script(req)
 	calls := s.toolCalls(req, script.ToolCalls)
 	text := script.Content
 	if text == "" && len(calls) == 0 {

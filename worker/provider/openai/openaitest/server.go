@@ -35,6 +35,11 @@ type Config struct {
 	// Answers[i], and every call after the last with the last (see
 	// Answer). Nil answers every call with Reply.
 	Answers []Answer
+	// Respond, when set, scripts the answer to each valid chat request
+	// from the request itself (as a model answers what it is asked, so
+	// that concurrent tool loops each get their turn's answer), and wins
+	// over Answers. Its answer is bound by the request as Answers' are.
+	Respond func(*Request) Answer
 	// EmbeddingDimensions is the length of the fake's embeddings, which
 	// dimensions may shorten. Default 64.
 	EmbeddingDimensions int

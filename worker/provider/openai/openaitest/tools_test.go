@@ -196,3 +196,49 @@ func TestFakeStreamsToolCallsAsFragments(t *testing.T) {
 		t.Errorf("arguments %q, finish %q", joined.String(), finish)
 	}
 }
+
+func TestFakeRespond_AnswersEachRequestFromItsOwnMessages(t *testing.T) {
+	t.Parallel()
+	var seen []*openaitest.Request
+	srv := openaitest.NewServer(t, openaitest.Config{Respond: func(r *openaitest.Request) openaitest.Answer {
+		seen = append(seen, r) // the requests below are sequential
+		last := r.Messages[len(r.Messages)-1]
+		if last.Role == "tool" {
+			return openaitest.Answer{Content: "it is " + last.Content}
+		}
+		// An undeclared function: the fake, strict, does not call it.
+		return openaitest.Answer{ToolCalls: []openaitest.ToolCall{{Name: "get_weather", Arguments: `{"city":"Paris"}`}, {Name: "nope"}}}
+	}})
+	tools := `"tools":[` + weatherTool + `]`
+	// The tool result first, then the question: order does not matter.
+	status, _, b := post(t, srv, "POST", "/v1/chat/completions", "application/json", "",
+		body(`"messages":[{"role":"user","content":"weather?"},`+askCall+`,{"role":"tool","tool_call_id":"call_1","content":"sunny"}]`, tools))
+	if status != http.StatusOK || !strings.Contains(string(b), `"content":"it is sunny"`) || !strings.Contains(string(b), `"finish_reason":"stop"`) {
+		t.Errorf("answer to the tool result: %d %s", status, b)
+	}
+	status, _, b = post(t, srv, "POST", "/v1/chat/completions", "application/json", "",
+		body(`"messages":[{"role":"user","content":"weather?"}]`, tools, `"response_format":{"type":"json_schema","json_schema":{"name":"w","schema":{"type":"object"}}}`))
+	var c struct {
+		Choices []struct {
+			Message struct {
+				ToolCalls []struct {
+					Function struct{ Name, Arguments string } `json:"function"`
+				} `json:"tool_calls"`
+			} `json:"message"`
+			FinishReason string `json:"finish_reason"`
+		} `json:"choices"`
+	}
+	if err := json.Unmarshal(b, &c); status != http.StatusOK || err != nil || len(c.Choices) != 1 || c.Choices[0].FinishReason != "tool_calls" ||
+		len(c.Choices[0].Message.ToolCalls) != 1 || c.Choices[0].Message.ToolCalls[0].Function.Name != "get_weather" {
+		t.Errorf("answer to the question: %d %s", status, b)
+	}
+	// An invalid request never reaches the script.
+	status, _, _ = post(t, srv, "POST", "/v1/chat/completions", "application/json", "", body(`"messages":[]`))
+	if status != http.StatusBadRequest {
+		t.Errorf("empty messages: status %d", status)
+	}
+	if len(seen) != 2 || seen[0].Messages[1].ToolCalls[0].ID != "call_1" || seen[0].Messages[2].ToolCallID != "call_1" ||
+		seen[1].ResponseFormat != "json_schema" || strings.Join(seen[1].Tools, ",") != "get_weather" {
+		t.Errorf("the script saw %+v", seen)
+	}
+}
