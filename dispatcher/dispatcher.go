@@ -468,6 +468,14 @@ func (d *Dispatcher) onJob(m *nats.Msg) {
 		return
 	}
 	ok := t.room(&p, d.cfg.MaxQueue) && t.queueOf(&p).push(p, d.cfg.MaxQueue)
+	if ok && d.cfg.Strategy == config.ShortestExpectedDelay {
+		// Jobs ahead may be waiting for busy workers while a slot this
+		// one should take is free: look at once, not at the next beat.
+		out, fails := d.drain(t, now, nil, nil)
+		d.mu.Unlock()
+		d.send(out, fails)
+		return
+	}
 	d.mu.Unlock()
 	if !ok {
 		d.reply(m, schema.Errorf(schema.CodeOverloaded, "tier %q has %d jobs waiting, the most this dispatcher holds", name, d.cfg.MaxQueue).WithRetryAfter(time.Second))
@@ -482,6 +490,7 @@ func (d *Dispatcher) assign(t *tier, w *worker, p pending, now time.Time) dispat
 		w.jobs = map[uint64]*pending{}
 	}
 	tracked := p
+	tracked.sent = now
 	w.jobs[w.sent] = &tracked
 	j := dispatch{p: p, w: w, seq: w.sent, tier: t.name, queued: now.Sub(p.arrived)}
 	d.stamp(j)
@@ -594,6 +603,9 @@ func (d *Dispatcher) drain(t *tier, now time.Time, out []dispatch, fails []faile
 }
 
 func (d *Dispatcher) drainQueue(t *tier, q *queue, now time.Time, out []dispatch, fails []failed) ([]dispatch, []failed) {
+	if d.cfg.Strategy == config.ShortestExpectedDelay {
+		return d.drainDelay(t, q, now, out, fails)
+	}
 	for q.len() > 0 {
 		p := q.peek()
 		if p.deadline.Before(now) {
@@ -773,11 +785,23 @@ func (d *Dispatcher) answerRateBlocked(t *tier, now time.Time, out []dispatch, f
 // pick chooses a worker of t with a free slot for p, or nil. Called with
 // d.mu held.
 func (d *Dispatcher) pick(t *tier, p *pending, now time.Time) *worker {
+	w, _ := d.pickOrWait(t, p, now)
+	return w
+}
+
+// pickOrWait is pick; when it returns no worker because p had better wait
+// for a busy one (shortest-expected-delay), wait is that one. Called with
+// d.mu held.
+func (d *Dispatcher) pickOrWait(t *tier, p *pending, now time.Time) (w, wait *worker) {
 	p.sel.prepare(t, now)
 	d.cands = t.candidates(d.cands, p, now)
-	w := pick(d.cfg.Strategy, d.cands, d.rng, d.cfg.LatencyBuffer)
+	if d.cfg.Strategy == config.ShortestExpectedDelay {
+		w, wait = t.shortestDelay(d.cands, p, now, d.rng)
+	} else {
+		w = pick(d.cfg.Strategy, d.cands, d.rng, d.cfg.LatencyBuffer)
+	}
 	clear(d.cands)
-	return w
+	return w, wait
 }
 
 // notify wakes those waiting for a fleet change. Called with d.mu held.

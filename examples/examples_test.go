@@ -209,8 +209,8 @@ func TestDemo_LoadsWithNoWarningsAndNoKeys(t *testing.T) {
 			t.Errorf("%s: model %q is not simulated", d.ID, d.LitellmParams.Model)
 		}
 	}
-	if cfg.RouterSettings.RoutingStrategy != config.LeastBusy || cfg.RouterSettings.Timeout.D() != 60*time.Second {
-		t.Errorf("router_settings = %s, %v; want least-busy, 60s", cfg.RouterSettings.RoutingStrategy, cfg.RouterSettings.Timeout.D())
+	if cfg.RouterSettings.RoutingStrategy != config.ShortestExpectedDelay || cfg.RouterSettings.Timeout.D() != 60*time.Second {
+		t.Errorf("router_settings = %s, %v; want shortest-expected-delay, 60s", cfg.RouterSettings.RoutingStrategy, cfg.RouterSettings.Timeout.D())
 	}
 	if _, err := cfg.Deployment("tier1"); err == nil {
 		t.Error("Deployment(tier1) is ambiguous in the demo (two GPUs) but did not fail")

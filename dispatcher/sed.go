@@ -1,0 +1,185 @@
+package dispatcher
+
+import (
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/llmq/llmq/schema"
+)
+
+// Shortest expected delay (config.ShortestExpectedDelay) sends each job
+// where it is expected to finish first. A worker's expected delay for one
+// more job is
+//
+//	max(1, (jobs it holds + jobs waiting for it + 1) / slots) × its latency per job
+//
+// — one call's time when a slot is free, else the wait for the slots to
+// work through the jobs ahead (each frees after a call's time, on
+// average one every latency ÷ slots) plus the call —
+// where the jobs it holds are its last beat's in-flight count plus the
+// jobs this dispatcher sent since that beat (as least-busy counts them, so
+// that several dispatchers do not all pile on the worker that looked
+// idlest), the jobs waiting for it are those of this dispatcher's queue
+// that the same rule already sent its way in this pass, and its latency
+// is the median of its recent calls (its beats), else what this dispatcher
+// observed of its own jobs there (forward to the beat that shows them
+// done), else the last figure known. A worker never measured is taken to
+// be as fast as the fastest known one, so that it gets tried.
+//
+// Unlike the other strategies it may decline a free slot: when a busy
+// worker is expected to finish the job sooner than any free one — a fast
+// GPU host about to free a slot, against a free CPU host four times
+// slower — the job waits in the queue for it. Among equal delays the
+// worker with the lowest share of its slots in use goes first; ties
+// beyond that are broken at random.
+
+// observeWeight is the weight of the newest sample in the dispatcher's own
+// moving average of a worker's time per job.
+const observeWeight = 0.2
+
+// perJob is w's latency per job in ms as this dispatcher knows it, 0 when
+// unknown.
+func (w *worker) perJob() float64 {
+	switch {
+	case w.hb.Samples > 0 && w.hb.LatencyMs > 0:
+		return w.hb.LatencyMs
+	case w.observedMs > 0:
+		return w.observedMs
+	}
+	return w.lastLatencyMs
+}
+
+// observe records that one of this dispatcher's jobs, sent at sent, was
+// seen finished at now.
+func (w *worker) observe(sent, now time.Time) {
+	if sent.IsZero() {
+		return
+	}
+	ms := float64(now.Sub(sent)) / float64(time.Millisecond)
+	if ms < 0 {
+		return
+	}
+	if w.observedMs == 0 {
+		w.observedMs = ms
+		return
+	}
+	w.observedMs += observeWeight * (ms - w.observedMs)
+}
+
+// delay is w's expected delay for one more job, with unknown (ms) standing
+// for a latency never measured.
+func (w *worker) delay(unknown float64) float64 {
+	lat := w.perJob()
+	if lat <= 0 {
+		lat = unknown
+	}
+	return max(1, w.load()) * lat
+}
+
+// load is w's jobs, with one more, per slot.
+func (w *worker) load() float64 {
+	return float64(w.estimate()+w.held+1) / float64(w.hb.Capacity)
+}
+
+// fastestKnown is the lowest latency per job known among t's workers, 1
+// when none is known (then delays compare jobs per slot alone).
+func (t *tier) fastestKnown() float64 {
+	best := 0.0
+	for _, w := range t.workers {
+		if l := w.perJob(); l > 0 && (best == 0 || l < best) {
+			best = l
+		}
+	}
+	if best == 0 {
+		return 1
+	}
+	return best
+}
+
+// shortestDelay picks, among cands (the free workers p may go to), the one
+// with the shortest expected delay; or, when a busy worker of the same
+// order that p may go to is expected to finish p sooner, returns that one
+// as wait and no worker: p should wait for it. Called with d.mu held.
+func (t *tier) shortestDelay(cands []*worker, p *pending, now time.Time, rng *rand.Rand) (w, wait *worker) {
+	if len(cands) == 0 {
+		return nil, nil
+	}
+	unknown := t.fastestKnown()
+	var best *worker
+	var bestDelay, bestLoad float64
+	ties := 0
+	for _, c := range cands {
+		d, l := c.delay(unknown), c.load()
+		switch {
+		case best == nil || d < bestDelay || (d == bestDelay && l < bestLoad):
+			best, bestDelay, bestLoad, ties = c, d, l, 1
+		case d == bestDelay && l == bestLoad:
+			ties++
+			if rng.IntN(ties) == 0 {
+				best = c
+			}
+		}
+	}
+	o := order(cands[0].hb.Order)
+	for _, v := range t.workers {
+		if order(v.hb.Order) != o || slices.Contains(cands, v) || !t.waitable(v, p, now) {
+			continue
+		}
+		if d := v.delay(unknown); d < bestDelay {
+			best, bestDelay, wait = nil, d, v
+		}
+	}
+	return best, wait
+}
+
+// waitable reports whether p may wait for w, a worker with no slot free
+// for it now: w is ready and not resting, p may go to it, and its
+// deployment is under its usage limits.
+func (t *tier) waitable(w *worker, p *pending, now time.Time) bool {
+	if !t.healthy(w, now) {
+		return false
+	}
+	if p != nil && (!p.sel.allows(w) || p.excluded(w.hb.Deployment)) {
+		return false
+	}
+	_, _, room := t.usage(w, now)
+	return room
+}
+
+// drainDelay is drainQueue for shortest-expected-delay: it goes down the
+// queue, sending each job to the free worker where it is expected to
+// finish first, or leaving it to wait for a busy worker expected to finish
+// it sooner (counted in that worker's held, so that the jobs behind it see
+// the wait). A job behind one that waits may thus leave first, for a
+// slower worker that is still its best choice. It stops when no worker
+// has a free slot, or after a look-ahead of twice the tier's slots (plus
+// a few): jobs further back would wait anyway. Called with d.mu held.
+func (d *Dispatcher) drainDelay(t *tier, q *queue, now time.Time, out []dispatch, fails []failed) ([]dispatch, []failed) {
+	limit := 16
+	for _, w := range t.workers {
+		limit += 2 * w.hb.Capacity
+	}
+	for i := 0; i < q.len() && i < limit; {
+		p := q.at(i)
+		if p.deadline.Before(now) {
+			x := q.removeAt(i)
+			fails = append(fails, failed{x.msg, schema.Errorf(schema.CodeTimeout, "no worker of tier %q was free before the job's deadline", t.name)})
+			continue
+		}
+		w, wait := d.pickOrWait(t, p, now)
+		switch {
+		case w != nil:
+			out = append(out, d.assign(t, w, q.removeAt(i), now))
+		case wait != nil:
+			wait.held++
+			i++
+		default:
+			i = limit // no free slot for it: stop
+		}
+	}
+	for _, w := range t.workers {
+		w.held = 0
+	}
+	return out, fails
+}
