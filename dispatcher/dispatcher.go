@@ -85,6 +85,11 @@ type Config struct {
 	// see tags.go); TagMatchAll wants a deployment with every tag of the
 	// job instead of one (tag_filtering_match_any: false).
 	TagFiltering, TagMatchAll bool
+	// Affinity turns conversation affinity on (router_settings.
+	// llmq_conversation_affinity; see affinity.go): the jobs of one
+	// conversation go to the host that served its earlier turns while it
+	// has room. Default off.
+	Affinity bool
 	// Seed makes routing choices repeatable in tests. Default: random.
 	Seed uint64
 	// Observer, when set, is told of heartbeats, lost workers and each
@@ -394,6 +399,10 @@ func (d *Dispatcher) onJob(m *nats.Msg) {
 		d.reply(m, err)
 		return
 	}
+	var key uint64
+	if d.cfg.Affinity {
+		key = sessionKey(m)
+	}
 	if !deadline.After(now) {
 		d.reply(m, schema.NewError(schema.CodeTimeout, "the job's deadline had passed when it reached the dispatcher"))
 		return
@@ -412,7 +421,7 @@ func (d *Dispatcher) onJob(m *nats.Msg) {
 		return
 	}
 	name = t.name
-	p := pending{msg: m, arrived: now, deadline: deadline, batch: m.Header.Get(schema.HeaderPriority) == schema.PriorityBatch, sel: sel}
+	p := pending{msg: m, arrived: now, deadline: deadline, batch: m.Header.Get(schema.HeaderPriority) == schema.PriorityBatch, sel: sel, key: key}
 	if sel != nil {
 		p.sel.prepare(t, now)
 		if e := t.tagRefusal(&p, now); e != nil {
@@ -795,12 +804,21 @@ func (d *Dispatcher) pick(t *tier, p *pending, now time.Time) *worker {
 func (d *Dispatcher) pickOrWait(t *tier, p *pending, now time.Time) (w, wait *worker) {
 	p.sel.prepare(t, now)
 	d.cands = t.candidates(d.cands, p, now)
-	if d.cfg.Strategy == config.ShortestExpectedDelay {
-		w, wait = t.shortestDelay(d.cands, p, now, d.rng)
-	} else {
-		w = pick(d.cfg.Strategy, d.cands, d.rng, d.cfg.LatencyBuffer)
+	defer clear(d.cands)
+	var affine *worker
+	if p != nil && p.key != 0 && len(d.cands) > 0 {
+		affine = t.affine(d.cands, p.key)
 	}
-	clear(d.cands)
+	if d.cfg.Strategy != config.ShortestExpectedDelay {
+		if affine != nil {
+			return affine, nil
+		}
+		return pick(d.cfg.Strategy, d.cands, d.rng, d.cfg.LatencyBuffer), nil
+	}
+	w, wait, delay := t.shortestDelay(d.cands, p, now, d.rng)
+	if affine != nil && affine.delay(t.fastestKnown()) <= (1+affinityEpsilon)*delay {
+		return affine, nil
+	}
 	return w, wait
 }
 

@@ -25,6 +25,8 @@ type pending struct {
 	// sel narrows the workers the job may go to (tags, prompt size); nil
 	// when nothing does.
 	sel *selection
+	// key names the job's conversation for affinity (0: none).
+	key uint64
 	// sent is when the job was forwarded (set on the copy a worker's
 	// tracked jobs keep).
 	sent time.Time

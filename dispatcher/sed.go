@@ -100,10 +100,11 @@ func (t *tier) fastestKnown() float64 {
 // shortestDelay picks, among cands (the free workers p may go to), the one
 // with the shortest expected delay; or, when a busy worker of the same
 // order that p may go to is expected to finish p sooner, returns that one
-// as wait and no worker: p should wait for it. Called with d.mu held.
-func (t *tier) shortestDelay(cands []*worker, p *pending, now time.Time, rng *rand.Rand) (w, wait *worker) {
+// as wait and no worker: p should wait for it. delay is the chosen one's
+// expected delay. Called with d.mu held.
+func (t *tier) shortestDelay(cands []*worker, p *pending, now time.Time, rng *rand.Rand) (w, wait *worker, delay float64) {
 	if len(cands) == 0 {
-		return nil, nil
+		return nil, nil, 0
 	}
 	unknown := t.fastestKnown()
 	var best *worker
@@ -130,7 +131,7 @@ func (t *tier) shortestDelay(cands []*worker, p *pending, now time.Time, rng *ra
 			best, bestDelay, wait = nil, d, v
 		}
 	}
-	return best, wait
+	return best, wait, bestDelay
 }
 
 // waitable reports whether p may wait for w, a worker with no slot free

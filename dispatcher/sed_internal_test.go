@@ -30,7 +30,7 @@ func TestShortestDelay_WaitsForBusyFastHostRatherThanFreeSlowOne(t *testing.T) {
 	now := time.Now()
 	rng := rand.New(rand.NewPCG(1, 2))
 	cands := tr.candidates(nil, nil, now)
-	w, wait := tr.shortestDelay(cands, nil, now, rng)
+	w, wait, _ := tr.shortestDelay(cands, nil, now, rng)
 	if w != nil || wait == nil || (wait.hb.Worker != "a" && wait.hb.Worker != "b") {
 		t.Fatalf("picked %v, wait for %v; want to wait for a or b (5/4 × 130 ms beats 260 ms on c)", name(w), name(wait))
 	}
@@ -43,7 +43,7 @@ func TestShortestDelay_FreeFastHostFirst_ThenSlowerOnlyWhenItFinishesSooner(t *t
 	now := time.Now()
 	rng := rand.New(rand.NewPCG(1, 2))
 	cands := tr.candidates(nil, nil, now)
-	if w, _ := tr.shortestDelay(cands, nil, now, rng); name(w) != "a" {
+	if w, _, _ := tr.shortestDelay(cands, nil, now, rng); name(w) != "a" {
 		t.Fatalf("picked %s, want a's free slot", name(w))
 	}
 	// With a and b each owed three queued jobs, a fourth is expected to
@@ -52,7 +52,7 @@ func TestShortestDelay_FreeFastHostFirst_ThenSlowerOnlyWhenItFinishesSooner(t *t
 	tr.workers[0].hb.InFlight = 4
 	tr.workers[0].held, tr.workers[1].held = 4, 4
 	cands = tr.candidates(nil, nil, now)
-	if w, wait := tr.shortestDelay(cands, nil, now, rng); name(w) != "c" {
+	if w, wait, _ := tr.shortestDelay(cands, nil, now, rng); name(w) != "c" {
 		t.Fatalf("picked %s (wait for %s), want c", name(w), name(wait))
 	}
 }
@@ -65,7 +65,7 @@ func TestShortestDelay_UnmeasuredWorkerCountsAsFastestKnown(t *testing.T) {
 	tr.workers = append(tr.workers, fresh)
 	now := time.Now()
 	cands := tr.candidates(nil, nil, now)
-	if w, _ := tr.shortestDelay(cands, nil, now, rand.New(rand.NewPCG(1, 2))); name(w) != "e" {
+	if w, _, _ := tr.shortestDelay(cands, nil, now, rand.New(rand.NewPCG(1, 2))); name(w) != "e" {
 		t.Fatalf("picked %s, want the untried e (taken for 130 ms, free)", name(w))
 	}
 }
