@@ -72,6 +72,9 @@ func targets(res *Results) []Target {
 			})
 		}
 	}
+	if h := res.Hosts; h != nil {
+		out = append(out, hostsTargets(h)...)
+	}
 	if m := res.Memory; m != nil {
 		worst := -1.0
 		var cases []string
@@ -355,6 +358,9 @@ func (res *Results) Markdown(w io.Writer, notes string) error {
 				fmtBytes(float64(row.LoadedBytes)), fmtBytes(row.BytesPerJob), row.Completed)
 		}
 		p("\n")
+	}
+	if h := res.Hosts; h != nil {
+		hostsMarkdown(b, h)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -2,7 +2,9 @@ package dispatcher
 
 import (
 	"math"
+	"slices"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -38,17 +40,23 @@ import (
 // state, so every dispatcher sends a conversation to the same host, and
 // a conversation whose host is full goes to its second choice — the same
 // one each time it spills. When no worker qualifies the strategy picks as
-// without affinity. With shortest-expected-delay the preferred worker is
-// taken only while its expected delay is within (1+affinityEpsilon) of the
-// best one's: a conversation is not kept on a host four times slower than
-// a free one.
+// without affinity.
+//
+// With shortest-expected-delay the ranking covers the busy workers too,
+// and the preferred one is kept while its expected delay is within
+// stayFactor of the best: taken when it has a free slot, else waited for
+// (it frees a slot within a call's time ÷ its slots, and often at once:
+// in a closed loop a conversation's next turn can arrive before the beat
+// saying its last turn finished). A conversation is not kept on a host
+// far slower than a free one, nor queued behind many jobs on its own.
 //
 // Jobs without a key (affinity off, or no conversation to name) route
 // exactly as before; with affinity off the body is not read for it.
 
-// affinityEpsilon is how much longer than the best an expected delay may
-// be on the host a conversation prefers (shortest-expected-delay).
-const affinityEpsilon = 0.25
+// stayFactor is how much longer than the best an expected delay may be on
+// the host a conversation prefers (shortest-expected-delay): a prompt
+// cache saves most of a long conversation's prefill.
+const stayFactor = 2
 
 // sessionKey returns the conversation key of a job arriving from a
 // producer, 0 when it has none. Called without d.mu: a body can be large.
@@ -167,6 +175,30 @@ func (t *tier) affine(cands []*worker, key uint64) *worker {
 	for _, w := range cands {
 		if s := w.rendezvous(key); best == nil || s > bestScore {
 			best, bestScore = w, s
+		}
+	}
+	return best
+}
+
+// preferred is the worker conversation key prefers among cands (free)
+// and the busy workers of the same order p may wait for; nil when there
+// is none. Called with d.mu held.
+func (t *tier) preferred(cands []*worker, p *pending, now time.Time) *worker {
+	best := t.affine(cands, p.key)
+	if len(cands) == 0 {
+		return best
+	}
+	bestScore := 0.0
+	if best != nil {
+		bestScore = best.rendezvous(p.key)
+	}
+	o := order(cands[0].hb.Order)
+	for _, v := range t.workers {
+		if order(v.hb.Order) != o || slices.Contains(cands, v) || !t.waitable(v, p, now) {
+			continue
+		}
+		if s := v.rendezvous(p.key); best == nil || s > bestScore {
+			best, bestScore = v, s
 		}
 	}
 	return best

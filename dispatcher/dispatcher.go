@@ -107,10 +107,13 @@ type Config struct {
 // Dispatcher routes jobs to workers. Create it with New, run it with
 // Start, end it with Stop.
 type Dispatcher struct {
-	cfg      Config
-	nc       *nats.Conn
-	log      *slog.Logger
-	idVal    []string // shared header value, never mutated
+	cfg   Config
+	nc    *nats.Conn
+	log   *slog.Logger
+	idVal []string // shared header value, never mutated
+	// salt is a hash of the dispatcher's id: its preference among equal
+	// workers (shortest-expected-delay).
+	salt     uint64
 	jobSub   *nats.Subscription
 	hbSub    *nats.Subscription
 	retrySub *nats.Subscription
@@ -216,6 +219,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		nc:      cfg.Conn,
 		log:     cfg.Logger.With("dispatcher", cfg.ID),
 		idVal:   []string{cfg.ID},
+		salt:    hashString(cfg.ID),
 		tiers:   map[string]*tier{},
 		byID:    map[string]*tier{},
 		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
@@ -805,19 +809,23 @@ func (d *Dispatcher) pickOrWait(t *tier, p *pending, now time.Time) (w, wait *wo
 	p.sel.prepare(t, now)
 	d.cands = t.candidates(d.cands, p, now)
 	defer clear(d.cands)
-	var affine *worker
-	if p != nil && p.key != 0 && len(d.cands) > 0 {
-		affine = t.affine(d.cands, p.key)
-	}
+	affinity := p != nil && p.key != 0 && len(d.cands) > 0
 	if d.cfg.Strategy != config.ShortestExpectedDelay {
-		if affine != nil {
-			return affine, nil
+		if affinity {
+			if a := t.affine(d.cands, p.key); a != nil {
+				return a, nil
+			}
 		}
 		return pick(d.cfg.Strategy, d.cands, d.rng, d.cfg.LatencyBuffer), nil
 	}
-	w, wait, delay := t.shortestDelay(d.cands, p, now, d.rng)
-	if affine != nil && affine.delay(t.fastestKnown()) <= (1+affinityEpsilon)*delay {
-		return affine, nil
+	w, wait, delay := t.shortestDelay(d.cands, p, now, d.salt, d.rng)
+	if affinity {
+		if a := t.preferred(d.cands, p, now); a != nil && a.delay(t.fastestKnown()) <= stayFactor*delay {
+			if slices.Contains(d.cands, a) {
+				return a, nil
+			}
+			return nil, a
+		}
 	}
 	return w, wait
 }

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -30,9 +31,9 @@ import (
 // Unlike the other strategies it may decline a free slot: when a busy
 // worker is expected to finish the job sooner than any free one — a fast
 // GPU host about to free a slot, against a free CPU host four times
-// slower — the job waits in the queue for it. Among equal delays the
-// worker with the lowest share of its slots in use goes first; ties
-// beyond that are broken at random.
+// slower — the job waits in the queue for it. Ties (see shortestDelay)
+// go to the worker with the lowest share of its slots in use, then to the
+// one this dispatcher prefers, then at random.
 
 // observeWeight is the weight of the newest sample in the dispatcher's own
 // moving average of a worker's time per job.
@@ -97,25 +98,54 @@ func (t *tier) fastestKnown() float64 {
 	return best
 }
 
+// nearDelay is how much longer than the shortest an expected delay may be
+// and still count as a tie: latency figures are medians of noisy calls,
+// and without it every dispatcher would send to the worker whose median
+// happens to be lowest.
+const nearDelay = 0.05
+
+// waitMargin is how much sooner than on the best free worker a job must be
+// expected to finish on a busy one to wait for it: a busy worker's delay
+// is an average over its slots, and a worker's median latency also
+// reflects the jobs it happened to get, so a small advantage is not worth
+// leaving a slot idle.
+const waitMargin = 0.25
+
 // shortestDelay picks, among cands (the free workers p may go to), the one
 // with the shortest expected delay; or, when a busy worker of the same
-// order that p may go to is expected to finish p sooner, returns that one
-// as wait and no worker: p should wait for it. delay is the chosen one's
-// expected delay. Called with d.mu held.
-func (t *tier) shortestDelay(cands []*worker, p *pending, now time.Time, rng *rand.Rand) (w, wait *worker, delay float64) {
+// order that p may go to is expected to finish p sooner by waitMargin,
+// returns that one as wait and no worker: p should wait for it. delay is
+// the shortest expected delay.
+//
+// Delays within nearDelay of the shortest tie; among ties the worker with
+// the lowest share of its slots in use wins, then the one this dispatcher
+// prefers (a hash of salt, the dispatcher's, and the worker's host: each
+// dispatcher prefers its own among equal workers, so that two that learn
+// of free slots from the same beats do not both fill the same one), then
+// one at random. Called with d.mu held.
+func (t *tier) shortestDelay(cands []*worker, p *pending, now time.Time, salt uint64, rng *rand.Rand) (w, wait *worker, delay float64) {
 	if len(cands) == 0 {
 		return nil, nil, 0
 	}
 	unknown := t.fastestKnown()
+	bestDelay := math.Inf(1)
+	for _, c := range cands {
+		bestDelay = min(bestDelay, c.delay(unknown))
+	}
+	limit := bestDelay * (1 + nearDelay)
 	var best *worker
-	var bestDelay, bestLoad float64
+	var bestLoad float64
+	var bestPref uint64
 	ties := 0
 	for _, c := range cands {
-		d, l := c.delay(unknown), c.load()
+		if c.delay(unknown) > limit {
+			continue
+		}
+		l, pref := c.load(), mix(salt^hashString(c.place()))
 		switch {
-		case best == nil || d < bestDelay || (d == bestDelay && l < bestLoad):
-			best, bestDelay, bestLoad, ties = c, d, l, 1
-		case d == bestDelay && l == bestLoad:
+		case best == nil || l < bestLoad || (l == bestLoad && pref > bestPref):
+			best, bestLoad, bestPref, ties = c, l, pref, 1
+		case l == bestLoad && pref == bestPref:
 			ties++
 			if rng.IntN(ties) == 0 {
 				best = c
@@ -127,7 +157,7 @@ func (t *tier) shortestDelay(cands []*worker, p *pending, now time.Time, rng *ra
 		if order(v.hb.Order) != o || slices.Contains(cands, v) || !t.waitable(v, p, now) {
 			continue
 		}
-		if d := v.delay(unknown); d < bestDelay {
+		if d := v.delay(unknown); d*(1+waitMargin) < bestDelay {
 			best, bestDelay, wait = nil, d, v
 		}
 	}

@@ -30,7 +30,7 @@ func TestShortestDelay_WaitsForBusyFastHostRatherThanFreeSlowOne(t *testing.T) {
 	now := time.Now()
 	rng := rand.New(rand.NewPCG(1, 2))
 	cands := tr.candidates(nil, nil, now)
-	w, wait, _ := tr.shortestDelay(cands, nil, now, rng)
+	w, wait, _ := tr.shortestDelay(cands, nil, now, 7, rng)
 	if w != nil || wait == nil || (wait.hb.Worker != "a" && wait.hb.Worker != "b") {
 		t.Fatalf("picked %v, wait for %v; want to wait for a or b (5/4 × 130 ms beats 260 ms on c)", name(w), name(wait))
 	}
@@ -43,16 +43,15 @@ func TestShortestDelay_FreeFastHostFirst_ThenSlowerOnlyWhenItFinishesSooner(t *t
 	now := time.Now()
 	rng := rand.New(rand.NewPCG(1, 2))
 	cands := tr.candidates(nil, nil, now)
-	if w, _, _ := tr.shortestDelay(cands, nil, now, rng); name(w) != "a" {
+	if w, _, _ := tr.shortestDelay(cands, nil, now, 7, rng); name(w) != "a" {
 		t.Fatalf("picked %s, want a's free slot", name(w))
 	}
-	// With a and b each owed three queued jobs, a fourth is expected to
-	// finish after (4+3+1)/4 × 130 = 260 ms there, as soon as on c; with
-	// four owed, c (260 ms) beats them (292 ms).
+	// With a and b each owed four queued jobs, a fifth is expected to
+	// finish after (4+4+1)/4 × 130 = 292 ms there: c (260 ms) is sooner.
 	tr.workers[0].hb.InFlight = 4
 	tr.workers[0].held, tr.workers[1].held = 4, 4
 	cands = tr.candidates(nil, nil, now)
-	if w, wait, _ := tr.shortestDelay(cands, nil, now, rng); name(w) != "c" {
+	if w, wait, _ := tr.shortestDelay(cands, nil, now, 7, rng); name(w) != "c" {
 		t.Fatalf("picked %s (wait for %s), want c", name(w), name(wait))
 	}
 }
@@ -65,7 +64,7 @@ func TestShortestDelay_UnmeasuredWorkerCountsAsFastestKnown(t *testing.T) {
 	tr.workers = append(tr.workers, fresh)
 	now := time.Now()
 	cands := tr.candidates(nil, nil, now)
-	if w, _, _ := tr.shortestDelay(cands, nil, now, rand.New(rand.NewPCG(1, 2))); name(w) != "e" {
+	if w, _, _ := tr.shortestDelay(cands, nil, now, 7, rand.New(rand.NewPCG(1, 2))); name(w) != "e" {
 		t.Fatalf("picked %s, want the untried e (taken for 130 ms, free)", name(w))
 	}
 }
@@ -88,9 +87,10 @@ func TestShortestDelay_RemembersLatencyWhenBeatsHaveNoSamples(t *testing.T) {
 }
 
 // TestDrainDelay_QueuedJobsSpreadByExpectedFinish drains ten queued jobs
-// on the fleet with a and b full: the first six wait for a and b, the
-// next jobs go to c's two slots once waiting is no sooner (ties at 260 ms
-// are random), and none goes to d.
+// on the fleet with a and b full: the first four wait for a and b (162
+// and 195 ms, a quarter sooner than c's 260), the next two take c's slots
+// (waiting would take 227 ms: not a quarter sooner), and the rest wait
+// for a and b rather than go to d (520 ms).
 func TestDrainDelay_QueuedJobsSpreadByExpectedFinish(t *testing.T) {
 	t.Parallel()
 	tr := abcd()
