@@ -109,7 +109,7 @@ const nearDelay = 0.05
 // is an average over its slots, and a worker's median latency also
 // reflects the jobs it happened to get, so a small advantage is not worth
 // leaving a slot idle.
-const waitMargin = 0.25
+const waitMargin = 0.1
 
 // shortestDelay picks, among cands (the free workers p may go to), the one
 // with the shortest expected delay; or, when a busy worker of the same

@@ -87,10 +87,10 @@ func TestShortestDelay_RemembersLatencyWhenBeatsHaveNoSamples(t *testing.T) {
 }
 
 // TestDrainDelay_QueuedJobsSpreadByExpectedFinish drains ten queued jobs
-// on the fleet with a and b full: the first four wait for a and b (162
-// and 195 ms, a quarter sooner than c's 260), the next two take c's slots
-// (waiting would take 227 ms: not a quarter sooner), and the rest wait
-// for a and b rather than go to d (520 ms).
+// on the fleet with a and b full: the first six wait for a and b (162,
+// 195 and 227 ms, at least a tenth sooner than c's 260), the next two take
+// c's slots (waiting would take 260 ms), and the rest wait for a and b
+// rather than go to d (520 ms).
 func TestDrainDelay_QueuedJobsSpreadByExpectedFinish(t *testing.T) {
 	t.Parallel()
 	tr := abcd()
