@@ -100,7 +100,7 @@ func hostsMarkdown(b *strings.Builder, h *HostsResults) {
 	p("## 5. GPU hosts: speed-aware load and conversation affinity (issue 13)\n\n")
 	p("**Hosts of different speed.** Simulated Ollama hosts (real HTTP, as in §3), one llmq worker per host with concurrency = its slots, ")
 	p("one or two dispatchers, all in one process on loopback TCP. *Producers* send closed-loop: each sends its next job (%d tokens) when the last is answered. ", s.Tokens)
-	p("Each run measures %.0f s after %.0f s of the same load (so routers know the hosts' latencies). ", s.Seconds, s.WarmUp)
+	p("Each run measures %g s after %g s of the same load (so routers know the hosts' latencies). ", s.Seconds, s.WarmUp)
 	p("*Static* rows partition the fleet by hand: each group of hosts is its own tier, and a fixed number of the producers use only it (least-busy within a group); ")
 	p("the *oracle* at 8 producers puts everything on A and B, which have a slot for each producer.\n\n")
 	p("| host | slots | time a job |\n|---|---|---|\n")
@@ -143,7 +143,7 @@ func hostsMarkdown(b *strings.Builder, h *HostsResults) {
 	}
 	p("%d producers each hold a conversation of %d turns (a system prompt, then user and assistant messages), then start the next; each turn is sent when the last is answered. ", a.Producers, a.Turns)
 	p("A *hit* is a turn whose earlier messages the serving host had all cached; every turn after a conversation's first could be one, so the hit rate is hits ÷ those turns. ")
-	p("*No cache* runs the same hosts with the cache off, to show what affinity costs in balance alone. Each run measures %.0f s after %.0f s.\n\n", a.Seconds, a.WarmUp)
+	p("*No cache* runs the same hosts with the cache off, to show what affinity costs in balance alone. Each run measures %g s after %g s.\n\n", a.Seconds, a.WarmUp)
 	p("| router | affinity | dispatchers | cache | turns/s | p50 | p99 | hit rate | partial | failed |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, run := range a.Runs {
 		cache := "on"

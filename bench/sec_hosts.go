@@ -409,6 +409,7 @@ func (r *runner) speedOnce(ctx context.Context, url, prefix, strategy string, n,
 	measuring = true
 	mu.Unlock()
 	sr.Load = closedLoop(ctx, producers, r.o.HostsDuration, r.o.Timeout, call)
+	sr.Load.lat = nil // raw samples are not results
 	mu.Lock()
 	for h, c := range where {
 		sr.Share[h] = float64(c) / float64(max(1, sr.Load.OK))
@@ -483,6 +484,7 @@ func (r *runner) affinityOnce(ctx context.Context, url, prefix, strategy string,
 		before.Turns, before.First, before.Hits, before.Partial = before.Turns+s.Turns, before.First+s.First, before.Hits+s.Hits, before.Partial+s.Partial
 	}
 	ar.Load = closedLoop(ctx, producers, r.o.HostsDuration, r.o.Timeout, call)
+	ar.Load.lat = nil
 	for _, h := range chosts {
 		s := h.Stats()
 		ar.Stats.Turns += s.Turns
