@@ -818,7 +818,7 @@ func (d *Dispatcher) pickOrWait(t *tier, p *pending, now time.Time) (w, wait *wo
 		}
 		return pick(d.cfg.Strategy, d.cands, d.rng, d.cfg.LatencyBuffer), nil
 	}
-	w, wait, delay := t.shortestDelay(d.cands, p, now, d.salt, d.rng)
+	w, wait, delay := t.shortestDelay(d.cands, p, now, d.salt, d.cfg.ID, d.rng)
 	if affinity {
 		if a := t.preferred(d.cands, p, now); a != nil && a.delay(t.fastestKnown()) <= stayFactor*delay {
 			if slices.Contains(d.cands, a) {

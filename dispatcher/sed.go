@@ -123,14 +123,28 @@ const waitMargin = 0.1
 // dispatcher prefers its own among equal workers, so that two that learn
 // of free slots from the same beats do not both fill the same one), then
 // one at random. Called with d.mu held.
-func (t *tier) shortestDelay(cands []*worker, p *pending, now time.Time, salt uint64, rng *rand.Rand) (w, wait *worker, delay float64) {
+func (t *tier) shortestDelay(cands []*worker, p *pending, now time.Time, salt uint64, id string, rng *rand.Rand) (w, wait *worker, delay float64) {
 	if len(cands) == 0 {
 		return nil, nil, 0
 	}
 	unknown := t.fastestKnown()
 	bestDelay := math.Inf(1)
+	var contested *worker
+	contestedDelay := math.Inf(1)
 	for _, c := range cands {
-		bestDelay = min(bestDelay, c.delay(unknown))
+		d := c.delay(unknown)
+		if !c.mine(salt, id, now) {
+			if d < contestedDelay {
+				contested, contestedDelay = c, d
+			}
+			continue
+		}
+		bestDelay = min(bestDelay, d)
+	}
+	if contested != nil && contestedDelay*(1+nearDelay) < bestDelay {
+		// The best slot is another dispatcher's for now: wait for it
+		// (taken after contestGrace if its owner leaves it).
+		return nil, contested, contestedDelay
 	}
 	limit := bestDelay * (1 + nearDelay)
 	var best *worker
@@ -138,7 +152,7 @@ func (t *tier) shortestDelay(cands []*worker, p *pending, now time.Time, salt ui
 	var bestPref uint64
 	ties := 0
 	for _, c := range cands {
-		if c.delay(unknown) > limit {
+		if c.delay(unknown) > limit || c == contested || !c.mine(salt, id, now) {
 			continue
 		}
 		l, pref := c.load(), mix(salt^hashString(c.place()))
@@ -213,4 +227,49 @@ func (d *Dispatcher) drainDelay(t *tier, q *queue, now time.Time, out []dispatch
 		w.held = 0
 	}
 	return out, fails
+}
+
+// contestGrace is how long after a beat the free slots it shows belong to
+// the dispatchers they are shared out to (see mine); after it any
+// dispatcher may take them.
+const contestGrace = 5 * time.Millisecond
+
+// mine reports whether this dispatcher (id hashed as self) may fill one
+// more of w's free slots at now. Several dispatchers learn of a freed slot
+// from the same beat, and each would fill it: one job then waits in the
+// worker behind a whole call. So the slots a beat shows free are shared
+// out among the dispatchers the beat names (its received counts, and this
+// one), in an order drawn from the beat's sequence number that every
+// dispatcher computes alike: this one may fill its share at once, and
+// the others' only contestGrace after the beat, when their owners have
+// had the time to fill them. With one dispatcher every slot is its own.
+func (w *worker) mine(self uint64, id string, now time.Time) bool {
+	n := len(w.hb.Received)
+	if _, ok := w.hb.Received[id]; !ok {
+		n++
+	}
+	if n <= 1 || now.Sub(w.lastSeen) > contestGrace {
+		return true
+	}
+	free := w.hb.Capacity - w.hb.InFlight
+	if free <= 0 {
+		return true // sent to anyway only when the strategy chose to
+	}
+	seq := mix(w.hb.Seq)
+	own := mix(self ^ seq)
+	rank := 0
+	for other := range w.hb.Received {
+		if other != id && mix(hashString(other)^seq) > own {
+			rank++
+		}
+	}
+	share := free / n
+	if rank < free%n {
+		share++
+	}
+	unseen := 0
+	if w.sent > w.seen {
+		unseen = int(w.sent - w.seen)
+	}
+	return unseen < share
 }

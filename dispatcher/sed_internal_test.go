@@ -30,7 +30,7 @@ func TestShortestDelay_WaitsForBusyFastHostRatherThanFreeSlowOne(t *testing.T) {
 	now := time.Now()
 	rng := rand.New(rand.NewPCG(1, 2))
 	cands := tr.candidates(nil, nil, now)
-	w, wait, _ := tr.shortestDelay(cands, nil, now, 7, rng)
+	w, wait, _ := tr.shortestDelay(cands, nil, now, 7, "d", rng)
 	if w != nil || wait == nil || (wait.hb.Worker != "a" && wait.hb.Worker != "b") {
 		t.Fatalf("picked %v, wait for %v; want to wait for a or b (5/4 × 130 ms beats 260 ms on c)", name(w), name(wait))
 	}
@@ -43,7 +43,7 @@ func TestShortestDelay_FreeFastHostFirst_ThenSlowerOnlyWhenItFinishesSooner(t *t
 	now := time.Now()
 	rng := rand.New(rand.NewPCG(1, 2))
 	cands := tr.candidates(nil, nil, now)
-	if w, _, _ := tr.shortestDelay(cands, nil, now, 7, rng); name(w) != "a" {
+	if w, _, _ := tr.shortestDelay(cands, nil, now, 7, "d", rng); name(w) != "a" {
 		t.Fatalf("picked %s, want a's free slot", name(w))
 	}
 	// With a and b each owed four queued jobs, a fifth is expected to
@@ -51,7 +51,7 @@ func TestShortestDelay_FreeFastHostFirst_ThenSlowerOnlyWhenItFinishesSooner(t *t
 	tr.workers[0].hb.InFlight = 4
 	tr.workers[0].held, tr.workers[1].held = 4, 4
 	cands = tr.candidates(nil, nil, now)
-	if w, wait, _ := tr.shortestDelay(cands, nil, now, 7, rng); name(w) != "c" {
+	if w, wait, _ := tr.shortestDelay(cands, nil, now, 7, "d", rng); name(w) != "c" {
 		t.Fatalf("picked %s (wait for %s), want c", name(w), name(wait))
 	}
 }
@@ -64,7 +64,7 @@ func TestShortestDelay_UnmeasuredWorkerCountsAsFastestKnown(t *testing.T) {
 	tr.workers = append(tr.workers, fresh)
 	now := time.Now()
 	cands := tr.candidates(nil, nil, now)
-	if w, _, _ := tr.shortestDelay(cands, nil, now, 7, rand.New(rand.NewPCG(1, 2))); name(w) != "e" {
+	if w, _, _ := tr.shortestDelay(cands, nil, now, 7, "d", rand.New(rand.NewPCG(1, 2))); name(w) != "e" {
 		t.Fatalf("picked %s, want the untried e (taken for 130 ms, free)", name(w))
 	}
 }
@@ -123,4 +123,45 @@ func name(w *worker) string {
 		return "none"
 	}
 	return w.hb.Worker
+}
+
+// TestMine_FreeSlotsAreSharedOutAmongDispatchers: two dispatchers reading
+// the same beat (one free slot) do not both fill it; after the grace
+// either may; with one dispatcher the slot is always its own.
+func TestMine_FreeSlotsAreSharedOutAmongDispatchers(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	beat := func() *worker {
+		w := host("a", 4, 3, 130)
+		w.lastSeen = now
+		w.hb.Received = map[string]uint64{"d-1": 10, "d-2": 12}
+		return w
+	}
+	for seq := uint64(1); seq <= 50; seq++ {
+		w1, w2 := beat(), beat()
+		w1.hb.Seq, w2.hb.Seq = seq, seq
+		m1, m2 := w1.mine(hashString("d-1"), "d-1", now), w2.mine(hashString("d-2"), "d-2", now)
+		if m1 == m2 {
+			t.Fatalf("beat %d: d-1 may fill the one free slot: %v, d-2: %v; want exactly one", seq, m1, m2)
+		}
+		if !w1.mine(hashString("d-1"), "d-1", now.Add(2*contestGrace)) {
+			t.Fatalf("beat %d: after the grace the slot is still not d-1's", seq)
+		}
+	}
+	w := beat()
+	w.hb.Received = map[string]uint64{"d-1": 10}
+	if !w.mine(hashString("d-1"), "d-1", now) {
+		t.Fatal("a lone dispatcher's free slot is not its own")
+	}
+	// Two free slots and two dispatchers: one each; a second send by the
+	// same dispatcher waits.
+	w = beat()
+	w.hb.InFlight = 2
+	if !w.mine(hashString("d-1"), "d-1", now) {
+		t.Fatal("d-1 may not fill either of two free slots")
+	}
+	w.sent, w.seen = 11, 10
+	if w.mine(hashString("d-1"), "d-1", now) {
+		t.Fatal("d-1 may fill a second slot at once")
+	}
 }
