@@ -33,7 +33,8 @@ import (
 // GPU host about to free a slot, against a free CPU host four times
 // slower — the job waits in the queue for it. Ties (see shortestDelay)
 // go to the worker with the lowest share of its slots in use, then to the
-// one this dispatcher prefers, then at random.
+// one this dispatcher prefers, then at random. With several dispatchers
+// the free slots a beat shows are shared out among them (see mine).
 
 // observeWeight is the weight of the newest sample in the dispatcher's own
 // moving average of a worker's time per job.
