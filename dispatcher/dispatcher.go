@@ -806,7 +806,9 @@ func (d *Dispatcher) pick(t *tier, p *pending, now time.Time) *worker {
 // for a busy one (shortest-expected-delay), wait is that one. Called with
 // d.mu held.
 func (d *Dispatcher) pickOrWait(t *tier, p *pending, now time.Time) (w, wait *worker) {
-	p.sel.prepare(t, now)
+	if p != nil {
+		p.sel.prepare(t, now)
+	}
 	d.cands = t.candidates(d.cands, p, now)
 	defer clear(d.cands)
 	affinity := p != nil && p.key != 0 && len(d.cands) > 0
