@@ -826,7 +826,9 @@ func (d *Dispatcher) pickOrWait(t *tier, p *pending, now time.Time) (w, wait *wo
 			if slices.Contains(d.cands, a) {
 				return a, nil
 			}
-			return nil, a
+			if float64(now.Sub(p.arrived))/float64(time.Millisecond) <= stayFactor*delay {
+				return nil, a // not past what staying was worth: wait for it
+			}
 		}
 	}
 	return w, wait

@@ -115,8 +115,9 @@ const waitMargin = 0.1
 // shortestDelay picks, among cands (the free workers p may go to), the one
 // with the shortest expected delay; or, when a busy worker of the same
 // order that p may go to is expected to finish p sooner by waitMargin,
-// returns that one as wait and no worker: p should wait for it. delay is
-// the shortest expected delay.
+// returns that one as wait and no worker: p should wait for it — unless p
+// has already waited as long as the best free worker would take. delay
+// is the shortest expected delay.
 //
 // Delays within nearDelay of the shortest tie; among ties the worker with
 // the lowest share of its slots in use wins, then the one this dispatcher
@@ -166,6 +167,13 @@ func (t *tier) shortestDelay(cands []*worker, p *pending, now time.Time, salt ui
 				best = c
 			}
 		}
+	}
+	if p != nil && float64(now.Sub(p.arrived))/float64(time.Millisecond) > bestDelay {
+		// It has waited as long as the best free worker would take: a
+		// busy worker that was to finish it sooner has not freed a slot
+		// (calls stuck, or a latency figure that flatters it). Waiting
+		// any longer could hold it until its deadline.
+		return best, nil, bestDelay
 	}
 	o := order(cands[0].hb.Order)
 	for _, v := range t.workers {

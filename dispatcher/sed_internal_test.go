@@ -165,3 +165,22 @@ func TestMine_FreeSlotsAreSharedOutAmongDispatchers(t *testing.T) {
 		t.Fatal("d-1 may fill a second slot at once")
 	}
 }
+
+// A job does not wait for busy fast workers longer than the free slow one
+// would take: a worker whose calls hang must not hold jobs to their
+// deadlines while another has room.
+func TestShortestDelay_StopsWaitingAfterTheFreeWorkersTime(t *testing.T) {
+	t.Parallel()
+	tr := abcd()
+	now := time.Now()
+	rng := rand.New(rand.NewPCG(1, 2))
+	fresh := &pending{arrived: now.Add(-100 * time.Millisecond)}
+	cands := tr.candidates(nil, fresh, now)
+	if w, wait, _ := tr.shortestDelay(cands, fresh, now, 7, "d", rng); w != nil || wait == nil {
+		t.Fatalf("after 100 ms: picked %s, wait for %s; want to wait for a or b", name(w), name(wait))
+	}
+	stale := &pending{arrived: now.Add(-time.Second)}
+	if w, _, _ := tr.shortestDelay(cands, stale, now, 7, "d", rng); name(w) != "c" {
+		t.Fatalf("after 1 s: picked %s, want c (260 ms) rather than more waiting", name(w))
+	}
+}
