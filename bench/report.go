@@ -72,6 +72,9 @@ func targets(res *Results) []Target {
 			})
 		}
 	}
+	if h := res.Hosts; h != nil {
+		out = append(out, hostsTargets(h)...)
+	}
 	if m := res.Memory; m != nil {
 		worst := -1.0
 		var cases []string
@@ -184,7 +187,7 @@ func (res *Results) Markdown(w io.Writer, notes string) error {
 	p("| machine | %s, %d cores, %d GiB |\n| OS | %s |\n| Go | %s |\n| commit | %s |\n| command | `%s` |\n| date | %s |\n| run time | %.0f s |\n| load average (1, 5, 15 min) | %s at the start, %s at the end |\n\n",
 		e.CPU, e.Cores, e.MemoryGiB, e.OS, e.Go, e.Commit, e.Command, e.Date, res.Seconds, e.LoadStart, e.LoadEnd)
 	if len(res.Targets) > 0 {
-		p("## Targets (issue 6)\n\n| target | bar | measured | met |\n|---|---|---|---|\n")
+		p("## Targets (issues 6 and 13)\n\n| target | bar | measured | met |\n|---|---|---|---|\n")
 		for _, t := range res.Targets {
 			p("| %s | %s | %s | %s |\n", t.Name, t.Bar, t.Measured, yes(t.Met))
 		}
@@ -358,6 +361,9 @@ func (res *Results) Markdown(w io.Writer, notes string) error {
 	}
 	if g := res.Gateway; g != nil {
 		gatewayMarkdown(p, g, e.Cores)
+	}
+	if h := res.Hosts; h != nil {
+		hostsMarkdown(b, h)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -22,13 +22,14 @@ const (
 	SectionLatency    = "latency"
 	SectionThroughput = "throughput"
 	SectionRouting    = "routing"
+	SectionHosts      = "hosts"
 	SectionMemory     = "memory"
 	SectionGateway    = "gateway"
 )
 
 // allSections lists every section, in order.
 func allSections() []string {
-	return []string{SectionLatency, SectionThroughput, SectionRouting, SectionMemory, SectionGateway}
+	return []string{SectionLatency, SectionThroughput, SectionRouting, SectionMemory, SectionGateway, SectionHosts}
 }
 
 // Options shape a run. The zero value is the full run (about six minutes
@@ -70,6 +71,22 @@ type Options struct {
 	// MeanTokens is the mean output length of routing jobs (exponential,
 	// 1 to 4× the mean). Default 24.
 	MeanTokens int
+	// HostsProducers are the closed-loop producers the hosts section runs
+	// the speed fleet with. Default 8 and 16.
+	HostsProducers []int
+	// HostsStrategies the hosts section compares on the speed fleet (with
+	// each of Dispatchers). Default simple-shuffle, least-busy,
+	// latency-based, shortest-expected-delay.
+	HostsStrategies []string
+	// HostsDuration is how long each hosts run measures, after
+	// HostsWarmUp of the same load. Default 6 s and 1 s.
+	HostsDuration, HostsWarmUp time.Duration
+	// HostsParts are the parts of the hosts section to run: speed,
+	// affinity. Default both.
+	HostsParts []string
+	// CacheProducers are the conversations held at once on the cache
+	// fleet, each of CacheTurns turns. Default 12 and 6.
+	CacheProducers, CacheTurns int
 	// InFlight is the memory section's jobs in flight. Default 10000.
 	InFlight int
 	// GatewayClients is the gateway section's closed-loop concurrency.
@@ -138,6 +155,27 @@ func (o Options) withDefaults() Options {
 	if o.MeanTokens <= 0 {
 		o.MeanTokens = 24
 	}
+	if len(o.HostsProducers) == 0 {
+		o.HostsProducers = []int{8, 16}
+	}
+	if len(o.HostsStrategies) == 0 {
+		o.HostsStrategies = []string{config.SimpleShuffle, config.LeastBusy, config.LatencyBased, config.ShortestExpectedDelay}
+	}
+	if o.HostsDuration <= 0 {
+		o.HostsDuration = 6 * time.Second
+	}
+	if o.HostsWarmUp <= 0 {
+		o.HostsWarmUp = time.Second
+	}
+	if len(o.HostsParts) == 0 {
+		o.HostsParts = []string{"speed", "affinity"}
+	}
+	if o.CacheProducers <= 0 {
+		o.CacheProducers = 12
+	}
+	if o.CacheTurns <= 0 {
+		o.CacheTurns = 6
+	}
 	if o.InFlight <= 0 {
 		o.InFlight = 10000
 	}
@@ -171,6 +209,7 @@ type Results struct {
 	Latency    *LatencyResults    `json:"latency,omitempty"`
 	Throughput *ThroughputResults `json:"throughput,omitempty"`
 	Routing    *RoutingResults    `json:"routing,omitempty"`
+	Hosts      *HostsResults      `json:"hosts,omitempty"`
 	Memory     *MemoryResults     `json:"memory,omitempty"`
 	Gateway    *GatewayResults    `json:"gateway,omitempty"`
 	// Targets compare the results with the bars of issue 6.
@@ -233,6 +272,8 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 			res.Throughput, err = r.throughput(ctx)
 		case SectionRouting:
 			res.Routing, err = r.routing(ctx)
+		case SectionHosts:
+			res.Hosts, err = r.hosts(ctx)
 		case SectionMemory:
 			res.Memory, err = r.memory(ctx)
 		case SectionGateway:
@@ -309,6 +350,12 @@ func Quick() Options {
 		Strategies:      []string{config.LeastBusy, config.SimpleShuffle},
 		Dispatchers:     []int{1, 2},
 		RoutingDuration: 500 * time.Millisecond,
+		HostsProducers:  []int{8},
+		HostsStrategies: []string{config.LeastBusy, config.ShortestExpectedDelay},
+		HostsDuration:   400 * time.Millisecond,
+		HostsWarmUp:     200 * time.Millisecond,
+		CacheProducers:  6,
+		CacheTurns:      3,
 		InFlight:        200,
 		GatewayClients:  8,
 		GatewayRate:     200,

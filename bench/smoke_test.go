@@ -136,8 +136,29 @@ func TestSmoke(t *testing.T) {
 	if len(gw.Targets) != 3 {
 		t.Errorf("gateway: %d targets, want 3: %+v", len(gw.Targets), gw.Targets)
 	}
-	if len(res.Targets) != 7 {
-		t.Errorf("%d targets, want 7: %+v", len(res.Targets), res.Targets)
+	h := res.Hosts
+	wantSpeed := len(o.HostsProducers)*len(o.Dispatchers)*len(o.HostsStrategies) + 1 // + the oracle at 8 producers
+	if h == nil || len(h.Speed.Runs) != wantSpeed || len(h.Affinity.Runs) != 7 {
+		t.Fatalf("hosts section: %+v, want %d speed runs and 7 affinity runs", h, wantSpeed)
+	}
+	for _, run := range h.Speed.Runs {
+		share := 0.0
+		for _, s := range run.Share {
+			share += s
+		}
+		if run.Load.OK == 0 || run.Load.Sent != run.Load.OK+run.Load.Failed || math.Abs(share-1) > 1e-9 {
+			t.Errorf("hosts speed %s ×%d: sent %d, ok %d, failed %d, shares add up to %v", run.Router, run.Dispatchers, run.Load.Sent, run.Load.OK, run.Load.Failed, share)
+		}
+	}
+	for _, run := range h.Affinity.Runs {
+		st := run.Stats
+		if run.Load.OK == 0 || st.Turns < int64(run.Load.OK) || st.Hits+st.Partial > st.Turns-st.First || run.HitRate < 0 || run.HitRate > 1 ||
+			(!run.Cache && st.Hits+st.Partial != 0) {
+			t.Errorf("hosts affinity %s (affinity %v, cache %v): ok %d, cache counts %+v, hit rate %v", run.Router, run.Affinity, run.Cache, run.Load.OK, st, run.HitRate)
+		}
+	}
+	if len(res.Targets) != 10 {
+		t.Errorf("%d targets, want 10: %+v", len(res.Targets), res.Targets)
 	}
 
 	var md bytes.Buffer
@@ -145,7 +166,7 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"# llmq benchmarks", "## Targets", "## 1. Added latency", "## 2. Throughput ceiling",
-		"## 3. Routing quality", "## 4. Memory", "## 5. Gateway", "| llmq up |", "hand-written", "| " + bench.OracleJSQ + " |", res.Env.Go} {
+		"## 3. Routing quality", "## 4. Memory", "## 5. Gateway", "| llmq up |", "## 6. GPU hosts", "hand-written", "| " + bench.OracleJSQ + " |", res.Env.Go} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -158,7 +179,8 @@ func TestSmoke(t *testing.T) {
 	if err := json.Unmarshal(raw, &back); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(back.Targets, res.Targets) || !reflect.DeepEqual(back.Routing, res.Routing) || !reflect.DeepEqual(back.Memory, res.Memory) {
+	if !reflect.DeepEqual(back.Targets, res.Targets) || !reflect.DeepEqual(back.Routing, res.Routing) || !reflect.DeepEqual(back.Memory, res.Memory) ||
+		!reflect.DeepEqual(back.Hosts, res.Hosts) {
 		t.Error("results do not read back as written")
 	}
 }

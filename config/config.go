@@ -199,17 +199,23 @@ const (
 	UsageBased = "usage-based"
 	// CostBased is LiteLLM's cost-based-routing: the cheapest per token.
 	CostBased = "cost-based"
+	// ShortestExpectedDelay is llmq's own: each job goes where it is
+	// expected to finish first — the deployment's jobs (queued, in flight,
+	// and this one) over its slots, times its recent latency per job —
+	// and waits for a busy fast deployment rather than take a free slow
+	// one when that finishes sooner.
+	ShortestExpectedDelay = "shortest-expected-delay"
 )
 
 // Strategies lists the routing strategies llmq implements.
-var Strategies = []string{SimpleShuffle, LeastBusy, LatencyBased, WeightedShuffle, UsageBased, CostBased}
+var Strategies = []string{SimpleShuffle, LeastBusy, LatencyBased, WeightedShuffle, UsageBased, CostBased, ShortestExpectedDelay}
 
 // RouterSettings are LiteLLM's router_settings that llmq honours.
 type RouterSettings struct {
 	// RoutingStrategy: simple-shuffle (default), least-busy, latency-based
 	// (LiteLLM: latency-based-routing), weighted-shuffle, usage-based
 	// (usage-based-routing, usage-based-routing-v2), cost-based
-	// (cost-based-routing).
+	// (cost-based-routing), shortest-expected-delay (llmq's own).
 	RoutingStrategy string `yaml:"routing_strategy"`
 	// RoutingStrategyArgs: ttl (latency window) and lowest_latency_buffer.
 	RoutingStrategyArgs StrategyArgs `yaml:"routing_strategy_args"`
@@ -243,6 +249,11 @@ type RouterSettings struct {
 	// all of them.
 	EnableTagFiltering   bool  `yaml:"enable_tag_filtering"`
 	TagFilteringMatchAny *bool `yaml:"tag_filtering_match_any"`
+	// ConversationAffinity (llmq's own key, llmq_conversation_affinity)
+	// sends the jobs of one conversation back to the host that served its
+	// earlier turns while that host has room, so its prompt cache is
+	// reused (see docs/protocol.md, routing).
+	ConversationAffinity bool `yaml:"llmq_conversation_affinity"`
 	// DefaultMaxParallelRequests is the concurrency of deployments that set
 	// no max_parallel_requests.
 	DefaultMaxParallelRequests int `yaml:"default_max_parallel_requests"`
@@ -872,6 +883,8 @@ func NormalizeStrategy(s string) (string, error) {
 		return UsageBased, nil
 	case CostBased, "cost-based-routing":
 		return CostBased, nil
+	case ShortestExpectedDelay:
+		return ShortestExpectedDelay, nil
 	}
 	return "", fmt.Errorf("unknown routing strategy %q (llmq has %s)", s, strings.Join(Strategies, ", "))
 }

@@ -141,7 +141,7 @@ func BenchmarkPick(b *testing.B) {
 	for _, tc := range []struct {
 		strategy string
 		limited  bool
-	}{{config.SimpleShuffle, false}, {config.LeastBusy, false}, {config.SimpleShuffle, true}, {config.UsageBased, true}, {config.CostBased, true}} {
+	}{{config.SimpleShuffle, false}, {config.LeastBusy, false}, {config.ShortestExpectedDelay, false}, {config.SimpleShuffle, true}, {config.UsageBased, true}, {config.CostBased, true}} {
 		name := tc.strategy
 		if tc.limited {
 			name += "/limited"

@@ -85,6 +85,11 @@ type Config struct {
 	// see tags.go); TagMatchAll wants a deployment with every tag of the
 	// job instead of one (tag_filtering_match_any: false).
 	TagFiltering, TagMatchAll bool
+	// Affinity turns conversation affinity on (router_settings.
+	// llmq_conversation_affinity; see affinity.go): the jobs of one
+	// conversation go to the host that served its earlier turns while it
+	// has room. Default off.
+	Affinity bool
 	// Seed makes routing choices repeatable in tests. Default: random.
 	Seed uint64
 	// Observer, when set, is told of heartbeats, lost workers and each
@@ -102,10 +107,13 @@ type Config struct {
 // Dispatcher routes jobs to workers. Create it with New, run it with
 // Start, end it with Stop.
 type Dispatcher struct {
-	cfg      Config
-	nc       *nats.Conn
-	log      *slog.Logger
-	idVal    []string // shared header value, never mutated
+	cfg   Config
+	nc    *nats.Conn
+	log   *slog.Logger
+	idVal []string // shared header value, never mutated
+	// salt is a hash of the dispatcher's id: its preference among equal
+	// workers (shortest-expected-delay).
+	salt     uint64
 	jobSub   *nats.Subscription
 	hbSub    *nats.Subscription
 	retrySub *nats.Subscription
@@ -211,6 +219,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		nc:      cfg.Conn,
 		log:     cfg.Logger.With("dispatcher", cfg.ID),
 		idVal:   []string{cfg.ID},
+		salt:    hashString(cfg.ID),
 		tiers:   map[string]*tier{},
 		byID:    map[string]*tier{},
 		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
@@ -394,6 +403,10 @@ func (d *Dispatcher) onJob(m *nats.Msg) {
 		d.reply(m, err)
 		return
 	}
+	var key uint64
+	if d.cfg.Affinity {
+		key = sessionKey(m)
+	}
 	if !deadline.After(now) {
 		d.reply(m, schema.NewError(schema.CodeTimeout, "the job's deadline had passed when it reached the dispatcher"))
 		return
@@ -412,7 +425,7 @@ func (d *Dispatcher) onJob(m *nats.Msg) {
 		return
 	}
 	name = t.name
-	p := pending{msg: m, arrived: now, deadline: deadline, batch: m.Header.Get(schema.HeaderPriority) == schema.PriorityBatch, sel: sel}
+	p := pending{msg: m, arrived: now, deadline: deadline, batch: m.Header.Get(schema.HeaderPriority) == schema.PriorityBatch, sel: sel, key: key}
 	if sel != nil {
 		p.sel.prepare(t, now)
 		if e := t.tagRefusal(&p, now); e != nil {
@@ -468,6 +481,14 @@ func (d *Dispatcher) onJob(m *nats.Msg) {
 		return
 	}
 	ok := t.room(&p, d.cfg.MaxQueue) && t.queueOf(&p).push(p, d.cfg.MaxQueue)
+	if ok && d.cfg.Strategy == config.ShortestExpectedDelay {
+		// Jobs ahead may be waiting for busy workers while a slot this
+		// one should take is free: look at once, not at the next beat.
+		out, fails := d.drain(t, now, nil, nil)
+		d.mu.Unlock()
+		d.send(out, fails)
+		return
+	}
 	d.mu.Unlock()
 	if !ok {
 		d.reply(m, schema.Errorf(schema.CodeOverloaded, "tier %q has %d jobs waiting, the most this dispatcher holds", name, d.cfg.MaxQueue).WithRetryAfter(time.Second))
@@ -482,6 +503,7 @@ func (d *Dispatcher) assign(t *tier, w *worker, p pending, now time.Time) dispat
 		w.jobs = map[uint64]*pending{}
 	}
 	tracked := p
+	tracked.sent = now
 	w.jobs[w.sent] = &tracked
 	j := dispatch{p: p, w: w, seq: w.sent, tier: t.name, queued: now.Sub(p.arrived)}
 	d.stamp(j)
@@ -594,6 +616,9 @@ func (d *Dispatcher) drain(t *tier, now time.Time, out []dispatch, fails []faile
 }
 
 func (d *Dispatcher) drainQueue(t *tier, q *queue, now time.Time, out []dispatch, fails []failed) ([]dispatch, []failed) {
+	if d.cfg.Strategy == config.ShortestExpectedDelay {
+		return d.drainDelay(t, q, now, out, fails)
+	}
 	for q.len() > 0 {
 		p := q.peek()
 		if p.deadline.Before(now) {
@@ -773,11 +798,40 @@ func (d *Dispatcher) answerRateBlocked(t *tier, now time.Time, out []dispatch, f
 // pick chooses a worker of t with a free slot for p, or nil. Called with
 // d.mu held.
 func (d *Dispatcher) pick(t *tier, p *pending, now time.Time) *worker {
-	p.sel.prepare(t, now)
-	d.cands = t.candidates(d.cands, p, now)
-	w := pick(d.cfg.Strategy, d.cands, d.rng, d.cfg.LatencyBuffer)
-	clear(d.cands)
+	w, _ := d.pickOrWait(t, p, now)
 	return w
+}
+
+// pickOrWait is pick; when it returns no worker because p had better wait
+// for a busy one (shortest-expected-delay), wait is that one. Called with
+// d.mu held.
+func (d *Dispatcher) pickOrWait(t *tier, p *pending, now time.Time) (w, wait *worker) {
+	if p != nil {
+		p.sel.prepare(t, now)
+	}
+	d.cands = t.candidates(d.cands, p, now)
+	defer clear(d.cands)
+	affinity := p != nil && p.key != 0 && len(d.cands) > 0
+	if d.cfg.Strategy != config.ShortestExpectedDelay {
+		if affinity {
+			if a := t.affine(d.cands, p.key); a != nil {
+				return a, nil
+			}
+		}
+		return pick(d.cfg.Strategy, d.cands, d.rng, d.cfg.LatencyBuffer), nil
+	}
+	w, wait, delay := t.shortestDelay(d.cands, p, now, d.salt, d.cfg.ID, d.rng)
+	if affinity {
+		if a := t.preferred(d.cands, p, now); a != nil && a.delay(t.fastestKnown()) <= stayFactor*delay {
+			if slices.Contains(d.cands, a) {
+				return a, nil
+			}
+			if float64(now.Sub(p.arrived))/float64(time.Millisecond) <= stayFactor*delay {
+				return nil, a // not past what staying was worth: wait for it
+			}
+		}
+	}
+	return w, wait
 }
 
 // notify wakes those waiting for a fleet change. Called with d.mu held.

@@ -30,6 +30,13 @@ type worker struct {
 	// rel and tokens are the deployment's usage as collect last computed
 	// it, for the usage-based strategy (see tier.usage).
 	rel, tokens float64
+	// held counts the queued jobs shortest-expected-delay left waiting for
+	// the worker in the current pass over a queue (see sed.go).
+	held int
+	// observedMs is this dispatcher's moving average of its jobs' time on
+	// the worker, forward to the beat showing them done; lastLatencyMs
+	// the last median latency a beat reported.
+	observedMs, lastLatencyMs float64
 }
 
 // estimate is the worker's in-flight count as this dispatcher sees it: the
@@ -68,8 +75,9 @@ func (w *worker) expired(now time.Time) bool {
 }
 
 // reconcile forgets the tracked jobs the beat shows finished: those the
-// worker had received (sequence within Received) and no longer holds.
-func (w *worker) reconcile(self string) {
+// worker had received (sequence within Received) and no longer holds; it
+// observes how long they took (see worker.observe).
+func (w *worker) reconcile(self string, now time.Time) {
 	if len(w.jobs) == 0 {
 		return
 	}
@@ -85,6 +93,7 @@ func (w *worker) reconcile(self string) {
 			continue // not yet received when the beat was taken
 		}
 		if !holds(held, seq) {
+			w.observe(w.jobs[seq].sent, now)
 			delete(w.jobs, seq)
 		}
 	}

@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/llmq/llmq/schema"
 )
@@ -26,7 +27,7 @@ func TestReconcileLargeFleetState(t *testing.T) {
 		rng.Shuffle(len(held), func(i, j int) { held[i], held[j] = held[j], held[i] })
 		beat := append([]uint64(nil), held...)
 		w.hb = schema.Heartbeat{Jobs: map[string][]uint64{"d": held}}
-		w.reconcile("d")
+		w.reconcile("d", time.Now())
 		for seq := uint64(1); seq <= uint64(3*n)+1; seq++ {
 			want := seq > w.seen // not in the beat yet: kept
 			for _, h := range beat {
@@ -59,6 +60,6 @@ func BenchmarkReconcile(b *testing.B) {
 	w.hb = schema.Heartbeat{Jobs: map[string][]uint64{"d": held}}
 	b.ResetTimer()
 	for b.Loop() {
-		w.reconcile("d")
+		w.reconcile("d", time.Now())
 	}
 }

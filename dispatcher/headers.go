@@ -26,7 +26,7 @@ func producerHeader(k string) bool {
 		switch k {
 		case schema.HeaderDeadline, schema.HeaderTimeout, schema.HeaderPriority,
 			schema.HeaderDisableFallbacks, schema.HeaderStreaming, schema.HeaderControl, schema.HeaderTags,
-			schema.HeaderModel:
+			schema.HeaderModel, schema.HeaderSession:
 			return true
 		}
 		return false

@@ -76,7 +76,7 @@ func (d *Dispatcher) onHeartbeat(m *nats.Msg) {
 			d.removeWorker(t, i)
 			d.log.Info("worker left", "worker", hb.Worker, "tier", hb.Tier)
 			w.hb, w.seen = hb, hb.Received[d.cfg.ID]
-			w.reconcile(d.cfg.ID)
+			w.reconcile(d.cfg.ID, now)
 			fails = d.requeueLost(t, w, now, fails) // a worker that left holding jobs
 			out, fails = d.drain(t, now, out, fails)
 		}
@@ -101,7 +101,10 @@ func (d *Dispatcher) onHeartbeat(m *nats.Msg) {
 	}
 	w.seen = hb.Received[d.cfg.ID]
 	w.lastSeen = now
-	w.reconcile(d.cfg.ID)
+	if hb.Samples > 0 && hb.LatencyMs > 0 {
+		w.lastLatencyMs = hb.LatencyMs
+	}
+	w.reconcile(d.cfg.ID, now)
 	out, fails = d.drain(t, now, out, fails)
 	d.mu.Unlock()
 	d.send(out, fails)

@@ -25,6 +25,11 @@ type pending struct {
 	// sel narrows the workers the job may go to (tags, prompt size); nil
 	// when nothing does.
 	sel *selection
+	// key names the job's conversation for affinity (0: none).
+	key uint64
+	// sent is when the job was forwarded (set on the copy a worker's
+	// tracked jobs keep).
+	sent time.Time
 }
 
 func (p *pending) excluded(deployment string) bool {
@@ -117,4 +122,24 @@ func (q *queue) drain(out []pending) []pending {
 		out = append(out, q.pop())
 	}
 	return out
+}
+
+// at is the i-th job from the head (i < len).
+func (q *queue) at(i int) *pending { return &q.buf[(q.head+i)%len(q.buf)] }
+
+// removeAt takes out the i-th job from the head, keeping the others in
+// order; it moves the i jobs before it.
+func (q *queue) removeAt(i int) pending {
+	if i == 0 {
+		return q.pop()
+	}
+	n := len(q.buf)
+	p := q.buf[(q.head+i)%n]
+	for j := i; j > 0; j-- {
+		q.buf[(q.head+j)%n] = q.buf[(q.head+j-1)%n]
+	}
+	q.buf[q.head] = pending{}
+	q.head = (q.head + 1) % n
+	q.size--
+	return p
 }

@@ -53,6 +53,9 @@ func (d *Dispatcher) onRetry(m *nats.Msg) {
 	p, e, tierName := b.p, b.err, b.tier
 	p.msg = m
 	p.sel = d.selectionOf(h)
+	if d.cfg.Affinity {
+		p.key = retryKey(h)
+	}
 
 	d.mu.Lock()
 	if d.stopping {

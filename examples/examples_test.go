@@ -213,8 +213,8 @@ func TestDemo_LoadsWithNoWarningsAndNoKeys(t *testing.T) {
 	if m := cfg.ModelList[4].ModelInfo.Mode; m != "embedding" {
 		t.Errorf("embed tier: mode %q, want embedding", m)
 	}
-	if cfg.RouterSettings.RoutingStrategy != config.LeastBusy || cfg.RouterSettings.Timeout.D() != 60*time.Second {
-		t.Errorf("router_settings = %s, %v; want least-busy, 60s", cfg.RouterSettings.RoutingStrategy, cfg.RouterSettings.Timeout.D())
+	if cfg.RouterSettings.RoutingStrategy != config.ShortestExpectedDelay || cfg.RouterSettings.Timeout.D() != 60*time.Second {
+		t.Errorf("router_settings = %s, %v; want shortest-expected-delay, 60s", cfg.RouterSettings.RoutingStrategy, cfg.RouterSettings.Timeout.D())
 	}
 	if _, err := cfg.Deployment("tier1"); err == nil {
 		t.Error("Deployment(tier1) is ambiguous in the demo (two GPUs) but did not fail")
