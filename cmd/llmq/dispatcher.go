@@ -21,7 +21,7 @@ type dispatcherFlags struct {
 }
 
 func (f *dispatcherFlags) bind(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.strategy, "strategy", "", "routing strategy (default router_settings.routing_strategy, else simple-shuffle): simple-shuffle, least-busy, latency-based, weighted-shuffle, usage-based, cost-based (LiteLLM's spellings accepted)")
+	cmd.Flags().StringVar(&f.strategy, "strategy", "", "routing strategy (default router_settings.routing_strategy, else simple-shuffle): simple-shuffle, least-busy, latency-based, weighted-shuffle, usage-based, cost-based, shortest-expected-delay (LiteLLM's spellings accepted)")
 	cmd.Flags().IntVar(&f.maxQueue, "max-queue", 0, "jobs held per tier waiting for a free worker (default llmq_settings.max_queue, else 10000)")
 	cmd.Flags().DurationVar(&f.drain, "drain-timeout", 30*time.Second, "how long a stop waits for in-flight work")
 }
@@ -46,6 +46,7 @@ func (f *dispatcherFlags) dispatcherConfig(cfg *config.Config) dispatcher.Config
 			dc.Tiers = append(dc.Tiers, t)
 		}
 		dc.Aliases = cfg.Aliases()
+		dc.Affinity = cfg.RouterSettings.ConversationAffinity
 	}
 	return dc
 }
