@@ -136,6 +136,11 @@ type LitellmParams struct {
 	// DropParams: llmq always drops parameters a provider does not
 	// support (LiteLLM's drop_params: true); false is warned about.
 	DropParams *bool `yaml:"drop_params"`
+	// KeepAlive is how long an Ollama host keeps the model loaded after a
+	// call ("5m", "1h", -1 for ever, 0 to unload at once; a bare number
+	// is seconds), sent with every call as LiteLLM passes it. Empty: the
+	// host's OLLAMA_KEEP_ALIVE.
+	KeepAlive string `yaml:"keep_alive"`
 	// Sim configures the built-in simulator provider (model "sim/<name>").
 	Sim SimParams `yaml:"sim"`
 }
