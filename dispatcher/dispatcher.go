@@ -85,6 +85,10 @@ type Config struct {
 	// see tags.go); TagMatchAll wants a deployment with every tag of the
 	// job instead of one (tag_filtering_match_any: false).
 	TagFiltering, TagMatchAll bool
+	// NoResidency turns residency-aware routing off (residency.go): jobs
+	// go to workers whose host has not loaded their model as readily as
+	// to warm ones, as LiteLLM routes. Default: on.
+	NoResidency bool
 	// Seed makes routing choices repeatable in tests. Default: random.
 	Seed uint64
 	// Observer, when set, is told of heartbeats, lost workers and each
@@ -775,8 +779,9 @@ func (d *Dispatcher) answerRateBlocked(t *tier, now time.Time, out []dispatch, f
 func (d *Dispatcher) pick(t *tier, p *pending, now time.Time) *worker {
 	p.sel.prepare(t, now)
 	d.cands = t.candidates(d.cands, p, now)
-	w := pick(d.cfg.Strategy, d.cands, d.rng, d.cfg.LatencyBuffer)
+	w := pick(d.cfg.Strategy, d.residency(t, d.cands, now), d.rng, d.cfg.LatencyBuffer)
 	clear(d.cands)
+	d.picked(w, now)
 	return w
 }
 

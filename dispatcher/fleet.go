@@ -30,6 +30,9 @@ type worker struct {
 	// rel and tokens are the deployment's usage as collect last computed
 	// it, for the usage-based strategy (see tier.usage).
 	rel, tokens float64
+	// busyAt is when the worker last had a job; warmUntil how long a
+	// cold worker just sent a job counts as warm (residency.go).
+	busyAt, warmUntil time.Time
 }
 
 // estimate is the worker's in-flight count as this dispatcher sees it: the

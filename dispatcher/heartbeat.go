@@ -101,6 +101,7 @@ func (d *Dispatcher) onHeartbeat(m *nats.Msg) {
 	}
 	w.seen = hb.Received[d.cfg.ID]
 	w.lastSeen = now
+	w.noteBusy(now)
 	w.reconcile(d.cfg.ID)
 	out, fails = d.drain(t, now, out, fails)
 	d.mu.Unlock()

@@ -19,7 +19,7 @@ const residencyTimeout = 2 * time.Second
 // cold (provider.Residency.Stale), to ask the host again at once.
 const staleCheck = 100 * time.Millisecond
 
-// residencyLoop asks the host which models it has loaded at start, every
+// residencyLoop asks the host which models it has loaded every
 // ResidencyInterval, and soon after a call found its model cold (the load
 // may have evicted another model). A change of residency makes the worker
 // beat at once.
@@ -27,7 +27,7 @@ func (w *Worker) residencyLoop(r provider.Resident) {
 	defer w.beatWG.Done()
 	t := time.NewTicker(staleCheck)
 	defer t.Stop()
-	var last time.Time
+	last := time.Now() // Start has asked once (firstResidency)
 	prev := r.Residency()
 	for {
 		if now := time.Now(); now.Sub(last) >= w.cfg.ResidencyInterval || r.Residency().Stale {
@@ -83,4 +83,19 @@ func (w *Worker) warmUp(ctx context.Context) {
 		return
 	}
 	w.log.Info("model loaded before the first beat", "model", w.cfg.Model, "took", time.Since(start).Round(time.Millisecond))
+}
+
+// firstResidency asks the host which models it has loaded before the
+// worker first beats, so its first beat says whether it is warm (bounded
+// by residencyTimeout; a host that does not answer leaves it unknown).
+func (w *Worker) firstResidency(ctx context.Context) {
+	r, ok := w.cfg.Provider.(provider.Resident)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, residencyTimeout)
+	defer cancel()
+	if err := r.Refresh(ctx); err != nil {
+		w.log.Debug("asking the host which models it has loaded", "err", err)
+	}
 }

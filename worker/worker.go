@@ -280,6 +280,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	w.warmUp(ctx) // before the worker takes jobs or beats
+	w.firstResidency(ctx)
 	sub, err := w.nc.Subscribe(w.subject, w.accept)
 	if err != nil {
 		return fmt.Errorf("worker: subscribe %s: %w", w.subject, err)
