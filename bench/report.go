@@ -90,7 +90,7 @@ func targets(res *Results) []Target {
 			})
 		}
 	}
-	return out
+	return append(out, hostsTargets(res.Hosts)...)
 }
 
 func findRun(runs []RoutingRun, router string, dispatchers int, load float64) (RoutingRun, bool) {
@@ -355,6 +355,9 @@ func (res *Results) Markdown(w io.Writer, notes string) error {
 				fmtBytes(float64(row.LoadedBytes)), fmtBytes(row.BytesPerJob), row.Completed)
 		}
 		p("\n")
+	}
+	if h := res.Hosts; h != nil {
+		h.markdown(p)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -27,7 +27,7 @@ const (
 
 // allSections lists every section, in order.
 func allSections() []string {
-	return []string{SectionLatency, SectionThroughput, SectionRouting, SectionMemory}
+	return []string{SectionLatency, SectionThroughput, SectionRouting, SectionMemory, SectionHosts}
 }
 
 // Options shape a run. The zero value is the full run (about six minutes
@@ -68,6 +68,9 @@ type Options struct {
 	// MeanTokens is the mean output length of routing jobs (exponential,
 	// 1 to 4× the mean). Default 24.
 	MeanTokens int
+	// HostsDuration is how long each layout of the GPU hosts section
+	// runs. Default 20 s.
+	HostsDuration time.Duration
 	// InFlight is the memory section's jobs in flight. Default 10000.
 	InFlight int
 	// Timeout bounds one call. Default 30 s.
@@ -124,6 +127,9 @@ func (o Options) withDefaults() Options {
 	if o.MeanTokens <= 0 {
 		o.MeanTokens = 24
 	}
+	if o.HostsDuration <= 0 {
+		o.HostsDuration = 20 * time.Second
+	}
 	if o.InFlight <= 0 {
 		o.InFlight = 10000
 	}
@@ -149,6 +155,7 @@ type Results struct {
 	Throughput *ThroughputResults `json:"throughput,omitempty"`
 	Routing    *RoutingResults    `json:"routing,omitempty"`
 	Memory     *MemoryResults     `json:"memory,omitempty"`
+	Hosts      *HostsResults      `json:"hosts,omitempty"`
 	// Targets compare the results with the bars of issue 6.
 	Targets []Target `json:"targets"`
 	Seconds float64  `json:"seconds"`
@@ -211,6 +218,8 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 			res.Routing, err = r.routing(ctx)
 		case SectionMemory:
 			res.Memory, err = r.memory(ctx)
+		case SectionHosts:
+			res.Hosts, err = r.hosts(ctx)
 		}
 		if err != nil {
 			err = fmt.Errorf("bench: %s: %w", s, err)
@@ -283,6 +292,7 @@ func Quick() Options {
 		Strategies:      []string{config.LeastBusy, config.SimpleShuffle},
 		Dispatchers:     []int{1, 2},
 		RoutingDuration: 500 * time.Millisecond,
+		HostsDuration:   2 * time.Second,
 		InFlight:        200,
 		Timeout:         30 * time.Second,
 	}

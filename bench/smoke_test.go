@@ -29,6 +29,8 @@ func TestSmoke(t *testing.T) {
 	}
 	o := bench.Quick()
 	o.LLMQ = bin
+	// The GPU hosts section has its own test (TestHostsSection).
+	o.Sections = []string{bench.SectionLatency, bench.SectionThroughput, bench.SectionRouting, bench.SectionMemory}
 	var log bytes.Buffer
 	o.Log = &log
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -78,7 +78,7 @@ func command() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.LLMQ, "llmq", "bin/llmq", "llmq binary to run as separate processes")
-	f.StringSliceVar(&o.Sections, "sections", nil, "sections to run: latency, throughput, routing, memory (default all)")
+	f.StringSliceVar(&o.Sections, "sections", nil, "sections to run: latency, throughput, routing, memory, hosts (default all)")
 	f.IntSliceVar(&o.Rates, "rates", nil, "offered loads of the latency section, req/s (default 1000,5000)")
 	f.DurationVar(&o.RateDuration, "rate-duration", 0, "how long each path runs at each rate (default 8s)")
 	f.IntSliceVar(&o.Concurrency, "concurrency", nil, "throughput levels (default 1,4,16,64,256,1024)")
@@ -86,6 +86,7 @@ func command() *cobra.Command {
 	f.Float64SliceVar(&o.Loads, "loads", nil, "routing loads as shares of capacity (default 0.5,0.8,0.95)")
 	f.StringSliceVar(&o.Strategies, "strategies", nil, "routing strategies to compare (default all)")
 	f.DurationVar(&o.RoutingDuration, "routing-duration", 0, "how long each routing run offers load (default 6s)")
+	f.DurationVar(&o.HostsDuration, "hosts-duration", 0, "how long each layout of the GPU hosts section runs (default 20s)")
 	f.IntVar(&o.InFlight, "in-flight", 0, "jobs in flight in the memory section (default 10000)")
 	f.Uint64Var(&o.Seed, "seed", 0, "seed of workloads and routing choices (default 1)")
 	f.BoolVar(&quick, "quick", false, "smoke-sized numbers: every section in seconds (not for BENCHMARKS.md)")
