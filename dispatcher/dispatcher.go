@@ -779,7 +779,7 @@ func (d *Dispatcher) answerRateBlocked(t *tier, now time.Time, out []dispatch, f
 func (d *Dispatcher) pick(t *tier, p *pending, now time.Time) *worker {
 	p.sel.prepare(t, now)
 	d.cands = t.candidates(d.cands, p, now)
-	w := pick(d.cfg.Strategy, d.residency(t, d.cands, now), d.rng, d.cfg.LatencyBuffer)
+	w := pick(d.cfg.Strategy, d.residency(t, d.cands, p, now), d.rng, d.cfg.LatencyBuffer)
 	clear(d.cands)
 	d.picked(w, now)
 	return w

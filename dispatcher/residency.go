@@ -17,8 +17,9 @@ import (
 //   - when every candidate is cold and the tier has no warm worker, the
 //     job goes to a cold one on the least busy host (it must load
 //     somewhere);
-//   - when the tier's warm workers are full, a cold candidate on an idle
-//     host (no job on any of its workers, of any tier, for HostIdleFor)
+//   - when the tier's warm workers are full — for SpreadAfter since the
+//     job came: this dispatcher's view of them may be a beat behind — a
+//     cold candidate on an idle host (no job on any of its workers, of any tier, for HostIdleFor)
 //     takes the job: waiting on a busy host while a GPU sits idle is the
 //     worse bet once load keeps coming, and that is how a tier spreads to
 //     more hosts under load;
@@ -39,6 +40,10 @@ const DefaultLoadTime = 3 * time.Second
 // HostIdleFor is how long a host must have run no job, on any of its
 // workers, to count as idle.
 const HostIdleFor = time.Second
+
+// SpreadAfter is the least time a job waits for a warm worker of its tier
+// before it may go to a cold host while warm ones exist.
+const SpreadAfter = 250 * time.Millisecond
 
 // cold reports whether the worker's host has not loaded its model, as far
 // as this dispatcher knows at now.
@@ -87,7 +92,7 @@ func (w *worker) noteBusy(now time.Time) {
 // residency is off or every candidate is warm, and an empty list when the
 // job should wait for a warm worker. It reorders cands. Called with d.mu
 // held.
-func (d *Dispatcher) residency(t *tier, cands []*worker, now time.Time) []*worker {
+func (d *Dispatcher) residency(t *tier, cands []*worker, p *pending, now time.Time) []*worker {
 	if d.cfg.NoResidency || len(cands) == 0 {
 		return cands
 	}
@@ -121,6 +126,12 @@ func (d *Dispatcher) residency(t *tier, cands []*worker, now time.Time) []*worke
 	}
 	if slots == 0 {
 		return d.leastBusyHosts(cands, now)
+	}
+	if p == nil || now.Sub(p.arrived) < SpreadAfter {
+		// The warm workers may only look full: this dispatcher counts
+		// the jobs it sent until a beat says they ended, and beats lag.
+		// A job waits SpreadAfter for a warm slot before it may go cold.
+		return cands[:0]
 	}
 	if idle := d.idleHosts(cands, now); len(idle) > 0 {
 		return idle
