@@ -153,3 +153,46 @@ func TestFromDeployment_KeepAliveGoesWithEveryOllamaCall(t *testing.T) {
 		t.Errorf("keep_alive soon: %v, want an error naming it", err)
 	}
 }
+
+func TestWarmUp_TakesAHostSlot(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	hold := make(chan struct{})
+	host := gpuHost(t, 2, hold)
+	budget, err := worker.NewHostBudget(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	coder := e.worker(ollamaOn(t, host.URL(), "coder:14b"), func(c *worker.Config) {
+		c.Tier, c.Deployment, c.Model, c.HostBudget = "t-code", "d-code", "coder:14b", budget
+	})
+	running := e.requestAsync(job(t, coder, ask("hi")))
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := host.Await(ctx, func(s ollamatest.Stats) bool { return s.InFlight == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	// The chat worker's warm-up waits for the host's one slot.
+	started := make(chan *worker.Worker, 1)
+	go func() {
+		started <- e.worker(ollamaOn(t, host.URL(), "chat:8b"), func(c *worker.Config) {
+			c.Tier, c.Deployment, c.Model, c.HostBudget, c.WarmUp = "t-chat", "d-chat", "chat:8b", budget, true
+		})
+	}()
+	select {
+	case <-started:
+		t.Fatal("the warm-up ran while the host's one slot was busy")
+	case <-time.After(300 * time.Millisecond): // a bound on a non-event: the warm-up takes a few ms
+	}
+	close(hold)
+	if m := awaitReply(t, running); m.Header.Get(schema.HeaderStatus) != "" {
+		t.Fatalf("job failed: %s", m.Data)
+	}
+	<-started
+	if got := host.MaxInFlight(); got != 1 {
+		t.Errorf("the host ran %d calls at once (a job and a warm-up), want the budget's 1", got)
+	}
+	if got := host.Loaded(); !slices.Equal(got, []string{"chat:8b", "coder:14b"}) {
+		t.Errorf("loaded %v, want both", got)
+	}
+}

@@ -77,6 +77,15 @@ func (w *Worker) warmUp(ctx context.Context) {
 	if !ok {
 		return
 	}
+	if h := w.cfg.HostBudget; h != nil {
+		// A load is a call on the host: it takes a slot of the budget
+		// the host's other workers may already be using.
+		if err := h.acquire(ctx.Done()); err != nil {
+			w.log.Warn("warm-up skipped; starting cold", "err", err)
+			return
+		}
+		defer h.release()
+	}
 	start := time.Now()
 	if err := wm.Warm(ctx); err != nil {
 		w.log.Warn("warm-up failed; starting cold", "err", err)
