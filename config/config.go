@@ -675,6 +675,9 @@ func (f *finisher) finish() {
 		if lp.DropParams != nil && !*lp.DropParams {
 			ds.warnf(keyLine(params, "drop_params"), p+".litellm_params.drop_params", "%s", dropParamsNote)
 		}
+		if lp.KeepAlive != "" && !isOllamaModel(lp.Model) {
+			ds.warnf(keyLine(params, "keep_alive"), p+".litellm_params.keep_alive", "ignored: keep_alive is sent to Ollama hosts only (ollama/, ollama_chat/ models)")
+		}
 		d.ID = d.ModelInfo.ID
 		if d.ID == "" && i < len(f.ids) {
 			d.ID = f.ids[i]
