@@ -125,7 +125,7 @@ func (d *Dispatcher) residency(t *tier, cands []*worker, p *pending, now time.Ti
 		}
 	}
 	if slots == 0 {
-		return d.leastBusyHosts(cands, now)
+		return leastBusyHosts(cands, d.hostStates(cands, now))
 	}
 	if p == nil || now.Sub(p.arrived) < SpreadAfter {
 		// The warm workers may only look full: this dispatcher counts
@@ -133,7 +133,8 @@ func (d *Dispatcher) residency(t *tier, cands []*worker, p *pending, now time.Ti
 		// A job waits SpreadAfter for a warm slot before it may go cold.
 		return cands[:0]
 	}
-	if idle := d.idleHosts(cands, now); len(idle) > 0 {
+	hs := d.hostStates(cands, now)
+	if idle := idleHosts(cands, hs); len(idle) > 0 {
 		return idle
 	}
 	if n == 0 {
@@ -146,7 +147,7 @@ func (d *Dispatcher) residency(t *tier, cands []*worker, p *pending, now time.Ti
 	var bestAt time.Duration
 	for i, w := range cands {
 		at := w.loadTime() + call
-		if d.hostBusy(w, now) {
+		if hs[w.hostKey()].busy {
 			at += call
 		}
 		if best < 0 || at < bestAt {
@@ -172,11 +173,49 @@ func (d *Dispatcher) picked(w *worker, now time.Time) {
 	}
 }
 
+// hostState is what residency needs of a candidate's host: whether any
+// of its workers, of any tier, had a job within HostIdleFor, and the jobs
+// running on it.
+type hostState struct {
+	busy bool
+	load int
+}
+
+// hostStates returns the state of the hosts of cands, in one pass over the
+// fleet. Called with d.mu held.
+func (d *Dispatcher) hostStates(cands []*worker, now time.Time) map[string]*hostState {
+	hs := make(map[string]*hostState, len(cands))
+	for _, w := range cands {
+		hs[w.hostKey()] = &hostState{}
+	}
+	for _, t := range d.tiers {
+		for _, v := range t.workers {
+			h := hs[v.hostKey()]
+			if h == nil {
+				continue
+			}
+			if v.running() || now.Sub(v.busyAt) < HostIdleFor {
+				h.busy = true
+			}
+			if v.hb.HostSlots > 0 {
+				n := v.hb.HostInFlight // the host's own count, in each of its workers' beats
+				if v.sent > v.seen {
+					n += int(v.sent - v.seen)
+				}
+				h.load = max(h.load, n)
+				continue
+			}
+			h.load += v.estimate()
+		}
+	}
+	return hs
+}
+
 // idleHosts keeps, in cands' array, the candidates whose host is idle.
-func (d *Dispatcher) idleHosts(cands []*worker, now time.Time) []*worker {
+func idleHosts(cands []*worker, hs map[string]*hostState) []*worker {
 	out := cands[:0]
 	for _, w := range cands {
-		if !d.hostBusy(w, now) {
+		if !hs[w.hostKey()].busy {
 			out = append(out, w)
 		}
 	}
@@ -185,57 +224,21 @@ func (d *Dispatcher) idleHosts(cands []*worker, now time.Time) []*worker {
 
 // leastBusyHosts keeps, in cands' array, the candidates on idle hosts,
 // else those whose host runs the fewest jobs.
-func (d *Dispatcher) leastBusyHosts(cands []*worker, now time.Time) []*worker {
-	if idle := d.idleHosts(cands, now); len(idle) > 0 {
+func leastBusyHosts(cands []*worker, hs map[string]*hostState) []*worker {
+	if idle := idleHosts(cands, hs); len(idle) > 0 {
 		return idle
 	}
 	least := -1
 	for _, w := range cands {
-		if l := d.hostLoad(w); least < 0 || l < least {
+		if l := hs[w.hostKey()].load; least < 0 || l < least {
 			least = l
 		}
 	}
 	out := cands[:0]
 	for _, w := range cands {
-		if d.hostLoad(w) == least {
+		if hs[w.hostKey()].load == least {
 			out = append(out, w)
 		}
 	}
 	return out
-}
-
-// hostBusy reports whether any worker on w's host, of any tier, has had a
-// job within HostIdleFor of now.
-func (d *Dispatcher) hostBusy(w *worker, now time.Time) bool {
-	host := w.hostKey()
-	for _, t := range d.tiers {
-		for _, v := range t.workers {
-			if v.hostKey() == host && (v.running() || now.Sub(v.busyAt) < HostIdleFor) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// hostLoad counts the jobs running on w's host across its workers.
-func (d *Dispatcher) hostLoad(w *worker) int {
-	host := w.hostKey()
-	n := 0
-	for _, t := range d.tiers {
-		for _, v := range t.workers {
-			if v.hostKey() != host {
-				continue
-			}
-			if v.hb.HostSlots > 0 {
-				n = max(n, v.hb.HostInFlight) // the host's own count
-				if v.sent > v.seen {
-					n += int(v.sent - v.seen)
-				}
-				continue
-			}
-			n += v.estimate()
-		}
-	}
-	return n
 }
