@@ -93,7 +93,7 @@ func targets(res *Results) []Target {
 			})
 		}
 	}
-	return out
+	return append(out, hostsTargets(res.Hosts)...)
 }
 
 func findRun(runs []RoutingRun, router string, dispatchers int, load float64) (RoutingRun, bool) {
@@ -364,6 +364,9 @@ func (res *Results) Markdown(w io.Writer, notes string) error {
 	}
 	if h := res.Hosts; h != nil {
 		hostsMarkdown(b, h)
+	}
+	if rr := res.Residency; rr != nil {
+		rr.markdown(p)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -29,7 +29,7 @@ const (
 
 // allSections lists every section, in order.
 func allSections() []string {
-	return []string{SectionLatency, SectionThroughput, SectionRouting, SectionMemory, SectionGateway, SectionHosts}
+	return []string{SectionLatency, SectionThroughput, SectionRouting, SectionMemory, SectionGateway, SectionHosts, SectionResidency}
 }
 
 // Options shape a run. The zero value is the full run (about six minutes
@@ -87,6 +87,9 @@ type Options struct {
 	// CacheProducers are the conversations held at once on the cache
 	// fleet, each of CacheTurns turns. Default 12 and 6.
 	CacheProducers, CacheTurns int
+	// ResidencyDuration is how long each layout of the residency
+	// section (GPU hosts that hold one model at a time) runs. Default 20 s.
+	ResidencyDuration time.Duration
 	// InFlight is the memory section's jobs in flight. Default 10000.
 	InFlight int
 	// GatewayClients is the gateway section's closed-loop concurrency.
@@ -176,6 +179,9 @@ func (o Options) withDefaults() Options {
 	if o.CacheTurns <= 0 {
 		o.CacheTurns = 6
 	}
+	if o.ResidencyDuration <= 0 {
+		o.ResidencyDuration = 20 * time.Second
+	}
 	if o.InFlight <= 0 {
 		o.InFlight = 10000
 	}
@@ -212,6 +218,7 @@ type Results struct {
 	Hosts      *HostsResults      `json:"hosts,omitempty"`
 	Memory     *MemoryResults     `json:"memory,omitempty"`
 	Gateway    *GatewayResults    `json:"gateway,omitempty"`
+	Residency  *ResidencyResults  `json:"residency,omitempty"`
 	// Targets compare the results with the bars of issue 6.
 	Targets []Target `json:"targets"`
 	Seconds float64  `json:"seconds"`
@@ -278,6 +285,8 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 			res.Memory, err = r.memory(ctx)
 		case SectionGateway:
 			res.Gateway, err = r.gateway(ctx)
+		case SectionResidency:
+			res.Residency, err = r.residency(ctx)
 		}
 		if err != nil {
 			err = fmt.Errorf("bench: %s: %w", s, err)
@@ -340,26 +349,27 @@ var errStopped = errors.New("bench: stopped")
 // little.
 func Quick() Options {
 	return Options{
-		Rates:           []int{200},
-		RateDuration:    500 * time.Millisecond,
-		Rounds:          2,
-		Concurrency:     []int{1, 8},
-		StepDuration:    300 * time.Millisecond,
-		ProfileDuration: 300 * time.Millisecond,
-		Loads:           []float64{0.5},
-		Strategies:      []string{config.LeastBusy, config.SimpleShuffle},
-		Dispatchers:     []int{1, 2},
-		RoutingDuration: 500 * time.Millisecond,
-		HostsProducers:  []int{8},
-		HostsStrategies: []string{config.LeastBusy, config.ShortestExpectedDelay},
-		HostsDuration:   400 * time.Millisecond,
-		HostsWarmUp:     200 * time.Millisecond,
-		CacheProducers:  6,
-		CacheTurns:      3,
-		InFlight:        200,
-		GatewayClients:  8,
-		GatewayRate:     200,
-		GatewayDuration: 600 * time.Millisecond,
-		Timeout:         30 * time.Second,
+		Rates:             []int{200},
+		RateDuration:      500 * time.Millisecond,
+		Rounds:            2,
+		Concurrency:       []int{1, 8},
+		StepDuration:      300 * time.Millisecond,
+		ProfileDuration:   300 * time.Millisecond,
+		Loads:             []float64{0.5},
+		Strategies:        []string{config.LeastBusy, config.SimpleShuffle},
+		Dispatchers:       []int{1, 2},
+		RoutingDuration:   500 * time.Millisecond,
+		HostsProducers:    []int{8},
+		HostsStrategies:   []string{config.LeastBusy, config.ShortestExpectedDelay},
+		HostsDuration:     400 * time.Millisecond,
+		HostsWarmUp:       200 * time.Millisecond,
+		CacheProducers:    6,
+		CacheTurns:        3,
+		ResidencyDuration: 2 * time.Second,
+		InFlight:          200,
+		GatewayClients:    8,
+		GatewayRate:       200,
+		GatewayDuration:   600 * time.Millisecond,
+		Timeout:           30 * time.Second,
 	}
 }

@@ -29,6 +29,9 @@ func TestSmoke(t *testing.T) {
 	}
 	o := bench.Quick()
 	o.LLMQ = bin
+	// The residency section has its own test (TestResidencySection).
+	o.Sections = []string{bench.SectionLatency, bench.SectionThroughput, bench.SectionRouting, bench.SectionMemory,
+		bench.SectionGateway, bench.SectionHosts}
 	var log bytes.Buffer
 	o.Log = &log
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

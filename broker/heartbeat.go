@@ -44,6 +44,12 @@ const (
 	MaxTagLen   = schema.MaxTagLen
 	// MaxInputTokens bounds a beat's max_input_tokens.
 	MaxInputTokens = 100_000_000
+	// MaxBeatLoaded and MaxLoadedNameLen bound a beat's loaded models: the
+	// first MaxBeatLoaded names of at most MaxLoadedNameLen bytes are
+	// kept, the rest dropped. MaxLoadMs bounds load_ms.
+	MaxBeatLoaded    = schema.MaxLoadedModels
+	MaxLoadedNameLen = schema.MaxModelNameLen
+	MaxLoadMs        = 3_600_000
 )
 
 // ErrBadHeartbeat wraps every reason a heartbeat is refused.
@@ -67,7 +73,10 @@ var ErrBadHeartbeat = errors.New("bad heartbeat")
 //     finite and 0…MaxCostPerToken.
 //   - tags keep at most MaxBeatTags non-empty, distinct tags of at most
 //     MaxTagLen bytes, max_input_tokens is 0…MaxInputTokens;
-//   - a mode other than "embedding" is cleared (chat).
+//   - a mode other than "embedding" is cleared (chat);
+//   - loaded keeps at most MaxBeatLoaded non-empty, distinct names of at
+//     most MaxLoadedNameLen bytes, load_ms is finite and 0…MaxLoadMs,
+//     host_slots 0…MaxCapacity and host_in_flight 0…2×host_slots.
 //
 // Every refusal wraps ErrBadHeartbeat.
 func (s Subjects) DecodeHeartbeat(subject string, data []byte, now time.Time) (schema.Heartbeat, error) {
@@ -160,24 +169,32 @@ func clampHeartbeat(hb *schema.Heartbeat, now time.Time) {
 	if hb.Mode != schema.ModeEmbedding {
 		hb.Mode = "" // a mode this version does not know: chat
 	}
+	hb.Loaded = clampNames(hb.Loaded, MaxBeatLoaded, MaxLoadedNameLen)
+	hb.LoadMs = finite(hb.LoadMs, MaxLoadMs)
+	hb.HostSlots = min(max(hb.HostSlots, 0), MaxCapacity)
+	hb.HostInFlight = min(max(hb.HostInFlight, 0), 2*hb.HostSlots)
 }
 
 // clampTags keeps the first MaxBeatTags non-empty, distinct tags of at
 // most MaxTagLen bytes, reusing tags' array when nothing is dropped.
-func clampTags(tags []string) []string {
-	ok := len(tags) <= MaxBeatTags
-	for i := 0; ok && i < len(tags); i++ {
-		if t := tags[i]; t == "" || len(t) > MaxTagLen || slices.Contains(tags[:i], t) {
+func clampTags(tags []string) []string { return clampNames(tags, MaxBeatTags, MaxTagLen) }
+
+// clampNames keeps the first most non-empty, distinct names of at most
+// maxLen bytes, reusing names' array when nothing is dropped.
+func clampNames(names []string, most, maxLen int) []string {
+	ok := len(names) <= most
+	for i := 0; ok && i < len(names); i++ {
+		if t := names[i]; t == "" || len(t) > maxLen || slices.Contains(names[:i], t) {
 			ok = false
 		}
 	}
 	if ok {
-		return tags
+		return names
 	}
 	var out []string
-	for _, t := range tags {
-		if t != "" && len(t) <= MaxTagLen && !slices.Contains(out, t) {
-			if out = append(out, t); len(out) == MaxBeatTags {
+	for _, t := range names {
+		if t != "" && len(t) <= maxLen && !slices.Contains(out, t) {
+			if out = append(out, t); len(out) == most {
 				break
 			}
 		}

@@ -3,6 +3,7 @@ package broker_test
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -177,6 +178,38 @@ func TestDecodeHeartbeat_ClampsTagsAndWindow(t *testing.T) {
 	}
 }
 
+func TestDecodeHeartbeat_ClampsResidency(t *testing.T) {
+	t.Parallel()
+	s := broker.Subjects{Prefix: "p"}
+	hb := validBeat(s)
+	hb.Cold = true
+	hb.Loaded = []string{"coder:14b", "", strings.Repeat("m", broker.MaxLoadedNameLen+1), "coder:14b"}
+	for i := range 3 * broker.MaxBeatLoaded {
+		hb.Loaded = append(hb.Loaded, fmt.Sprintf("m%d:latest", i))
+	}
+	hb.LoadMs, hb.HostSlots, hb.HostInFlight = math.Inf(1), 1<<30, 1<<30
+	got, err := s.DecodeHeartbeat(s.Heartbeat(hb.Worker), encodeBeat(t, hb), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Cold || len(got.Loaded) != broker.MaxBeatLoaded || got.Loaded[0] != "coder:14b" || got.Loaded[1] != "m0:latest" {
+		t.Fatalf("cold %v, loaded %d names starting %q: not clamped", got.Cold, len(got.Loaded), got.Loaded[:2])
+	}
+	for _, m := range got.Loaded {
+		if m == "" || len(m) > broker.MaxLoadedNameLen {
+			t.Fatalf("kept name %q", m)
+		}
+	}
+	if got.LoadMs != broker.MaxLoadMs || got.HostSlots != broker.MaxCapacity || got.HostInFlight != 2*broker.MaxCapacity {
+		t.Fatalf("load_ms %v, host slots %d, host in flight %d: not clamped", got.LoadMs, got.HostSlots, got.HostInFlight)
+	}
+	hb.Loaded, hb.LoadMs, hb.HostSlots, hb.HostInFlight = nil, math.NaN(), -1, 5
+	got, _ = s.DecodeHeartbeat(s.Heartbeat(hb.Worker), encodeBeat(t, hb), time.Now())
+	if got.Loaded != nil || got.LoadMs != 0 || got.HostSlots != 0 || got.HostInFlight != 0 {
+		t.Fatalf("loaded %v, load_ms %v, host %d/%d", got.Loaded, got.LoadMs, got.HostInFlight, got.HostSlots)
+	}
+}
+
 // TestDecodeHeartbeat_HostileLengthsDoNotAllocate is finding 3 of issue
 // 10: a 59-byte beat whose array claims 2^32 elements made every reader
 // die of "out of memory" (msgpack allocates the claimed length up front).
@@ -243,7 +276,9 @@ func FuzzDecodeHeartbeat(f *testing.F) {
 		if got.Capacity < 1 || got.Capacity > broker.MaxCapacity || got.InFlight < 0 || got.InFlight > 2*got.Capacity ||
 			got.IntervalMs < broker.MinBeatInterval.Milliseconds() || got.IntervalMs > broker.MaxBeatInterval.Milliseconds() ||
 			got.CoolingUntilMs > now.Add(broker.MaxCooling).UnixMilli() || got.Subject != s.Worker(got.Worker) || !broker.ValidTier(got.Tier) ||
-			len(got.Tags) > broker.MaxBeatTags || got.MaxInputTokens < 0 || got.MaxInputTokens > broker.MaxInputTokens {
+			len(got.Tags) > broker.MaxBeatTags || got.MaxInputTokens < 0 || got.MaxInputTokens > broker.MaxInputTokens ||
+			len(got.Loaded) > broker.MaxBeatLoaded || got.LoadMs < 0 || got.LoadMs > broker.MaxLoadMs ||
+			got.HostSlots < 0 || got.HostSlots > broker.MaxCapacity || got.HostInFlight < 0 || got.HostInFlight > 2*got.HostSlots {
 			t.Fatalf("accepted out of bounds: %+v", got)
 		}
 	})

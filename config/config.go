@@ -141,6 +141,11 @@ type LitellmParams struct {
 	// bad_request naming it (LiteLLM's drop_params). Unset:
 	// litellm_settings.drop_params, else false.
 	DropParams *bool `yaml:"drop_params"`
+	// KeepAlive is how long an Ollama host keeps the model loaded after a
+	// call ("5m", "1h", -1 for ever, 0 to unload at once; a bare number
+	// is seconds), sent with every call as LiteLLM passes it. Empty: the
+	// host's OLLAMA_KEEP_ALIVE.
+	KeepAlive string `yaml:"keep_alive"`
 	// Sim configures the built-in simulator provider (model "sim/<name>").
 	Sim SimParams `yaml:"sim"`
 }
@@ -685,6 +690,9 @@ func (f *finisher) finish() {
 		}
 		if lp.OutputCostPerToken == 0 {
 			lp.OutputCostPerToken = d.ModelInfo.OutputCostPerToken
+		}
+		if lp.KeepAlive != "" && !isOllamaModel(lp.Model) {
+			ds.warnf(keyLine(params, "keep_alive"), p+".litellm_params.keep_alive", "ignored: keep_alive is sent to Ollama hosts only (ollama/, ollama_chat/ models)")
 		}
 		d.ID = d.ModelInfo.ID
 		if d.ID == "" && i < len(f.ids) {

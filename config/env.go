@@ -54,3 +54,14 @@ func firstSet(names []string, lookup func(string) (string, bool)) (name, value s
 	}
 	return "", "", false
 }
+
+// isOllamaModel reports whether a litellm_params.model is served by the
+// Ollama adapter (ollama/, ollama_chat/).
+func isOllamaModel(model string) bool {
+	prefix, _, ok := family.Split(model)
+	if !ok {
+		return false
+	}
+	f, ok := family.Lookup(prefix)
+	return ok && f.Adapter == family.Ollama
+}

@@ -103,7 +103,7 @@ var ignored = map[string]string{
 var requestParams = []string{
 	"temperature", "top_p", "top_k", "max_completion_tokens", "seed", "stop", "frequency_penalty",
 	"presence_penalty", "response_format", "reasoning_effort", "thinking", "extra_body", "extra_headers",
-	"headers", "n", "user", "logit_bias", "num_ctx", "keep_alive", "stream_options", "parallel_tool_calls",
+	"headers", "n", "user", "logit_bias", "num_ctx", "stream_options", "parallel_tool_calls",
 }
 
 // otherProviders are litellm_params of providers llmq does not serve.

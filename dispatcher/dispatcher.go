@@ -90,6 +90,10 @@ type Config struct {
 	// conversation go to the host that served its earlier turns while it
 	// has room. Default off.
 	Affinity bool
+	// NoResidency turns residency-aware routing off (residency.go): jobs
+	// go to workers whose host has not loaded their model as readily as
+	// to warm ones, as LiteLLM routes. Default: on.
+	NoResidency bool
 	// Seed makes routing choices repeatable in tests. Default: random.
 	Seed uint64
 	// Observer, when set, is told of heartbeats, lost workers and each
@@ -806,24 +810,34 @@ func (d *Dispatcher) pick(t *tier, p *pending, now time.Time) *worker {
 // for a busy one (shortest-expected-delay), wait is that one. Called with
 // d.mu held.
 func (d *Dispatcher) pickOrWait(t *tier, p *pending, now time.Time) (w, wait *worker) {
+	w, wait = d.choose(t, p, now)
+	d.picked(w, now)
+	return w, wait
+}
+
+// choose is pickOrWait but for noting the choice. Residency narrows the
+// candidates first, so every strategy prefers hosts with the model
+// loaded (residency.go).
+func (d *Dispatcher) choose(t *tier, p *pending, now time.Time) (w, wait *worker) {
 	if p != nil {
 		p.sel.prepare(t, now)
 	}
 	d.cands = t.candidates(d.cands, p, now)
 	defer clear(d.cands)
-	affinity := p != nil && p.key != 0 && len(d.cands) > 0
+	cands := d.residency(t, d.cands, p, now)
+	affinity := p != nil && p.key != 0 && len(cands) > 0
 	if d.cfg.Strategy != config.ShortestExpectedDelay {
 		if affinity {
-			if a := t.affine(d.cands, p.key); a != nil {
+			if a := t.affine(cands, p.key); a != nil {
 				return a, nil
 			}
 		}
-		return pick(d.cfg.Strategy, d.cands, d.rng, d.cfg.LatencyBuffer), nil
+		return pick(d.cfg.Strategy, cands, d.rng, d.cfg.LatencyBuffer), nil
 	}
-	w, wait, delay := t.shortestDelay(d.cands, p, now, d.salt, d.cfg.ID, d.rng)
+	w, wait, delay := t.shortestDelay(cands, p, now, d.salt, d.cfg.ID, d.rng)
 	if affinity {
-		if a := t.preferred(d.cands, p, now); a != nil && a.delay(t.fastestKnown()) <= stayFactor*delay {
-			if slices.Contains(d.cands, a) {
+		if a := t.preferred(cands, p, now); a != nil && a.delay(t.fastestKnown()) <= stayFactor*delay {
+			if slices.Contains(cands, a) {
 				return a, nil
 			}
 			if float64(now.Sub(p.arrived))/float64(time.Millisecond) <= stayFactor*delay {

@@ -37,6 +37,9 @@ type worker struct {
 	// the worker, forward to the beat showing them done; lastLatencyMs
 	// the last median latency a beat reported.
 	observedMs, lastLatencyMs float64
+	// busyAt is when the worker last had a job; warmUntil how long a
+	// cold worker just sent a job counts as warm (residency.go).
+	busyAt, warmUntil time.Time
 }
 
 // estimate is the worker's in-flight count as this dispatcher sees it: the

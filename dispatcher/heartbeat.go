@@ -104,6 +104,7 @@ func (d *Dispatcher) onHeartbeat(m *nats.Msg) {
 	if hb.Samples > 0 && hb.LatencyMs > 0 {
 		w.lastLatencyMs = hb.LatencyMs
 	}
+	w.noteBusy(now)
 	w.reconcile(d.cfg.ID, now)
 	out, fails = d.drain(t, now, out, fails)
 	d.mu.Unlock()

@@ -126,6 +126,7 @@ func New(cfg Config) *Metrics {
 		m.heartbeats, m.workersLost, m.dispatched, m.queueWait, m.answered,
 		m.requests, m.reqDuration, m.reqTTFT, m.reqInFlight, m.reqCost,
 		newSourceCollector(ns, m),
+		newScalingCollector(ns, m),
 	)
 	if !cfg.NoRuntime {
 		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

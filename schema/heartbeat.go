@@ -89,7 +89,31 @@ type Heartbeat struct {
 	// Mode is ModeEmbedding for a worker that serves embedding jobs
 	// (model_info.mode embedding), empty for one that serves chat jobs.
 	Mode string `json:"mode,omitempty" msgpack:"mode,omitempty"`
+
+	// Residency, from workers whose host loads models in and out of
+	// memory (Ollama): Cold says the host has not loaded the worker's
+	// model, so a job sent there waits for a load first; Loaded lists the
+	// models the host has loaded (at most MaxLoadedModels names of at
+	// most MaxModelNameLen bytes; receivers drop the rest); LoadMs is how
+	// long the worker's recent cold calls took to load the model (0:
+	// unknown). A worker that cannot tell sends none of them.
+	Cold   bool     `json:"cold,omitempty" msgpack:"cold,omitempty"`
+	Loaded []string `json:"loaded,omitempty" msgpack:"loaded,omitempty"`
+	LoadMs float64  `json:"load_ms,omitempty" msgpack:"load_ms,omitempty"`
+	// HostSlots and HostInFlight, from a worker that shares its host's
+	// slot budget with other deployments on the host (llmq worker
+	// --api-base serving every deployment of one host), are the budget
+	// and the jobs running on the host across them; 0 when there is no
+	// host budget.
+	HostSlots    int `json:"host_slots,omitempty" msgpack:"host_slots,omitempty"`
+	HostInFlight int `json:"host_in_flight,omitempty" msgpack:"host_in_flight,omitempty"`
 }
+
+// Bounds of a heartbeat's residency (Heartbeat.Loaded).
+const (
+	MaxLoadedModels = 64
+	MaxModelNameLen = 256
+)
 
 // ModeEmbedding is the Heartbeat.Mode of a worker serving embedding jobs.
 const ModeEmbedding = "embedding"

@@ -288,7 +288,7 @@ func fromDeployment(d *config.Deployment, rs *config.RouterSettings, env deploym
 			cfg.Concurrency = s.Parallel()
 		}
 	case family.Ollama:
-		o, err := ollama.New(opts)
+		o, err := ollama.New(opts, ollama.WithKeepAlive(p.KeepAlive))
 		if err != nil {
 			return Config{}, fmt.Errorf("deployment %s: %w", d, err)
 		}

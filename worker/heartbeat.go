@@ -83,7 +83,8 @@ func (w *Worker) Heartbeat() schema.Heartbeat {
 	// is counted once, waiting or in the window (or gone: refused, ended).
 	calls, tokens, waiting, frees, _ := w.rate.usage(now)
 	w.mu.Unlock()
-	return schema.Heartbeat{
+	hostSlots, hostInFlight, inFlight := w.hostView(int(w.inflight.Load()))
+	hb := schema.Heartbeat{
 		Worker:     w.cfg.ID,
 		Tier:       w.cfg.Tier,
 		Deployment: w.cfg.Deployment,
@@ -95,7 +96,7 @@ func (w *Worker) Heartbeat() schema.Heartbeat {
 		Seq:        w.seq.Add(1),
 		IntervalMs: w.cfg.HeartbeatInterval.Milliseconds(),
 		Capacity:   w.cfg.Concurrency,
-		InFlight:   int(w.inflight.Load()),
+		InFlight:   inFlight,
 		Weight:     w.cfg.Weight,
 		Order:      w.cfg.Order,
 		LatencyMs:  lat,
@@ -120,7 +121,11 @@ func (w *Worker) Heartbeat() schema.Heartbeat {
 		Tags:               w.cfg.Tags,
 		MaxInputTokens:     w.cfg.MaxInputTokens,
 		Mode:               w.mode(),
+		HostSlots:          hostSlots,
+		HostInFlight:       hostInFlight,
 	}
+	w.residency(&hb)
+	return hb
 }
 
 // mode is the beat's Mode: schema.ModeEmbedding for an embedding worker.

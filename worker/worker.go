@@ -101,6 +101,18 @@ type Config struct {
 	// broker.MaxRateWindow. Default DefaultRateWindow (a minute); tests
 	// shorten it.
 	RateWindow time.Duration
+	// HostBudget, when set, is the slot budget this worker shares with
+	// the other deployments of its host in this process (host.go).
+	HostBudget *HostBudget
+	// ResidencyInterval is how often a worker whose provider can tell
+	// (provider.Resident: Ollama's /api/ps) asks its host which models
+	// it has loaded; sooner after a call that found its model cold.
+	// Default 2 s.
+	ResidencyInterval time.Duration
+	// WarmUp makes Start load the model on the host (provider.Warmer)
+	// before the worker first beats, so it joins the fleet warm. Default
+	// false.
+	WarmUp bool
 	// Observer, when set, is told of every job's end and every cooldown
 	// (see Observer). Default none.
 	Observer Observer
@@ -240,6 +252,9 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.LatencyWindow <= 0 {
 		cfg.LatencyWindow = 64
 	}
+	if cfg.ResidencyInterval <= 0 {
+		cfg.ResidencyInterval = DefaultResidencyInterval
+	}
 	if err := checkRouterConfig(&cfg); err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
@@ -279,6 +294,8 @@ func (w *Worker) Start(ctx context.Context) error {
 		return errors.New("worker: already started")
 	}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
+	w.warmUp(ctx) // before the worker takes jobs or beats
+	w.firstResidency(ctx)
 	sub, err := w.nc.Subscribe(w.subject, w.accept)
 	if err != nil {
 		return fmt.Errorf("worker: subscribe %s: %w", w.subject, err)
@@ -306,6 +323,13 @@ func (w *Worker) Start(ctx context.Context) error {
 	for range w.cfg.Concurrency {
 		w.wg.Add(1)
 		go w.run()
+	}
+	if h := w.cfg.HostBudget; h != nil {
+		h.join(w.kick)
+	}
+	if r, ok := w.cfg.Provider.(provider.Resident); ok {
+		w.beatWG.Add(1)
+		go w.residencyLoop(r)
 	}
 	w.beatWG.Add(1)
 	go w.beatLoop()
@@ -430,14 +454,14 @@ func (w *Worker) run() {
 	for {
 		select {
 		case q := <-w.jobs:
-			w.handle(q)
+			w.serve(q)
 			w.release(q)
 		case <-w.stopCh:
 			// Stop has closed the door; serve what got in before it did.
 			for {
 				select {
 				case q := <-w.jobs:
-					w.handle(q)
+					w.serve(q)
 					w.release(q)
 				default:
 					return

@@ -62,6 +62,11 @@ func TestCompose_CommandsMatchCLIFlags(t *testing.T) {
 				t.Errorf("service %s: --deployment %s: %v", name, dep, err)
 			}
 		}
+		if base, _ := cmd.Flags().GetString("api-base"); base != "" && cmd.Name() == "worker" {
+			if _, err := hostDeployments(cfg, base); err != nil {
+				t.Errorf("service %s: --api-base %s: %v", name, base, err)
+			}
+		}
 		if c, _ := cmd.Flags().GetString("config"); c != "" && !strings.HasPrefix(c, "/etc/llmq/") {
 			t.Errorf("service %s: config %s is not the mounted /etc/llmq/config.yaml", name, c)
 		}

@@ -32,6 +32,11 @@ type workerOptions struct {
 	skipCheck   bool
 	logger      *slog.Logger
 	obs         *obs // metrics, when --metrics is on
+	// host, when set, is the slot budget every worker started shares
+	// (llmq worker --api-base: one host's deployments); warm makes each
+	// load its model before its first beat.
+	host *worker.HostBudget
+	warm bool
 }
 
 // startWorkers builds and starts one worker per deployment. On error the
@@ -60,6 +65,7 @@ func startWorkers(ctx context.Context, nc *nats.Conn, deps []*config.Deployment,
 		}
 		wc.Conn, wc.Subjects, wc.HeartbeatInterval, wc.Logger = nc, o.subjects, o.heartbeat, o.logger
 		wc.Observer, wc.Version = o.obs.worker(), version
+		wc.HostBudget, wc.WarmUp = o.host, o.warm
 		w, err := worker.New(wc)
 		if err != nil {
 			return fail(fmt.Errorf("deployment %s: %w", d, err))

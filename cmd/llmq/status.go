@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/llmq/llmq/broker"
+	"github.com/llmq/llmq/dispatcher"
 	"github.com/llmq/llmq/schema"
 )
 
@@ -37,6 +38,8 @@ func (a *app) statusCmd() *cobra.Command {
 			}
 			defer nc.Close()
 			s := a.subjects(nil)
+			queued := make(chan map[string]int, 1)
+			go func() { queued <- dispatcherQueues(ctx, nc, s, wait) }()
 			fleet, err := collect(ctx, nc, s, wait)
 			if err != nil {
 				return err
@@ -48,7 +51,9 @@ func (a *app) statusCmd() *cobra.Command {
 				return enc.Encode(fleet.list())
 			}
 			if !watch {
-				printFleet(out, fleet.list())
+				list := fleet.list()
+				printFleet(out, list)
+				printDemand(out, list, <-queued)
 				fleet.printDropped(cmd.ErrOrStderr())
 				return nil
 			}
@@ -176,12 +181,27 @@ func printFleet(w io.Writer, list []schema.Heartbeat) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIER\tWORKER\tDEPLOYMENT\tPROVIDER\tMODEL\tHOST\tSTATE\tIN-FLIGHT\tP50 MS\tMS/TOKEN\tDONE\tFAILED\tCOOLING")
+	fmt.Fprintln(tw, "TIER\tWORKER\tDEPLOYMENT\tPROVIDER\tMODEL\tHOST\tRESIDENCY\tSTATE\tIN-FLIGHT\tP50 MS\tMS/TOKEN\tDONE\tFAILED\tCOOLING")
 	now := time.Now()
 	for _, hb := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%.1f\t%.2f\t%d\t%d\t%s\n",
-			hb.Tier, hb.Worker, hb.Deployment, hb.Provider, hb.Model, cmp.Or(hb.Host, "-"), hb.State,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%.1f\t%.2f\t%d\t%d\t%s\n",
+			hb.Tier, hb.Worker, hb.Deployment, hb.Provider, hb.Model, cmp.Or(hb.Host, "-"), residencyText(hb), hb.State,
 			hb.InFlight, hb.Capacity, hb.LatencyMs, hb.MsPerToken, hb.Completed, hb.Failed, coolingText(hb, now))
 	}
 	tw.Flush()
+}
+
+// dispatcherQueues asks the dispatchers' micro services for their queues
+// and sums them per tier (none when no dispatcher answers within wait).
+func dispatcherQueues(ctx context.Context, nc *nats.Conn, s broker.Subjects, wait time.Duration) map[string]int {
+	out := map[string]int{}
+	for _, st := range microStats(ctx, nc, dispatcher.ServiceName, s.Name(), wait) {
+		var sum dispatcher.ServiceSummary
+		if len(st.Endpoints) > 0 && json.Unmarshal(st.Endpoints[0].Data, &sum) == nil {
+			for t, n := range sum.Queued {
+				out[t] += n
+			}
+		}
+	}
+	return out
 }

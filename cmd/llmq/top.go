@@ -355,6 +355,11 @@ func render(s topSnapshot) string {
 		i = j
 	}
 	tw.Flush()
+	hbs := make([]schema.Heartbeat, len(s.Workers))
+	for i, r := range s.Workers {
+		hbs[i] = r.HB
+	}
+	printDemand(&b, hbs, s.Queued)
 	if len(s.Dispatchers) > 0 {
 		b.WriteString("\n")
 		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)

@@ -90,7 +90,7 @@ func command() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.LLMQ, "llmq", "bin/llmq", "llmq binary to run as separate processes")
-	f.StringSliceVar(&o.Sections, "sections", nil, "sections to run: latency, throughput, routing, memory, gateway, hosts (default all)")
+	f.StringSliceVar(&o.Sections, "sections", nil, "sections to run: latency, throughput, routing, memory, gateway, hosts, residency (default all)")
 	f.IntSliceVar(&o.Rates, "rates", nil, "offered loads of the latency section, req/s (default 1000,5000)")
 	f.DurationVar(&o.RateDuration, "rate-duration", 0, "how long each path runs at each rate (default 8s)")
 	f.IntSliceVar(&o.Concurrency, "concurrency", nil, "throughput levels (default 1,4,16,64,256,1024)")
@@ -100,6 +100,7 @@ func command() *cobra.Command {
 	f.DurationVar(&o.RoutingDuration, "routing-duration", 0, "how long each routing run offers load (default 6s)")
 	f.DurationVar(&o.HostsDuration, "hosts-duration", 0, "how long each run of the hosts section measures (default 6s)")
 	f.StringSliceVar(&o.HostsParts, "hosts-parts", nil, "parts of the hosts section: speed, affinity (default both)")
+	f.DurationVar(&o.ResidencyDuration, "residency-duration", 0, "how long each layout of the residency section runs (default 20s)")
 	f.IntVar(&o.InFlight, "in-flight", 0, "jobs in flight in the memory section (default 10000)")
 	f.IntVar(&o.GatewayClients, "gateway-clients", 0, "closed-loop clients of the gateway section's peak (default 64)")
 	f.IntVar(&o.GatewayRate, "gateway-rate", 0, "fixed rate of the gateway section, req/s (default 1000)")

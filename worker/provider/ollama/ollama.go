@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/llmq/llmq/schema"
 	"github.com/llmq/llmq/worker/provider"
@@ -42,6 +43,11 @@ type Provider struct {
 	chatURL  string
 	tagsURL  string
 	embedURL string
+	// keepAlive is sent with every chat when set (WithKeepAlive).
+	keepAlive json.RawMessage
+	// res is what the adapter knows of the host's loaded models
+	// (residency.go).
+	res residency
 }
 
 var (
@@ -52,8 +58,9 @@ var (
 // New returns an adapter for o.Model on the host o.APIBase (default
 // DefaultAPIBase). APIBase is the host root: http://host:11434, not
 // .../api or .../v1 (that is Ollama's OpenAI-compatible endpoint, served by
-// the openai adapter). A path prefix, as behind a proxy, is kept.
-func New(o provider.Options) (*Provider, error) {
+// the openai adapter). A path prefix, as behind a proxy, is kept. Options
+// (WithKeepAlive) add what only Ollama has.
+func New(o provider.Options, opts ...Option) (*Provider, error) {
 	o = o.WithDefaults()
 	model := strings.TrimSpace(o.Model)
 	if model == "" {
@@ -81,7 +88,7 @@ func New(o provider.Options) (*Provider, error) {
 				redactBase(base), DefaultAPIBase, suffix)
 		}
 	}
-	return &Provider{
+	p := &Provider{
 		o:        o,
 		model:    model,
 		base:     base,
@@ -89,7 +96,13 @@ func New(o provider.Options) (*Provider, error) {
 		chatURL:  base + "/api/chat",
 		tagsURL:  base + "/api/tags",
 		embedURL: base + "/api/embed",
-	}, nil
+	}
+	for _, opt := range opts {
+		if err := opt(p); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
 }
 
 // Host returns the api_base the adapter calls, without any user info, so
@@ -108,6 +121,10 @@ func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.R
 	}
 	ctx, cancel := provider.CallContext(ctx, p.o.Timeout)
 	defer cancel()
+	p.res.begin()
+	var load time.Duration
+	ok := false
+	defer func() { p.res.end(ok, load) }()
 	resp, err := provider.PostJSON(ctx, p.o.HTTP, p.chatURL, p.headers("application/json"), body)
 	if err != nil {
 		return nil, p.clean(schema.AsError(err))
@@ -133,6 +150,7 @@ func (p *Provider) Complete(ctx context.Context, req *schema.Request) (*schema.R
 	if err != nil {
 		return nil, err
 	}
+	ok, load = true, time.Duration(r.LoadDuration)
 	return p.response(&r, r.Message.Content, calls)
 }
 
@@ -148,6 +166,10 @@ func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit provide
 	}
 	ctx, cancel := provider.CallContext(ctx, p.o.StreamTimeout)
 	defer cancel()
+	p.res.begin()
+	var load time.Duration
+	ok := false
+	defer func() { p.res.end(ok, load) }()
 	resp, err := provider.PostJSON(ctx, p.o.HTTP, p.chatURL, p.headers("application/x-ndjson"), body)
 	if err != nil {
 		return nil, p.clean(schema.AsError(err))
@@ -195,6 +217,7 @@ func (p *Provider) Stream(ctx context.Context, req *schema.Request, emit provide
 			calls = append(calls, more...)
 		}
 		if chunk.Done {
+			ok, load = true, time.Duration(chunk.LoadDuration)
 			return p.response(&chunk, content.String(), calls)
 		}
 	}

@@ -39,6 +39,7 @@ func (p *Provider) chatBody(ctx context.Context, req *schema.Request, stream boo
 	}
 	body.Format = format
 	body.Think = think(req.ReasoningEffort)
+	body.KeepAlive = p.keepAlive
 
 	opts := chatOptions{Temperature: req.Temperature, TopP: req.TopP, Seed: req.Seed,
 		Presence: req.PresencePenalty, Frequency: req.FrequencyPenalty}

@@ -20,6 +20,9 @@ type chatRequest struct {
 	// (reasoning_effort).
 	Think   *bool        `json:"think,omitempty"`
 	Options *chatOptions `json:"options,omitempty"`
+	// KeepAlive is how long the host keeps the model loaded after the
+	// call (the deployment's keep_alive); absent: the host's default.
+	KeepAlive json.RawMessage `json:"keep_alive,omitempty"`
 }
 
 // chatMessage is one turn as Ollama takes it.
@@ -85,7 +88,10 @@ type chatResponse struct {
 	PromptEvalCount int    `json:"prompt_eval_count"`
 	EvalCount       int    `json:"eval_count"`
 	TotalDuration   int64  `json:"total_duration"`
-	Error           any    `json:"error"`
+	// LoadDuration is the time (ns) the host spent loading the model for
+	// this call: a few ms when it was loaded already.
+	LoadDuration int64 `json:"load_duration"`
+	Error        any   `json:"error"`
 }
 
 // tagsResponse is the reply of GET /api/tags.

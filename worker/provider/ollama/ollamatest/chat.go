@@ -65,7 +65,15 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, raw []byte) {
 		return
 	}
 
-	release, err := s.admit(r.Context())
+	var release func()
+	var err error
+	loadTook := time.Millisecond
+	keepAlive := s.parseKeepAlive(req.KeepAlive)
+	if s.hostMode() {
+		release, loadTook, err = s.acquire(r.Context(), req.Model, keepAlive)
+	} else {
+		release, err = s.admit(r.Context())
+	}
 	if err != nil {
 		if errors.Is(err, errBusy) {
 			writeError(w, http.StatusServiceUnavailable, BusyMessage)
@@ -75,9 +83,14 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, raw []byte) {
 	defer release()
 
 	if len(req.Messages) == 0 {
-		// Ollama loads the model and answers at once.
+		// Ollama loads the model and answers at once; with keep_alive 0
+		// it unloads it.
+		reason := "load"
+		if keepAlive == 0 {
+			reason = "unload"
+		}
 		writeJSON(w, http.StatusOK, ChatResponse{Model: req.Model, CreatedAt: time.Now().UTC(),
-			Message: Message{Role: "assistant"}, Done: true, DoneReason: "load"})
+			Message: Message{Role: "assistant"}, Done: true, DoneReason: reason, LoadDuration: int64(loadTook)})
 		return
 	}
 	if status, err := checkChat(&req); err != nil {
@@ -104,7 +117,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, raw []byte) {
 		Message:         Message{Role: "assistant"},
 		Done:            true,
 		DoneReason:      reason,
-		LoadDuration:    int64(time.Millisecond),
+		LoadDuration:    int64(max(loadTook, time.Millisecond)),
 		PromptEvalCount: promptWords(req.Messages),
 		EvalCount:       len(tokens) + len(calls),
 	}

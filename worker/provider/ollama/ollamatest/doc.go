@@ -6,6 +6,14 @@
 // requests in flight so routing tests can assert concurrency without
 // sleeping.
 //
+// With Config.MaxLoaded it models a GPU host (host.go): several models, at
+// most MaxLoaded of them in memory, a LoadTime on a cold call (reported
+// as load_duration), least-recently-used eviction of a model with no
+// call in flight, Parallel slots per model, one FIFO of pending requests
+// as in Ollama's scheduler, keep_alive (0 unloads after the call; a
+// negative value keeps the model), and GET /api/ps listing the loaded
+// models with their expires_at.
+//
 // Chats are checked as Ollama checks them: tools, tool calls with object
 // arguments, images in base64, format, think. Tests script answers with
 // tool calls (Config.Answer), models that only embed or cannot use tools.

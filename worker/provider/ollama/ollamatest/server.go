@@ -74,8 +74,25 @@ type Config struct {
 	Parallel int
 	// MaxQueue is how many chats may wait for a slot when Parallel is
 	// positive (OLLAMA_MAX_QUEUE); one more is answered 503 BusyMessage.
-	// Zero means none may wait.
+	// Zero means none may wait (DefaultHostQueue in the host model).
 	MaxQueue int
+
+	// MaxLoaded, when positive, turns on the host model (host.go): the
+	// host holds at most MaxLoaded of its Models in memory at once
+	// (OLLAMA_MAX_LOADED_MODELS, or what fits in VRAM); a chat for a model
+	// not loaded waits LoadTime for it to load, evicting the least
+	// recently used model with no call in flight when the host is full;
+	// Parallel is then per model (OLLAMA_NUM_PARALLEL), requests wait in
+	// one FIFO as in Ollama's scheduler, keep_alive is honoured (0
+	// unloads the model when its last call ends) and GET /api/ps lists
+	// what is loaded. Zero: every model is always loaded and Parallel
+	// bounds the whole host, as before.
+	MaxLoaded int
+	// LoadTime is how long loading a model takes in the host model.
+	LoadTime time.Duration
+	// KeepAlive is the keep_alive of requests that set none
+	// (OLLAMA_KEEP_ALIVE). Default DefaultKeepAlive.
+	KeepAlive time.Duration
 }
 
 // Answer is a scripted answer: its text, streamed word by word, and the
@@ -153,6 +170,9 @@ type Stats struct {
 	Disconnected int
 	// Embedded counts the texts /api/embed embedded.
 	Embedded int
+	// Loads counts models loaded and Unloads models unloaded (evicted,
+	// expired, or keep_alive 0) in the host model.
+	Loads, Unloads int
 }
 
 // Server is a running fake Ollama host.
@@ -168,6 +188,7 @@ type Server struct {
 	reqs    []Recorded
 	stats   Stats
 	changed chan struct{} // closed and replaced whenever stats change
+	host    host          // the host model's state (host.go)
 }
 
 // NewServer starts a fake host on 127.0.0.1; it is closed when tb ends.
@@ -187,7 +208,8 @@ func Start(cfg Config) *Server {
 	if cfg.EmbedDims <= 0 {
 		cfg.EmbedDims = DefaultEmbedDims
 	}
-	s := &Server{cfg: cfg, done: make(chan struct{}), changed: make(chan struct{})}
+	s := &Server{cfg: cfg, done: make(chan struct{}), changed: make(chan struct{}),
+		host: host{loaded: map[string]*runner{}}}
 	if cfg.Parallel > 0 {
 		s.slots = make(chan struct{}, cfg.Parallel)
 	}
@@ -296,7 +318,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/":
 		allowed = []string{http.MethodGet, http.MethodHead}
-	case "/api/tags":
+	case "/api/tags", "/api/ps":
 		allowed = []string{http.MethodGet, http.MethodHead}
 	case "/api/chat", "/api/embed":
 		allowed = []string{http.MethodPost}
@@ -313,6 +335,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusOK, "Ollama is running")
 	case "/api/tags":
 		s.tags(w)
+	case "/api/ps":
+		s.ps(w)
 	case "/api/chat":
 		s.chat(w, r, raw)
 	case "/api/embed":

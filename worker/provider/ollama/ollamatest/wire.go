@@ -123,6 +123,22 @@ type ListedModel struct {
 	Details    ModelDetails `json:"details"`
 }
 
+// PsResponse is the reply of GET /api/ps: the models loaded now.
+type PsResponse struct {
+	Models []RunningModel `json:"models"`
+}
+
+// RunningModel is one loaded model of GET /api/ps.
+type RunningModel struct {
+	Name      string       `json:"name"`
+	Model     string       `json:"model"`
+	Size      int64        `json:"size"`
+	Digest    string       `json:"digest"`
+	Details   ModelDetails `json:"details"`
+	ExpiresAt time.Time    `json:"expires_at"`
+	SizeVRAM  int64        `json:"size_vram"`
+}
+
 // ModelDetails describes a listed model.
 type ModelDetails struct {
 	ParentModel       string   `json:"parent_model"`
