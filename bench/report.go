@@ -93,7 +93,10 @@ func targets(res *Results) []Target {
 			})
 		}
 	}
-	return append(out, hostsTargets(res.Hosts)...)
+	if res.Residency != nil {
+		out = append(out, residencyTargets(res.Residency)...)
+	}
+	return out
 }
 
 func findRun(runs []RoutingRun, router string, dispatchers int, load float64) (RoutingRun, bool) {

@@ -47,7 +47,7 @@ func TestResidencySection(t *testing.T) {
 	if err := res.Markdown(&md, ""); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## GPU hosts: model residency", "| " + bench.LayoutHand + " |", "| " + bench.LayoutPerHost + " |"} {
+	for _, want := range []string{"## 7. GPU hosts: model residency", "| " + bench.LayoutHand + " |", "| " + bench.LayoutPerHost + " |"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("report lacks %q", want)
 		}

@@ -331,7 +331,7 @@ func TestAdversarial_OneMessageCannotStopTheFleet(t *testing.T) {
 		}
 	})
 
-	t.Run("1000 bounces held for an hour", func(t *testing.T) { // finding 7
+	t.Run("2000 bounces held for an hour", func(t *testing.T) { // finding 7
 		inbox := nats.NewInbox()
 		sub, err := tg.nc.SubscribeSync(inbox + ".*")
 		if err != nil {
@@ -342,7 +342,7 @@ func TestAdversarial_OneMessageCannotStopTheFleet(t *testing.T) {
 		before := rssBytes(t, tg.p)
 		big := bytes.Repeat([]byte(" "), 100<<10)
 		body := append(append([]byte{}, jobBody[:len(jobBody)-1]...), append([]byte(`,"user":"`), append(big, '"', '}')...)...)
-		for i := range 1000 {
+		for i := range 2000 {
 			h := nats.Header{}
 			h.Set(schema.HeaderContentType, schema.ContentTypeJSON)
 			h.Set(schema.HeaderTier, "fast")
@@ -355,8 +355,12 @@ func TestAdversarial_OneMessageCannotStopTheFleet(t *testing.T) {
 		}
 		tg.flush(t)
 		tg.mustServe(t, "fast")
-		if grew := rssBytes(t, tg.p) - before; grew > 60<<20 {
-			t.Fatalf("1000 held bounces of 100 KiB grew the process by %d MiB (max_queue is 100)", grew>>20)
+		// Holding them all would take 200 MB. Held up to max_queue, the
+		// process grows by the 10 MB held plus what its garbage collector
+		// has not yet returned: 36-48 MiB for 1000 bounces here, once 70 on
+		// a loaded machine, so the bar is half of holding them all.
+		if grew := rssBytes(t, tg.p) - before; grew > 100<<20 {
+			t.Fatalf("2000 held bounces of 100 KiB grew the process by %d MiB (max_queue is 100)", grew>>20)
 		}
 	})
 
