@@ -35,6 +35,7 @@ node-deps:
 # Every decoder of untrusted messages has a fuzz target; each runs briefly.
 fuzz-smoke:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime 10s ./schema
+	$(GO) test -run '^$$' -fuzz '^FuzzMessageUnmarshalJSON$$' -fuzztime 10s ./schema
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeHeartbeat$$' -fuzztime 10s ./broker
 	$(GO) test -run '^$$' -fuzz '^FuzzParseBounce$$' -fuzztime 10s ./dispatcher
 

@@ -127,16 +127,6 @@ func (m Message) MarshalJSON() ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// UnmarshalJSON reads a message in OpenAI's shape.
-func (m *Message) UnmarshalJSON(b []byte) error {
-	var w messageWire
-	if err := json.Unmarshal(b, &w); err != nil {
-		return err
-	}
-	m.setWire(&w)
-	return nil
-}
-
 // EncodeMsgpack writes the message in OpenAI's shape, by hand (see
 // MarshalJSON).
 func (m *Message) EncodeMsgpack(e *msgpack.Encoder) error {
@@ -280,6 +270,7 @@ func (c *contentWire) MarshalJSON() ([]byte, error) {
 const errContentShape = "content: want a string or an array of text and image_url parts"
 
 func (c *contentWire) UnmarshalJSON(b []byte) error {
+	*c = contentWire{} // of a repeated member, the last wins whole
 	switch {
 	case len(b) > 0 && b[0] == '"':
 		return json.Unmarshal(b, &c.text)
