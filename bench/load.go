@@ -160,43 +160,7 @@ func Merge(runs ...LoadResult) LoadResult {
 // ClosedLoop runs concurrency loops, each starting a call as soon as its
 // previous one answered, for d. Each call gets timeout.
 func ClosedLoop(ctx context.Context, concurrency int, d, timeout time.Duration, call Call) LoadResult {
-	type loop struct {
-		lat  []time.Duration
-		errs []error
-	}
-	loops := make([]loop, concurrency)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	next := 0
-	start := time.Now()
-	end := start.Add(d)
-	for k := range loops {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			l := &loops[k]
-			for ctx.Err() == nil && time.Now().Before(end) {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				cctx, cancel := context.WithTimeout(ctx, timeout)
-				began := time.Now()
-				err := call(cctx, i)
-				l.lat = append(l.lat, time.Since(began))
-				l.errs = append(l.errs, err)
-				cancel()
-			}
-		}()
-	}
-	wg.Wait()
-	var lat []time.Duration
-	var errs []error
-	for _, l := range loops {
-		lat = append(lat, l.lat...)
-		errs = append(errs, l.errs...)
-	}
-	return tally(lat, errs, time.Since(start))
+	return closedLoop(ctx, concurrency, d, timeout, func(ctx context.Context, _, i int) error { return call(ctx, i) })
 }
 
 // tally counts outcomes and summarizes the latencies of successful calls.
