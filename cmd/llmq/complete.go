@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -90,21 +91,12 @@ func (a *app) completeCmd() *cobra.Command {
 			if err := req.Validate(); err != nil {
 				return err
 			}
-			cc := client.Config{Subjects: a.subjects(nil), Timeout: timeout}
-			switch codec {
-			case "msgpack":
-			case "json":
-				cc.Codec = schema.JSON
-			default:
-				return fmt.Errorf("--codec %q: want msgpack or json", codec)
-			}
 			ctx := cmd.Context()
-			nc, err := a.connect(ctx, "llmq-complete")
+			c, closeConn, err := a.producer(ctx, "llmq-complete", codec, timeout)
 			if err != nil {
 				return err
 			}
-			defer nc.Close()
-			c := client.New(nc, cc)
+			defer closeConn()
 			out := cmd.OutOrStdout()
 			if stream {
 				s, err := c.Stream(ctx, tier, req)
@@ -168,4 +160,22 @@ func (a *app) completeCmd() *cobra.Command {
 	f.StringVar(&schemaFile, "json-schema", "", "JSON Schema file the answer must match (response_format json_schema); also OpenAI's {name, schema, strict} object")
 	f.StringArrayVar(&images, "image", nil, "image to send with the prompt: an http(s) URL, or a file sent as a data: URI (repeatable)")
 	return cmd
+}
+
+// producer connects as name and returns a client speaking codec
+// ("msgpack" or "json") with the given timeout, and what closes it.
+func (a *app) producer(ctx context.Context, name, codec string, timeout time.Duration) (*client.Client, func(), error) {
+	cc := client.Config{Subjects: a.subjects(nil), Timeout: timeout}
+	switch codec {
+	case "msgpack":
+	case "json":
+		cc.Codec = schema.JSON
+	default:
+		return nil, nil, fmt.Errorf("--codec %q: want msgpack or json", codec)
+	}
+	nc, err := a.connect(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return client.New(nc, cc), nc.Close, nil
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/llmq/llmq/client"
 	"github.com/llmq/llmq/schema"
 )
 
@@ -57,21 +56,13 @@ func (a *app) embedCmd() *cobra.Command {
 			if err := req.Validate(); err != nil {
 				return err
 			}
-			cc := client.Config{Subjects: a.subjects(nil), Timeout: timeout}
-			switch codec {
-			case "msgpack":
-			case "json":
-				cc.Codec = schema.JSON
-			default:
-				return fmt.Errorf("--codec %q: want msgpack or json", codec)
-			}
 			ctx := cmd.Context()
-			nc, err := a.connect(ctx, "llmq-embed")
+			c, closeConn, err := a.producer(ctx, "llmq-embed", codec, timeout)
 			if err != nil {
 				return err
 			}
-			defer nc.Close()
-			resp, err := client.New(nc, cc).Embed(ctx, tier, req)
+			defer closeConn()
+			resp, err := c.Embed(ctx, tier, req)
 			if err != nil {
 				return err
 			}
