@@ -5,9 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
-	"github.com/llmq/llmq/broker"
 	"github.com/llmq/llmq/schema"
 )
 
@@ -64,16 +61,7 @@ func (w *Worker) embed(ctx context.Context, c *call, req *schema.Request, routin
 	}
 	w.window.add(routing.CallMs, 0)
 	w.completeEmbedding(resp, req, routing)
-	if err := broker.Reply(w.nc, m.Reply, c.codec, resp); err != nil {
-		if errors.Is(err, nats.ErrMaxPayload) {
-			w.replyError(m, c.codec, schema.Errorf(schema.CodePayloadTooLarge, "the reply is over the NATS max payload of %d bytes", w.nc.MaxPayload()))
-			return
-		}
-		w.jobFailed(schema.CodeInternal)
-		w.log.Error("reply", "err", err)
-		return
-	}
-	w.jobDone(routing, resp.Usage)
+	w.replyDone(m, c, resp, routing, resp.Usage)
 }
 
 // completeEmbedding fills the fields of an embedding reply that llmq

@@ -136,16 +136,7 @@ func (w *Worker) handle(q queued) {
 	}
 	w.window.add(routing.CallMs, resp.Usage.CompletionTokens)
 	w.complete(resp, routing)
-	if err := broker.Reply(w.nc, m.Reply, c.codec, resp); err != nil {
-		if errors.Is(err, nats.ErrMaxPayload) {
-			w.replyError(m, c.codec, schema.Errorf(schema.CodePayloadTooLarge, "the reply is over the NATS max payload of %d bytes", w.nc.MaxPayload()))
-			return
-		}
-		w.jobFailed(schema.CodeInternal)
-		w.log.Error("reply", "err", err)
-		return
-	}
-	w.jobDone(routing, resp.Usage)
+	w.replyDone(m, c, resp, routing, resp.Usage)
 }
 
 // control gives a non-streamed job a control subject, as a stream has (see
@@ -325,3 +316,18 @@ func headerDeadline(m *nats.Msg, limit time.Time) (time.Time, bool) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
+
+// replyDone sends a finished job's reply and counts the job done; a reply
+// over the NATS max payload is answered payload_too_large instead.
+func (w *Worker) replyDone(m *nats.Msg, c *call, resp any, routing *schema.Routing, usage schema.Usage) {
+	if err := broker.Reply(w.nc, m.Reply, c.codec, resp); err != nil {
+		if errors.Is(err, nats.ErrMaxPayload) {
+			w.replyError(m, c.codec, schema.Errorf(schema.CodePayloadTooLarge, "the reply is over the NATS max payload of %d bytes", w.nc.MaxPayload()))
+			return
+		}
+		w.jobFailed(schema.CodeInternal)
+		w.log.Error("reply", "err", err)
+		return
+	}
+	w.jobDone(routing, usage)
+}
