@@ -31,9 +31,10 @@ var benchCompletion = []byte(`{"id":"chatcmpl-bench","object":"chat.completion",
 // worker's receive, decode, provider call, encode and reply. "sim" is an
 // instant simulated provider; "openai" the OpenAI adapter against a local
 // mock that answers at once with a fixed completion, so the adapter's HTTP
-// call and JSON are in; "openai/slots=1024" the same with 1,024 runner
-// goroutines instead of 64 (each job lands on a runner whose stack the
-// garbage collector shrank while it waited). Allocations are the whole process's (NATS server,
+// call and JSON are in; "openai/slots=1024" the same with a concurrency of
+// 1,024 instead of 64 (when every runner took its turn, each job landed on
+// one whose stack the garbage collector had shrunk while it waited; see
+// runner.go). Allocations are the whole process's (NATS server,
 // producer and mock included). 16 jobs run at once (8 per core), so that
 // the CPU per job (cpu-ns/op, from getrusage) is the work, not the
 // wake-ups of one job at a time.

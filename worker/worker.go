@@ -137,7 +137,7 @@ type Worker struct {
 	window   *window
 	rate     *rateWindow
 
-	jobs     chan queued
+	pool     runnerPool // guarded by mu
 	inflight atomic.Int64
 	done     atomic.Uint64
 	failed   atomic.Uint64
@@ -268,7 +268,7 @@ func New(cfg Config) (*Worker, error) {
 		log:     cfg.Logger.With("worker", cfg.ID, "tier", cfg.Tier),
 		window:  newWindow(cfg.LatencyWindow, cfg.LatencyTTL),
 		rate:    newRateWindow(cfg.RateWindow, cfg.RPM, cfg.TPM),
-		jobs:    make(chan queued, cfg.Concurrency+cfg.Backlog),
+		pool:    runnerPool{limit: cfg.Concurrency},
 		senders: map[string]*sender{},
 		stopCh:  make(chan struct{}),
 		beatNow: make(chan struct{}, 1),
@@ -319,10 +319,6 @@ func (w *Worker) Start(ctx context.Context) error {
 		_ = ann.Unsubscribe()
 		_ = inboxSub.Unsubscribe()
 		return err
-	}
-	for range w.cfg.Concurrency {
-		w.wg.Add(1)
-		go w.run()
 	}
 	if h := w.cfg.HostBudget; h != nil {
 		h.join(w.kick)
@@ -416,15 +412,15 @@ func (w *Worker) accept(m *nats.Msg) {
 	var full bool
 	if !closed {
 		// The running jobs are held too: the limit is on all of them, not
-		// only on those waiting in the channel. Only accept adds to
-		// inflight, under w.mu, so the channel (which holds no more than
-		// the jobs in flight) always has room.
+		// only on those waiting for a runner.
 		if w.inflight.Load() < int64(w.cfg.Concurrency+w.cfg.Backlog) {
 			w.inflight.Add(1)
 			w.rate.take()
 			q := queued{m: m, from: d}
 			q.seq, q.tracked = w.receive(d, seq, true, now)
-			w.jobs <- q
+			if r, start := w.pool.give(q); start {
+				w.start(r, q)
+			}
 		} else {
 			full = true
 		}
@@ -447,38 +443,6 @@ func (w *Worker) accept(m *nats.Msg) {
 func (w *Worker) reject(m *nats.Msg, e *schema.Error) {
 	w.jobFailed(e.Code)
 	_ = broker.ReplyError(w.nc, m.Reply, broker.CodecOf(m), e)
-}
-
-func (w *Worker) run() {
-	defer w.wg.Done()
-	for {
-		select {
-		case q := <-w.jobs:
-			w.serve(q)
-			w.release(q)
-		case <-w.stopCh:
-			// Stop has closed the door; serve what got in before it did.
-			for {
-				select {
-				case q := <-w.jobs:
-					w.serve(q)
-					w.release(q)
-				default:
-					return
-				}
-			}
-		}
-	}
-}
-
-// release forgets a finished job and frees its slot.
-func (w *Worker) release(q queued) {
-	if q.tracked {
-		w.mu.Lock()
-		w.unhold(q)
-		w.mu.Unlock()
-	}
-	w.finish()
 }
 
 // finish marks one job done and tells dispatchers a slot is free.
