@@ -33,6 +33,9 @@ type worker struct {
 	// held counts the queued jobs shortest-expected-delay left waiting for
 	// the worker in the current pass over a queue (see sed.go).
 	held int
+	// peers is how many dispatchers held jobs on the worker in its last
+	// beat, this one included (at least 1; see worker.load).
+	peers int
 	// observedMs is this dispatcher's moving average of its jobs' time on
 	// the worker, forward to the beat showing them done; lastLatencyMs
 	// the last median latency a beat reported.
@@ -81,6 +84,10 @@ func (w *worker) expired(now time.Time) bool {
 // worker had received (sequence within Received) and no longer holds; it
 // observes how long they took (see worker.observe).
 func (w *worker) reconcile(self string, now time.Time) {
+	w.peers = len(w.hb.Jobs)
+	if _, ok := w.hb.Jobs[self]; !ok {
+		w.peers++
+	}
 	if len(w.jobs) == 0 {
 		return
 	}

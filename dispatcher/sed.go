@@ -22,7 +22,8 @@ import (
 // jobs this dispatcher sent since that beat (as least-busy counts them, so
 // that several dispatchers do not all pile on the worker that looked
 // idlest), the jobs waiting for it are those of this dispatcher's queue
-// that the same rule already sent its way in this pass, and its latency
+// that the same rule already sent its way in this pass (counted once for
+// each dispatcher holding jobs there, see load), and its latency
 // is the median of its recent calls (its beats), else what this dispatcher
 // observed of its own jobs there (forward to the beat that shows them
 // done), else the last figure known. A worker never measured is taken to
@@ -79,9 +80,12 @@ func (w *worker) delay(unknown float64) float64 {
 	return max(1, w.load()) * lat
 }
 
-// load is w's jobs, with one more, per slot.
+// load is w's jobs, with one more, per slot. The jobs waiting for w in
+// this dispatcher's queue count once for each dispatcher holding jobs
+// there: the others' queues, which this one cannot see, are taken to hold
+// as many as its own.
 func (w *worker) load() float64 {
-	return float64(w.estimate()+w.held+1) / float64(w.hb.Capacity)
+	return float64(w.estimate()+w.held*max(1, w.peers)+1) / float64(w.hb.Capacity)
 }
 
 // fastestKnown is the lowest latency per job known among t's workers, 1

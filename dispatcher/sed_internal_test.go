@@ -184,3 +184,37 @@ func TestShortestDelay_StopsWaitingAfterTheFreeWorkersTime(t *testing.T) {
 		t.Fatalf("after 1 s: picked %s, want c (260 ms) rather than more waiting", name(w))
 	}
 }
+
+// TestShortestDelay_OtherDispatchersQueuesCountAsLongAsItsOwn: a and b
+// full, each owed two of this dispatcher's queued jobs. Alone, the next
+// job is expected after (4+2+1)/4 × 130 ≈ 228 ms there, sooner than 260 ms
+// on c by the wait margin: it waits. When the beats show a second
+// dispatcher holding jobs on a and b, its unseen queue is taken to be as
+// long: (4+2×2+1)/4 × 130 ≈ 292 ms, and c is sooner.
+func TestShortestDelay_OtherDispatchersQueuesCountAsLongAsItsOwn(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, tc := range []struct {
+		holders []string
+		want    string
+	}{
+		{[]string{"d"}, "none"},
+		{[]string{"d", "other"}, "c"},
+		{[]string{"other"}, "c"}, // this one holds none there yet: still two
+	} {
+		tr := abcd()
+		for _, w := range tr.workers[:2] {
+			w.hb.Jobs = map[string][]uint64{}
+			for i, h := range tc.holders {
+				w.hb.Jobs[h] = []uint64{uint64(i + 1)}
+			}
+			w.reconcile("d", now)
+			w.held = 2
+		}
+		cands := tr.candidates(nil, nil, now)
+		if w, wait, _ := tr.shortestDelay(cands, nil, now, 7, "d", rng); name(w) != tc.want {
+			t.Errorf("holders %v: picked %s (wait for %s), want %s", tc.holders, name(w), name(wait), tc.want)
+		}
+	}
+}

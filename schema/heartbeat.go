@@ -9,8 +9,9 @@ const (
 	StateStopped = "stopped"
 )
 
-// Heartbeat is a worker's state, published at a fixed interval and whenever
-// a slot frees. Dispatchers learn the fleet from heartbeats alone.
+// Heartbeat is a worker's state, published at a fixed interval, whenever
+// a slot frees, and, once several dispatchers send to the worker, whenever
+// it accepts a job. Dispatchers learn the fleet from heartbeats alone.
 type Heartbeat struct {
 	Worker     string `json:"worker" msgpack:"worker"`
 	Tier       string `json:"tier" msgpack:"tier"`

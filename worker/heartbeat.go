@@ -12,7 +12,8 @@ import (
 const reconnectPoll = 50 * time.Millisecond
 
 // beatLoop beats every HeartbeatInterval, and early (at most every
-// StateInterval) when a slot frees or a dispatcher announces itself.
+// StateInterval) when a slot frees, a dispatcher announces itself, or a job
+// is accepted from one of several dispatchers (see accept).
 func (w *Worker) beatLoop() {
 	defer w.beatWG.Done()
 	// wake beats when room frees in a usage window that is full or has

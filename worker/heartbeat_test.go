@@ -204,3 +204,26 @@ func TestWorker_StopRightAfterStart_BeatsInSeqOrderNeverReadyAfterDraining(t *te
 		}
 	}
 }
+
+func TestWorker_Heartbeat_BeatsWhenASecondDispatchersJobTakesASlot(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	beats := e.beats()
+	g := e.gate()
+	// Beats an hour apart and no slot freed while the gate is shut: only
+	// the accepted job can cause the beat awaited. Each dispatcher knows
+	// only its own jobs since the last beat; the beat tells the other
+	// that the slot is taken before it fills it too.
+	w := e.worker(g, func(c *worker.Config) { c.Concurrency = 3 })
+	nextBeat(t, beats)
+	a := e.requestAsync(job(t, w, ask("a"), schema.HeaderDispatcher, "d-one"))
+	g.awaitStarted(t, 1)
+	b := e.requestAsync(job(t, w, ask("b"), schema.HeaderDispatcher, "d-two"))
+	hb := awaitBeat(t, beats, "a beat showing both dispatchers' jobs in flight", func(hb schema.Heartbeat) bool { return hb.InFlight == 2 })
+	if want := map[string]uint64{"d-one": 1, "d-two": 1}; !maps.Equal(hb.Received, want) || hb.Completed != 0 {
+		t.Errorf("beat received %v completed %d, want %v and none completed", hb.Received, hb.Completed, want)
+	}
+	g.open()
+	awaitReply(t, a)
+	awaitReply(t, b)
+}

@@ -409,7 +409,7 @@ func (w *Worker) accept(m *nats.Msg) {
 	now := time.Now()
 	w.mu.Lock()
 	closed := w.closed
-	var full bool
+	var full, shared bool
 	if !closed {
 		// The running jobs are held too: the limit is on all of them, not
 		// only on those waiting for a runner.
@@ -418,6 +418,7 @@ func (w *Worker) accept(m *nats.Msg) {
 			w.rate.take()
 			q := queued{m: m, from: d}
 			q.seq, q.tracked = w.receive(d, seq, true, now)
+			shared = len(w.senders) > 1
 			if r, start := w.pool.give(q); start {
 				w.start(r, q)
 			}
@@ -431,6 +432,12 @@ func (w *Worker) accept(m *nats.Msg) {
 	}
 	w.mu.Unlock()
 	switch {
+	case shared:
+		// Several dispatchers send here, and each knows only its own
+		// jobs since the last beat: an early beat tells the others the
+		// slot this job took is no longer free, before they fill it too
+		// and one job waits behind a whole call.
+		w.kick()
 	case closed:
 		w.reject(m, schema.NewError(schema.CodeNoDeployments, "worker "+w.cfg.ID+" has stopped"))
 	case full:
