@@ -17,6 +17,10 @@ type worker struct {
 	// included.
 	sent uint64
 	seen uint64
+	// lostTo is the highest sequence given up as lost on the way to the
+	// worker (see lostInTransit): jobs up to it no longer count as sent
+	// but not yet received.
+	lostTo uint64
 	// jobs are the ones this dispatcher sent that the worker has not
 	// finished as far as its beats tell, by sequence number: if the worker
 	// is lost they are dispatched again.
@@ -47,12 +51,15 @@ type worker struct {
 
 // estimate is the worker's in-flight count as this dispatcher sees it: the
 // last beat's, plus this dispatcher's jobs sent since that beat was taken.
-func (w *worker) estimate() int {
-	unseen := 0
-	if w.sent > w.seen {
-		unseen = int(w.sent - w.seen)
+func (w *worker) estimate() int { return w.hb.InFlight + w.unseen() }
+
+// unseen counts the jobs this dispatcher sent that the worker's last beat
+// did not show received, less those given up as lost on the way.
+func (w *worker) unseen() int {
+	if floor := max(w.seen, w.lostTo); w.sent > floor {
+		return int(w.sent - floor)
 	}
-	return w.hb.InFlight + unseen
+	return 0
 }
 
 func (w *worker) free() int { return w.hb.Capacity - w.estimate() }

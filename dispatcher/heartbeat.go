@@ -106,6 +106,7 @@ func (d *Dispatcher) onHeartbeat(m *nats.Msg) {
 	}
 	w.noteBusy(now)
 	w.reconcile(d.cfg.ID, now)
+	fails = d.lostInTransit(t, w, now, fails)
 	out, fails = d.drain(t, now, out, fails)
 	d.mu.Unlock()
 	d.send(out, fails)

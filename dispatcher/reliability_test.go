@@ -324,3 +324,88 @@ func TestDispatcher_LostWorker_JobRedispatchedAndAnsweredOnce(t *testing.T) {
 }
 
 var _ provider.Provider = (*failing)(nil)
+
+// A job forwarded while its worker's connection was down (a NATS node
+// failing over, say) never reaches the worker: its beats keep saying it
+// did not receive it. The dispatcher sends it again elsewhere instead of
+// counting it in flight on the worker for ever, which made the worker look
+// full to it until restart (TestBatch_ClusterNodeLoss stalled on this).
+func TestDispatcher_JobLostInTransit_SentAgainAndWorkerFreed(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	d := e.dispatcher(dispatcher.Config{Tiers: []string{"tier1"}, SweepInterval: 10 * time.Millisecond})
+	// The ghost is a worker peer on a raw connection: it beats, and drops
+	// the first job it is sent as a network that lost it would.
+	jobs := make(chan *nats.Msg, 8)
+	sub, err := e.nc.ChanSubscribe(e.subjects.Worker("ghost"), jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	var state atomic.Value
+	state.Store(schema.StateReady)
+	stop := make(chan struct{})
+	var beats sync.WaitGroup
+	defer func() { close(stop); beats.Wait() }()
+	beats.Go(func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for seq := uint64(1); ; seq++ {
+			e.beat("ghost", schema.Heartbeat{Worker: "ghost", Tier: "tier1", Deployment: "ghost", Subject: e.subjects.Worker("ghost"),
+				State: state.Load().(string), Seq: seq, IntervalMs: 50, Capacity: 1})
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	waitWorkers(t, d, "tier1", 1)
+	answers := make(chan result, 1)
+	go func() {
+		r, err := e.client.Complete(context.Background(), "tier1", ask("lost once"))
+		answers <- result{r, err}
+	}()
+	select {
+	case <-jobs: // lost: the ghost never says it received it
+	case <-time.After(wait):
+		t.Fatal("job never forwarded to the ghost")
+	}
+	state.Store(schema.StateDraining) // the job can only go elsewhere now
+	rescuer := e.worker("tier1", "rescuer", 1, echo())
+	select {
+	case r := <-answers:
+		if r.err != nil {
+			t.Fatalf("job lost in transit: %v", r.err)
+		}
+		if r.resp.Routing.Deployment != "rescuer" {
+			t.Fatalf("answered by %q", r.resp.Routing.Deployment)
+		}
+	case <-time.After(wait):
+		t.Fatal("job lost in transit never answered")
+	}
+	if n := d.Stats().Redispatched; n != 1 {
+		t.Fatalf("redispatched %d, want 1", n)
+	}
+	// The ghost is ready again and the only worker: the dispatcher sends
+	// it the next job, the lost one no longer counted against its slot.
+	state.Store(schema.StateReady)
+	if err := rescuer.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(wait)
+	for len(workersOf(d, "tier1")) != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // polling a snapshot
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var second sync.WaitGroup
+	defer second.Wait()
+	defer cancel()
+	second.Go(func() { _, _ = e.client.Complete(ctx, "tier1", ask("next")) })
+	select {
+	case <-jobs:
+	case <-time.After(wait):
+		t.Fatal("the ghost's slot stayed taken by the job lost on the way to it")
+	}
+}

@@ -71,7 +71,7 @@ func (w *worker) hostKey() string {
 // dispatcher knows: in its beat (the host's, for a worker sharing a host
 // budget), or sent since.
 func (w *worker) running() bool {
-	if w.sent > w.seen {
+	if w.unseen() > 0 {
 		return true
 	}
 	if w.hb.HostSlots > 0 {
@@ -198,10 +198,7 @@ func (d *Dispatcher) hostStates(cands []*worker, now time.Time) map[string]*host
 				h.busy = true
 			}
 			if v.hb.HostSlots > 0 {
-				n := v.hb.HostInFlight // the host's own count, in each of its workers' beats
-				if v.sent > v.seen {
-					n += int(v.sent - v.seen)
-				}
+				n := v.hb.HostInFlight + v.unseen() // the host's own count is in each of its workers' beats
 				h.load = max(h.load, n)
 				continue
 			}

@@ -187,25 +187,85 @@ func (d *Dispatcher) fallback(p pending, current, code string, now time.Time, ou
 func (d *Dispatcher) requeueLost(t *tier, w *worker, now time.Time, fails []failed) []failed {
 	for seq, p := range w.jobs {
 		delete(w.jobs, seq)
-		switch {
-		case !p.deadline.After(now):
-			fails = append(fails, failed{p.msg, schema.Errorf(schema.CodeTimeout, "worker %s was lost holding the job, and its deadline has passed", w.hb.Worker)})
-		case p.msg.Header.Get(schema.HeaderStreaming) == "true":
-			fails = append(fails, failed{p.msg, schema.Errorf(schema.CodeConnection, "worker %s was lost in the middle of the stream", w.hb.Worker)})
-		default:
-			q := *p
-			// The job goes out again with new headers while the first
-			// forward of it may still be publishing the old ones (it runs
-			// without the lock): stamp a copy, never the message shared
-			// with that forward.
-			m := *p.msg
-			m.Header = maps.Clone(p.msg.Header)
-			q.msg = &m
-			q.attempts++
-			q.tierAttempts++
-			t.queueOf(&q).pushFront(q)
-			d.redispatched.Add(1)
+		fails = d.requeue(t, w, p, now, fails, false)
+	}
+	return fails
+}
+
+// lostInTransit gives up on the jobs forwarded to w that its beats still
+// do not show received lostAfter after they left: the worker's connection
+// was down when they reached the NATS server, or the dispatcher's own
+// connection broke with them unwritten (a cluster node failing over loses
+// what it held). They are dispatched again as a lost worker's are, and no
+// longer count against the worker's slots: otherwise a worker whose last
+// jobs were lost looked full to this dispatcher for ever. Should a job
+// arrive after all, it runs twice; its producer keeps the first answer.
+// Called with d.mu held, after w.seen is the beat's.
+func (d *Dispatcher) lostInTransit(t *tier, w *worker, now time.Time, fails []failed) []failed {
+	if w.unseen() == 0 {
+		return fails
+	}
+	after := w.lostAfter()
+	n := 0
+	for seq, p := range w.jobs {
+		if seq <= w.seen || now.Sub(p.sent) < after {
+			continue
 		}
+		// Sequences follow the order jobs were sent in: every older one
+		// not received is lost too, so unseen may start above seq.
+		delete(w.jobs, seq)
+		w.lostTo = max(w.lostTo, seq)
+		fails = d.requeue(t, w, p, now, fails, true)
+		n++
+	}
+	if n > 0 {
+		d.log.Warn("jobs lost on the way to a worker, dispatched again", "worker", w.hb.Worker, "tier", t.name, "jobs", n, "after", after)
+	}
+	return fails
+}
+
+// lostAfter is how long a job may take to show as received in the
+// worker's beats before it counts as lost: two beat intervals and a second
+// for a slow machine. A job is not that long in flight on a working
+// connection.
+func (w *worker) lostAfter() time.Duration {
+	iv := time.Duration(w.hb.IntervalMs) * time.Millisecond
+	if iv <= 0 {
+		iv = time.Second
+	}
+	return 2*iv + time.Second
+}
+
+// requeue puts back in front of the tier's queue a job that worker w held
+// and will not answer (the worker was lost, or the job never reached it:
+// inTransit), or fails it when its deadline passed or it was a stream.
+// Called with d.mu held.
+func (d *Dispatcher) requeue(t *tier, w *worker, p *pending, now time.Time, fails []failed, inTransit bool) []failed {
+	switch {
+	case !p.deadline.After(now) && inTransit:
+		fails = append(fails, failed{p.msg, schema.Errorf(schema.CodeTimeout, "the job was lost on the way to worker %s, and its deadline has passed", w.hb.Worker)})
+	case !p.deadline.After(now):
+		fails = append(fails, failed{p.msg, schema.Errorf(schema.CodeTimeout, "worker %s was lost holding the job, and its deadline has passed", w.hb.Worker)})
+	case p.msg.Header.Get(schema.HeaderStreaming) == "true" && inTransit:
+		// It never started, as far as the beats tell; but if it only
+		// arrived late, a second run would interleave its chunks with
+		// the first's.
+		fails = append(fails, failed{p.msg, schema.Errorf(schema.CodeConnection, "the stream's job was lost on the way to worker %s", w.hb.Worker)})
+	case p.msg.Header.Get(schema.HeaderStreaming) == "true":
+		fails = append(fails, failed{p.msg, schema.Errorf(schema.CodeConnection, "worker %s was lost in the middle of the stream", w.hb.Worker)})
+	default:
+		q := *p
+		// The job goes out again with new headers while the first
+		// forward of it may still be publishing the old ones (it runs
+		// without the lock): stamp a copy, never the message shared
+		// with that forward.
+		m := *p.msg
+		m.Header = maps.Clone(p.msg.Header)
+		q.msg = &m
+		q.attempts++
+		q.tierAttempts++
+		t.queueOf(&q).pushFront(q)
+		d.redispatched.Add(1)
 	}
 	return fails
 }

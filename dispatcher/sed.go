@@ -280,9 +280,5 @@ func (w *worker) mine(self uint64, id string, now time.Time) bool {
 	if rank < free%n {
 		share++
 	}
-	unseen := 0
-	if w.sent > w.seen {
-		unseen = int(w.sent - w.seen)
-	}
-	return unseen < share
+	return w.unseen() < share
 }

@@ -26,8 +26,8 @@ func (w *worker) limited() bool { return w.hb.RPM > 0 || w.hb.TPM > 0 }
 // beat, each counted as a call of the window's mean tokens.
 func (w *worker) rateUse() (calls, tokens float64) {
 	calls, tokens = float64(w.hb.RPMUsed), float64(w.hb.TPMUsed)
-	if w.sent > w.seen {
-		unseen := float64(w.sent - w.seen)
+	if n := w.unseen(); n > 0 {
+		unseen := float64(n)
 		calls, tokens = calls+unseen, tokens+unseen*meanTokens(float64(w.hb.RPMUsed), float64(w.hb.TPMUsed))
 	}
 	return calls, tokens
