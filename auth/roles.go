@@ -95,14 +95,14 @@ func Roles() []Role {
 		{
 			Name:      Producer,
 			Runs:      "llmq complete; your applications (client package, raw NATS requests)",
-			Publish:   []string{"{p}.jobs.>"},
+			Publish:   []string{"{p}.jobs.>", "{p}.cancel.{inbox}.>"}, // cancel its own jobs only
 			Subscribe: []string{"{inbox}.>"},
 			Responses: true,
 		},
 		{
 			Name:      Gateway,
 			Runs:      "llmq gateway (the OpenAI HTTP API: a producer that also reads heartbeats for /v1/models)",
-			Publish:   []string{"{p}.jobs.>", "{p}.ctl.announce"},
+			Publish:   []string{"{p}.jobs.>", "{p}.cancel.{inbox}.>", "{p}.ctl.announce"},
 			Subscribe: cat([]string{"{inbox}.>", "{p}.hb.*", "{p}.ctl.gateway.*.stats"}, micro("llmq-gateway")),
 			Responses: true,
 		},
@@ -125,7 +125,7 @@ func Roles() []Role {
 				"{p}.retry", // bounce a failed job to the dispatchers
 				"_INBOX.>",  // answers and stream chunks to any producer's inbox, $SRV replies
 			},
-			Subscribe: cat([]string{"{p}.w.*", "{p}.ctl.announce", "{inbox}.>", "{p}.ctl.worker.*.stats"}, micro("llmq-worker")),
+			Subscribe: cat([]string{"{p}.w.*", "{p}.ctl.announce", "{p}.cancel.>", "{inbox}.>", "{p}.ctl.worker.*.stats"}, micro("llmq-worker")),
 		},
 		{
 			Name: BatchRunner,

@@ -1,5 +1,7 @@
 package broker
 
+import "strings"
+
 // DefaultPrefix is the first token of every llmq subject.
 const DefaultPrefix = "llm"
 
@@ -9,6 +11,7 @@ const DefaultPrefix = "llm"
 //	<prefix>.w.<worker>         a dispatcher forwards a job to the worker it picked
 //	<prefix>.hb.<worker>        workers publish heartbeats
 //	<prefix>.ctl.announce       a starting dispatcher asks workers to beat now
+//	<prefix>.cancel.<reply>     a producer cancels its job whose reply subject is <reply>
 //
 // The zero value uses DefaultPrefix.
 type Subjects struct {
@@ -68,6 +71,21 @@ func Token(s string) string {
 // Retry is the subject workers bounce failed jobs to, for any dispatcher
 // (in the queue group) to retry, fall back or answer.
 func (s Subjects) Retry() string { return s.prefix() + ".retry" }
+
+// Cancel is where a producer cancels its job whose reply subject is reply
+// (a job sent with schema.HeaderControl): <prefix>.cancel.<reply>. The
+// subject carries the reply, so a producer allowed to publish only under
+// its own inbox's cancel subjects (auth) can cancel only its own jobs.
+func (s Subjects) Cancel(reply string) string { return s.prefix() + ".cancel." + reply }
+
+// CancelWildcard matches every Cancel subject: workers listen on it.
+func (s Subjects) CancelWildcard() string { return s.prefix() + ".cancel.>" }
+
+// Cancelled returns the reply subject a Cancel subject names.
+func (s Subjects) Cancelled(subject string) (string, bool) {
+	reply, ok := strings.CutPrefix(subject, s.prefix()+".cancel.")
+	return reply, ok && reply != ""
+}
 
 // Name is the prefix itself (DefaultPrefix for the zero value).
 func (s Subjects) Name() string { return s.prefix() }

@@ -10,8 +10,8 @@
 // (general_settings.master_key). Official OpenAI clients work unchanged.
 //
 // A client that goes away cancels its job, streamed or not: a non-streamed
-// job asks its worker for a control subject (schema.HeaderControl) as a
-// stream has one. A model that cannot be a tier (over broker.MaxTierLen
+// job is sent cancellable (schema.HeaderControl) and the gateway publishes
+// its cancel (broker.Subjects.Cancel); a stream has its control subject. A model that cannot be a tier (over broker.MaxTierLen
 // bytes, spaces, wildcards) is answered 404 model_not_found before it
 // becomes a subject. The HTTP server has read-header, read and idle
 // time-outs and a connection cap (Config). Heartbeats are untrusted:

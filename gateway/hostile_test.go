@@ -17,6 +17,7 @@ import (
 	"github.com/llmq/llmq/dispatcher"
 	"github.com/llmq/llmq/gateway"
 	"github.com/llmq/llmq/schema"
+	"github.com/llmq/llmq/worker"
 	"github.com/llmq/llmq/worker/provider"
 )
 
@@ -265,24 +266,22 @@ func TestChatCompletion_ClientGoneCancelsThePlainJob(t *testing.T) {
 	}
 }
 
-// A job still queued in a dispatcher when its client goes away is cancelled
-// as soon as a worker starts it.
-func TestChatCompletion_ClientGoneWhileQueuedCancelsTheJobWhenItStarts(t *testing.T) {
+// A job still queued in a dispatcher when its client goes away is dropped
+// by the worker that gets it: the provider never sees it.
+func TestChatCompletion_ClientGoneWhileQueuedDropsTheJobUnrun(t *testing.T) {
 	t.Parallel()
 	e := setup(t, gateway.Config{}, dispatcher.Config{})
 	release := make(chan struct{})
-	calls, ended := make(chan string, 2), make(chan error, 2)
-	e.worker("tier1", "dep-a", 1, provider.Func(func(ctx context.Context, req *schema.Request) (*schema.Response, error) {
+	calls := make(chan string, 2)
+	outcomes := &outcomeLog{ch: make(chan string, 4)}
+	w := e.worker("tier1", "dep-a", 1, provider.Func(func(ctx context.Context, req *schema.Request) (*schema.Response, error) {
 		text := string(req.Messages[0].Content)
 		calls <- text
 		if text == "first" {
 			<-release
-			return echo()(ctx, req)
 		}
-		<-ctx.Done()
-		ended <- ctx.Err()
-		return nil, provider.TransportError(ctx, ctx.Err())
-	}))
+		return echo()(ctx, req)
+	}), func(c *worker.Config) { c.Observer = outcomes })
 	first := make(chan int, 1)
 	go func() {
 		resp, err := e.http.Post(e.base+"/v1/chat/completions", "application/json", strings.NewReader(chat("tier1", "first")))
@@ -314,21 +313,38 @@ func TestChatCompletion_ClientGoneWhileQueuedCancelsTheJobWhenItStarts(t *testin
 	}
 	cancel()
 	<-done
+	for w.ServiceStats().EarlyCancels != 1 { // the gateway's cancel reached the worker
+		if time.Now().After(deadline) {
+			t.Fatal("the worker never heard the cancel")
+		}
+		time.Sleep(5 * time.Millisecond) // polling a snapshot
+	}
 	close(release)
 	if st := <-first; st != http.StatusOK {
 		t.Fatalf("first request: %d", st)
 	}
-	select {
-	case <-calls:
-	case <-time.After(wait):
-		t.Fatal("the queued job never started")
+	for _, want := range []string{worker.OutcomeOK, schema.CodeCancelled} {
+		select {
+		case got := <-outcomes.ch:
+			if got != want {
+				t.Fatalf("job ended %q, want %q", got, want)
+			}
+		case <-time.After(wait):
+			t.Fatalf("no job ended %q", want)
+		}
 	}
 	select {
-	case err := <-ended:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("provider ctx ended with %v, want cancelled", err)
-		}
-	case <-time.After(wait):
-		t.Fatal("the provider call of the abandoned job was not cancelled")
+	case text := <-calls:
+		t.Fatalf("the abandoned job reached the provider: %q", text)
+	default:
+	}
+	if n := w.ServiceStats().EarlyCancels; n != 0 {
+		t.Fatalf("%d cancels still kept after their job was dropped", n)
 	}
 }
+
+// outcomeLog is a worker.Observer that sends each job's outcome.
+type outcomeLog struct{ ch chan string }
+
+func (o *outcomeLog) JobDone(r worker.JobReport)                                     { o.ch <- r.Outcome }
+func (o *outcomeLog) CooledDown(tier, deployment, reason string, rest time.Duration) {}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,12 +18,12 @@ import (
 const noResponderRetries = 3
 
 // complete runs a non-streamed job that the gateway can cancel: unlike
-// client.Complete it waits on an inbox of its own and asks the worker for a
-// control subject (schema.HeaderControl), so that when ctx ends — the HTTP
-// client went away — it tells the worker to cancel the provider call. A
-// job still queued in a dispatcher at that moment is cancelled as soon as
-// a worker starts it: the worker's control message then finds nobody
-// listening.
+// client.Complete it waits on an inbox of its own and marks the job
+// cancellable (schema.HeaderControl), so that when ctx ends — the HTTP
+// client went away — it publishes a cancel (Subjects.Cancel) for the job's
+// reply subject: the worker running it cancels the provider call, and a
+// job still queued in a dispatcher is dropped by the worker that gets it.
+// Nothing is sent for a job that ends normally.
 func (g *Gateway) complete(ctx context.Context, tier string, req *schema.Request) (*schema.Response, error) {
 	m, err := g.send(ctx, tier, req)
 	if err != nil {
@@ -55,11 +54,15 @@ func (g *Gateway) send(ctx context.Context, tier string, req *schema.Request) (*
 	if max := nc.MaxPayload(); max > 0 && int64(len(data)) > max-1024 {
 		return nil, schema.Errorf(schema.CodePayloadTooLarge, "job of %d bytes is over the NATS max payload of %d bytes (less 1 KiB for headers)", len(data), max)
 	}
-	c := &call{nc: nc, subjects: g.cfg.Subjects, replies: make(chan *nats.Msg, 4)}
-	sub, err := nc.Subscribe(nc.NewInbox(), c.onMsg)
+	replies := make(chan *nats.Msg, 4)
+	sub, err := nc.ChanSubscribe(nc.NewInbox(), replies)
 	if err != nil {
 		return nil, schema.Errorf(schema.CodeConnection, "subscribe: %v", err)
 	}
+	// A channel subscription needs no goroutine of its own. More than a
+	// job's replies come only from somebody else publishing to the inbox:
+	// nats.go drops those once the channel is full (a slow consumer).
+	defer func() { _ = sub.Unsubscribe() }()
 	h := nats.Header{schema.HeaderContentType: {codec.ContentType()}, schema.HeaderControl: {"true"}}
 	if dl, ok := ctx.Deadline(); ok {
 		h[schema.HeaderDeadline] = []string{strconv.FormatInt(dl.UnixMilli(), 10)}
@@ -68,22 +71,19 @@ func (g *Gateway) send(ctx context.Context, tier string, req *schema.Request) (*
 	retries, backoff := 0, 100*time.Millisecond
 	for {
 		if err := nc.PublishMsg(msg); err != nil {
-			_ = sub.Unsubscribe()
 			return nil, publishError(nc, err)
 		}
 		var m *nats.Msg
 		select {
-		case m = <-c.replies:
+		case m = <-replies:
 		case <-ctx.Done():
-			c.cancel(sub)
+			g.cancel(sub.Subject)
 			return nil, ctxError(ctx, tier)
 		}
 		if m.Header.Get("Status") != "503" || len(m.Data) != 0 {
-			_ = sub.Unsubscribe()
 			return m, nil
 		}
 		if retries >= noResponderRetries {
-			_ = sub.Unsubscribe()
 			return nil, schema.Errorf(schema.CodeNoDeployments, "no dispatcher is listening on %s", msg.Subject)
 		}
 		retries++
@@ -91,65 +91,16 @@ func (g *Gateway) send(ctx context.Context, tier string, req *schema.Request) (*
 		case <-time.After(backoff):
 			backoff *= 2
 		case <-ctx.Done():
-			c.cancel(sub)
+			g.cancel(sub.Subject)
 			return nil, ctxError(ctx, tier)
 		}
 	}
 }
 
-// call is a job in progress: its replies, and the control subjects of the
-// workers that started it.
-type call struct {
-	nc       *nats.Conn
-	subjects broker.Subjects
-	replies  chan *nats.Msg
-
-	mu       sync.Mutex
-	controls []string
-	gone     bool
-}
-
-// onMsg takes a message on the job's inbox.
-func (c *call) onMsg(m *nats.Msg) {
-	if m.Header.Get(schema.HeaderControl) != schema.ControlStarted {
-		select {
-		case c.replies <- m:
-		default: // more than a job's replies: not from llmq
-		}
-		return
-	}
-	// Anyone who knows the inbox could send this: publish only to a
-	// subject a reply may be, and keep a few.
-	if c.subjects.CheckReply(m.Reply) != nil {
-		return
-	}
-	c.mu.Lock()
-	gone := c.gone
-	if !gone && len(c.controls) < 8 {
-		c.controls = append(c.controls, m.Reply)
-	}
-	c.mu.Unlock()
-	if gone {
-		_ = c.nc.Publish(m.Reply, nil)
-	}
-}
-
-// cancel tells every worker that started the job to cancel it, and stops
-// listening. Drain keeps handling the messages that reach the inbox until
-// the server has seen the unsubscription: a worker's control message still
-// on its way is answered with a cancel; after that, the server answers the
-// worker "no responders", which cancels too.
-func (c *call) cancel(sub *nats.Subscription) {
-	c.mu.Lock()
-	c.gone = true
-	controls := c.controls
-	c.mu.Unlock()
-	for _, s := range controls {
-		_ = c.nc.Publish(s, nil)
-	}
-	if err := sub.Drain(); err != nil {
-		_ = sub.Unsubscribe()
-	}
+// cancel tells the workers to cancel the job whose reply subject is
+// inbox (see complete).
+func (g *Gateway) cancel(inbox string) {
+	_ = g.cfg.Conn.Publish(g.cfg.Subjects.Cancel(inbox), nil)
 }
 
 func ctxError(ctx context.Context, tier string) *schema.Error {

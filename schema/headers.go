@@ -31,14 +31,10 @@ const (
 // StreamEnd is the value of HeaderStream on the last message of a stream.
 const StreamEnd = "end"
 
-// HeaderControl, set to "true" by a producer on a non-streamed job, asks
-// the worker that starts the job for a control subject, as streams have:
-// before calling the provider the worker sends the producer an empty
-// message with HeaderControl set to ControlStarted whose reply subject is
-// where the producer publishes (anything) to cancel the job. The worker
-// also cancels when that message finds no subscriber. The reply follows as
-// usual (after a retry elsewhere, another ControlStarted message first).
-const (
-	HeaderControl  = "Llmq-Control"
-	ControlStarted = "started"
-)
+// HeaderControl, set to "true" by a producer on a non-streamed job, makes
+// the job cancellable: the producer publishes (anything) to
+// <prefix>.cancel.<the job's reply subject> (broker.Subjects.Cancel) and
+// the worker running the job cancels the provider call and sends nothing
+// more; a worker that gets the job after the cancel drops it unrun.
+// Nothing is sent to the producer for a job it does not cancel.
+const HeaderControl = "Llmq-Control"

@@ -43,6 +43,9 @@ func (c *call) expired(ctx context.Context) bool {
 // producer (accept has dropped the jobs that cannot be answered).
 func (w *Worker) handle(q queued) {
 	m := q.m
+	if w.cancelledEarly(m) {
+		return
+	}
 	c := &call{queued: q, codec: broker.CodecOf(m)}
 	req, err := schema.DecodeRequestLimits(c.codec, m.Data, w.cfg.Limits)
 	if err == nil {
@@ -139,20 +142,15 @@ func (w *Worker) handle(q queued) {
 	w.replyDone(m, c, resp, routing, resp.Usage)
 }
 
-// control gives a non-streamed job a control subject, as a stream has (see
-// schema.HeaderControl): the returned ctx is cancelled with
-// errProducerGone when the producer publishes there or has stopped
-// listening.
+// control makes a non-streamed job cancellable (see schema.HeaderControl
+// and cancel.go): the returned ctx is cancelled with errProducerGone when
+// its producer publishes to Subjects.Cancel(its reply subject). Nothing is
+// sent to the producer.
 func (w *Worker) control(ctx context.Context, m *nats.Msg) (context.Context, func()) {
-	id := nuid.Next()
 	ctx, cancel := context.WithCancelCause(ctx)
-	w.streams.Store(id, cancel)
-	msg := &nats.Msg{Subject: m.Reply, Reply: w.inbox + "." + id, Header: nats.Header{schema.HeaderControl: {schema.ControlStarted}}}
-	if err := w.nc.PublishMsg(msg); err != nil {
-		w.log.Debug("control message", "err", err)
-	}
+	untrack := w.cancels.track(m.Reply, cancel, time.Now())
 	return ctx, func() {
-		w.streams.Delete(id)
+		untrack()
 		cancel(nil)
 	}
 }

@@ -131,6 +131,12 @@ type ServiceStats struct {
 	// Dropped counts the jobs of Failed that could not be answered at all
 	// (OutcomeDropped).
 	Dropped uint64 `json:"dropped"`
+	// DroppedCancels counts cancel messages (Subjects.Cancel) that named
+	// no valid reply subject.
+	DroppedCancels uint64 `json:"dropped_cancels,omitempty"`
+	// EarlyCancels is how many cancels the worker keeps for jobs it has
+	// not got (yet): cancelled while queued in a dispatcher.
+	EarlyCancels int `json:"early_cancels,omitempty"`
 	// Latency percentiles of the provider call, in milliseconds.
 	P50Ms   float64 `json:"p50_ms"`
 	P90Ms   float64 `json:"p90_ms"`
@@ -152,7 +158,7 @@ func (w *Worker) ServiceStats() ServiceStats {
 	s := ServiceStats{
 		Worker: w.cfg.ID, Tier: w.cfg.Tier, Deployment: w.cfg.Deployment, State: state,
 		InFlight: in, Capacity: capacity, Completed: w.done.Load(), Failed: w.failed.Load(), Dropped: w.dropped.Load(),
-		P50Ms: qs[0], P90Ms: qs[1], P99Ms: qs[2], Samples: n,
+		DroppedCancels: w.droppedCancels.Load(), EarlyCancels: w.cancels.waiting(), P50Ms: qs[0], P90Ms: qs[1], P99Ms: qs[2], Samples: n,
 	}
 	if until, reason := w.Cooling(); !until.IsZero() {
 		s.CoolingUntilMs, s.CoolingReason = until.UnixMilli(), reason

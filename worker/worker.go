@@ -142,6 +142,10 @@ type Worker struct {
 	done     atomic.Uint64
 	failed   atomic.Uint64
 	dropped  atomic.Uint64 // jobs that could not be answered at all
+	// droppedCancels counts cancel messages naming no valid reply.
+	droppedCancels atomic.Uint64
+	cancels        cancels // cancellable jobs (schema.HeaderControl), see cancel.go
+	cancelSub      *nats.Subscription
 	dropLog  rateLimit
 	seq      atomic.Uint64
 	draining atomic.Bool
@@ -313,11 +317,19 @@ func (w *Worker) Start(ctx context.Context) error {
 		_ = ann.Unsubscribe()
 		return fmt.Errorf("worker: subscribe stream inbox: %w", err)
 	}
-	w.sub, w.annSub, w.inboxSub = sub, ann, inboxSub
+	cancelSub, err := w.nc.Subscribe(w.cfg.Subjects.CancelWildcard(), w.onCancel)
+	if err != nil {
+		_ = sub.Unsubscribe()
+		_ = ann.Unsubscribe()
+		_ = inboxSub.Unsubscribe()
+		return fmt.Errorf("worker: subscribe %s: %w", w.cfg.Subjects.CancelWildcard(), err)
+	}
+	w.sub, w.annSub, w.inboxSub, w.cancelSub = sub, ann, inboxSub, cancelSub
 	if err := w.startService(); err != nil {
 		_ = sub.Unsubscribe()
 		_ = ann.Unsubscribe()
 		_ = inboxSub.Unsubscribe()
+		_ = cancelSub.Unsubscribe()
 		return err
 	}
 	if h := w.cfg.HostBudget; h != nil {
@@ -386,6 +398,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 	w.beatWG.Wait()
 	w.wg.Wait()
 	_ = w.inboxSub.Unsubscribe()
+	_ = w.cancelSub.Unsubscribe()
 	w.cancel()
 	w.final()
 	w.stopService()

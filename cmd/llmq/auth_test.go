@@ -360,12 +360,23 @@ func TestAuth_GeneratedPermissions_FleetWorksAndProducerIsConfined(t *testing.T)
 			t.Fatalf("alice stream: %v", err)
 		}
 		st.Close() // publishes to the worker's control subject
-		// A refused publish after the cancel: had the cancel been refused,
-		// its violation would come first.
+		// Cancel a non-streamed job of hers (Llmq-Control) by its reply
+		// subject, under her inbox.
+		if err := alice.Publish(s.Cancel(alice.NewInbox()), nil); err != nil {
+			t.Fatal(err)
+		}
+		// A refused publish after the cancels: had one been refused, its
+		// violation would come first.
 		if err := alice.Publish(s.Retry(), nil); err != nil {
 			t.Fatal(err)
 		}
 		awaitViolation(t, aliceErrs, `Publish to "`+s.Retry()+`"`)
+		// Bob's jobs are not hers to cancel.
+		bobs := s.Cancel(bob.NewInbox())
+		if err := alice.Publish(bobs, nil); err != nil {
+			t.Fatal(err)
+		}
+		awaitViolation(t, aliceErrs, `Publish to "`+bobs+`"`)
 	})
 
 	// The roles separately: a dispatcher user without the batch runner's
