@@ -146,9 +146,9 @@ type Worker struct {
 	droppedCancels atomic.Uint64
 	cancels        cancels // cancellable jobs (schema.HeaderControl), see cancel.go
 	cancelSub      *nats.Subscription
-	dropLog  rateLimit
-	seq      atomic.Uint64
-	draining atomic.Bool
+	dropLog        rateLimit
+	seq            atomic.Uint64
+	draining       atomic.Bool
 
 	beatMu sync.Mutex // orders beats (see beat)
 
