@@ -16,22 +16,6 @@ import (
 	"github.com/llmq/llmq/worker/provider"
 )
 
-// awaitStats polls the worker's stats until ok holds.
-func awaitStats(t *testing.T, w *worker.Worker, what string, ok func(worker.ServiceStats) bool) worker.ServiceStats {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		s := w.ServiceStats()
-		if ok(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: stats %+v", what, s)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a snapshot
-	}
-}
-
 func TestWorker_Cancel_RunningJobCallCancelledAndNothingSent(t *testing.T) {
 	t.Parallel()
 	e := setup(t)

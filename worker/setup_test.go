@@ -318,14 +318,26 @@ func (f streamFunc) Stream(ctx context.Context, req *schema.Request, emit provid
 // no other signal a test can wait on without a subscription.
 func awaitHeartbeat(t *testing.T, w *worker.Worker, what string, ok func(schema.Heartbeat) bool) schema.Heartbeat {
 	t.Helper()
+	return awaitSnapshot(t, w.Heartbeat, what, ok)
+}
+
+// awaitStats polls the worker's stats until ok holds.
+func awaitStats(t *testing.T, w *worker.Worker, what string, ok func(worker.ServiceStats) bool) worker.ServiceStats {
+	t.Helper()
+	return awaitSnapshot(t, w.ServiceStats, what, ok)
+}
+
+// awaitSnapshot polls get until ok holds.
+func awaitSnapshot[T any](t *testing.T, get func() T, what string, ok func(T) bool) T {
+	t.Helper()
 	deadline := time.Now().Add(wait)
 	for {
-		hb := w.Heartbeat()
-		if ok(hb) {
-			return hb
+		v := get()
+		if ok(v) {
+			return v
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("worker never reached %s: last %+v", what, hb)
+			t.Fatalf("worker never reached %s: last %+v", what, v)
 		}
 		time.Sleep(2 * time.Millisecond) // polling a snapshot
 	}
