@@ -166,7 +166,7 @@ func (m *Message) EncodeMsgpack(e *msgpack.Encoder) error {
 		if err := e.EncodeString("tool_calls"); err != nil {
 			return err
 		}
-		if err := e.Encode(m.ToolCalls); err != nil {
+		if err := encodeToolCalls(e, m.ToolCalls); err != nil {
 			return err
 		}
 	}
@@ -184,24 +184,21 @@ func encodeKV(e *msgpack.Encoder, k, v string) error {
 }
 
 // DecodeMsgpack reads a message in OpenAI's shape, by hand (see
-// MarshalJSON): the keys are read into a stack buffer, so only values
-// allocate.
+// MarshalJSON): the keys are read into a buffer, so only values allocate.
 func (m *Message) DecodeMsgpack(d *msgpack.Decoder) error {
-	code, err := d.PeekCode()
-	if err != nil {
-		return err
-	}
+	var k keyScratch
+	return m.decodeMsgpack(d, k.inner[:])
+}
+
+// decodeMsgpack is DecodeMsgpack reading keys into buf.
+func (m *Message) decodeMsgpack(d *msgpack.Decoder, buf []byte) error {
 	*m = Message{}
-	if isMsgpackNil(code) {
-		return d.DecodeNil()
-	}
-	n, err := d.DecodeMapLen()
+	n, err := decodeMapHeader(d)
 	if err != nil {
 		return err
 	}
-	var buf [16]byte
 	for range n {
-		key, err := decodeKey(d, buf[:])
+		key, err := decodeKey(d, buf)
 		if err != nil {
 			return err
 		}
@@ -216,7 +213,7 @@ func (m *Message) DecodeMsgpack(d *msgpack.Decoder) error {
 		case "name":
 			m.Name, err = d.DecodeString()
 		case "tool_calls":
-			err = d.Decode(&m.ToolCalls)
+			m.ToolCalls, err = decodeToolCalls(d, buf)
 		case "tool_call_id":
 			m.ToolCallID, err = d.DecodeString()
 		default:
@@ -227,27 +224,6 @@ func (m *Message) DecodeMsgpack(d *msgpack.Decoder) error {
 		}
 	}
 	return nil
-}
-
-// decodeKey reads a map key (a string) into buf when it fits, else into a
-// new slice.
-func decodeKey(d *msgpack.Decoder, buf []byte) ([]byte, error) {
-	c, err := d.PeekCode()
-	if err != nil {
-		return nil, err
-	}
-	if !isMsgpackString(c) {
-		return nil, fmt.Errorf("msgpack: map key of code %#x, want a string", c)
-	}
-	n, err := d.DecodeBytesLen()
-	if err != nil {
-		return nil, err
-	}
-	if n > len(buf) {
-		buf = make([]byte, n) // n is bounded by checkMsgpack
-	}
-	buf = buf[:n]
-	return buf, d.ReadFull(buf)
 }
 
 // contentWire is a message's content: a string, null, or parts.
