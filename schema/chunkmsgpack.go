@@ -7,7 +7,7 @@ import (
 // EncodeMsgpack writes the chunk by hand, the bytes the reflection codec
 // wrote for its struct tags (see msgpackmap.go): a streamed reply is a
 // chunk per token.
-func (c *Chunk) EncodeMsgpack(e *msgpack.Encoder) error {
+func (c Chunk) EncodeMsgpack(e *msgpack.Encoder) error {
 	w := mapWriter{e: e}
 	w.begin(5 + count(c.Usage != nil, c.Routing != nil))
 	w.str("id", c.ID)
@@ -48,7 +48,7 @@ func (c *Chunk) DecodeMsgpack(d *msgpack.Decoder) error {
 		case "id":
 			c.ID, err = d.DecodeString()
 		case "object":
-			c.Object, err = d.DecodeString()
+			c.Object, err = decodeCommon(d, buf)
 		case "created":
 			c.Created, err = d.DecodeInt64()
 		case "model":
@@ -131,7 +131,7 @@ func (c *ChunkChoice) decodeMsgpack(d *msgpack.Decoder, buf []byte) error {
 		case "delta":
 			err = c.Delta.decodeMsgpack(d, buf)
 		case "finish_reason":
-			c.FinishReason, err = decodeStringPtr(d)
+			c.FinishReason, err = decodeCommonPtr(d, buf)
 		case "logprobs":
 			c.Logprobs, err = decodeLogprobs(d, buf)
 		default:
@@ -193,7 +193,7 @@ func (t *Delta) decodeMsgpack(d *msgpack.Decoder, buf []byte) error {
 		}
 		switch string(key) {
 		case "role":
-			t.Role, err = d.DecodeString()
+			t.Role, err = decodeCommon(d, buf)
 		case "content":
 			t.Content, err = d.DecodeString()
 		case "tool_calls":
@@ -231,7 +231,7 @@ func decodeToolCallDeltas(d *msgpack.Decoder, buf []byte) ([]ToolCallDelta, erro
 			case "id":
 				t.ID, err = d.DecodeString()
 			case "type":
-				t.Type, err = d.DecodeString()
+				t.Type, err = decodeCommon(d, buf)
 			case "function":
 				err = t.Function.decodeMsgpack(d, buf)
 			default:

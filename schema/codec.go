@@ -53,7 +53,31 @@ func (c Codec) Marshal(v any) ([]byte, error) {
 	if c == JSON {
 		return json.Marshal(v)
 	}
-	return msgpack.Marshal(v)
+	return marshalMsgpack(v)
+}
+
+// sizeHinter estimates the size of its msgpack encoding.
+type sizeHinter interface {
+	msgpackSize() int
+}
+
+// marshalMsgpack is msgpack.Marshal writing into a buffer of the size v
+// says it takes, so that the buffer is allocated once rather than grown
+// from 64 bytes.
+func marshalMsgpack(v any) ([]byte, error) {
+	size := 128
+	if h, ok := v.(sizeHinter); ok {
+		size = h.msgpackSize()
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	enc := msgpack.GetEncoder()
+	enc.Reset(buf)
+	err := enc.Encode(v)
+	msgpack.PutEncoder(enc)
+	if err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // Unmarshal decodes data into v. JSON bodies with fields of the wrong type,

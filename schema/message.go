@@ -204,7 +204,7 @@ func (m *Message) decodeMsgpack(d *msgpack.Decoder, buf []byte) error {
 		}
 		switch string(key) {
 		case "role":
-			m.Role, err = d.DecodeString()
+			m.Role, err = decodeCommon(d, buf)
 		case "content":
 			var c contentWire
 			if err = c.DecodeMsgpack(d); err == nil {

@@ -345,6 +345,13 @@ func checkCompat[T any, P any](t *testing.T, i int, v *T, toPlain func(*T) *P, f
 	if !sameBytes(t, hand, plain) {
 		t.Fatalf("case %d: bytes differ\nhand:  %x\nplain: %x\nvalue: %+v", i, hand, plain, v)
 	}
+	byValue, err := schema.MsgPack.Marshal(*v)
+	if err != nil {
+		t.Fatalf("case %d: encode by value: %v", i, err)
+	}
+	if !sameBytes(t, hand, byValue) {
+		t.Fatalf("case %d: by value, bytes differ\nvalue:   %x\npointer: %x", i, byValue, hand)
+	}
 	for _, data := range [][]byte{hand, plain} {
 		var got T
 		if err := schema.MsgPack.Unmarshal(data, &got); err != nil {

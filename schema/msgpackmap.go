@@ -135,14 +135,6 @@ func decodeBoolPtr(d *msgpack.Decoder) (*bool, error) {
 	return &v, err
 }
 
-func decodeStringPtr(d *msgpack.Decoder) (*string, error) {
-	if isNil, err := peekNil(d); isNil || err != nil {
-		return nil, err
-	}
-	v, err := d.DecodeString()
-	return &v, err
-}
-
 // decodeStrings reads an array of strings as the reflection decoder read
 // a []string: nil for nil, empty for an empty array.
 func decodeStrings(d *msgpack.Decoder) ([]string, error) {
@@ -289,4 +281,131 @@ func count(set ...bool) int {
 		}
 	}
 	return n
+}
+
+// decodeCommon reads a string that is often one of llmq's constants (a
+// role, a finish reason, an object name, a tool type): those come back
+// without allocating. buf must hold 31 bytes, the longest short string.
+func decodeCommon(d *msgpack.Decoder, buf []byte) (string, error) {
+	c, err := d.PeekCode()
+	if err != nil {
+		return "", err
+	}
+	if !msgpcode.IsFixedString(c) {
+		return d.DecodeString()
+	}
+	b, err := decodeKey(d, buf)
+	if err != nil {
+		return "", err
+	}
+	switch string(b) {
+	case RoleSystem:
+		return RoleSystem, nil
+	case RoleDeveloper:
+		return RoleDeveloper, nil
+	case RoleUser:
+		return RoleUser, nil
+	case RoleAssistant:
+		return RoleAssistant, nil
+	case RoleTool:
+		return RoleTool, nil
+	case FinishStop:
+		return FinishStop, nil
+	case FinishLength:
+		return FinishLength, nil
+	case FinishContentFilter:
+		return FinishContentFilter, nil
+	case FinishToolCalls:
+		return FinishToolCalls, nil
+	case ObjectCompletion:
+		return ObjectCompletion, nil
+	case ObjectChunk:
+		return ObjectChunk, nil
+	case ToolTypeFunction:
+		return ToolTypeFunction, nil
+	}
+	return string(b), nil
+}
+
+// decodeCommonPtr is decodeCommon for an optional string: nil for nil.
+func decodeCommonPtr(d *msgpack.Decoder, buf []byte) (*string, error) {
+	if isNil, err := peekNil(d); isNil || err != nil {
+		return nil, err
+	}
+	v, err := decodeCommon(d, buf)
+	return &v, err
+}
+
+// The msgpackSize methods estimate an encoding's size from its strings,
+// for Codec.Marshal: a little over is cheap, under costs a copy.
+
+func (r Request) msgpackSize() int {
+	n := 64 + len(r.Model) + len(r.User) + msgpackMessagesSize(r.Messages)
+	for _, s := range r.Input {
+		n += 5 + len(s)
+	}
+	if len(r.Tools) > 0 || r.ResponseFormat != nil || len(r.Metadata) > 0 {
+		n += 512
+	}
+	return n
+}
+
+func msgpackMessagesSize(msgs []Message) int {
+	n := 0
+	for i := range msgs {
+		n += msgpackMessageSize(&msgs[i])
+	}
+	return n
+}
+
+func msgpackMessageSize(m *Message) int {
+	n := 24 + len(m.Role) + len(m.Content) + len(m.Name) + len(m.ToolCallID)
+	for j := range m.Parts {
+		n += 32 + len(m.Parts[j].Text)
+		if u := m.Parts[j].ImageURL; u != nil {
+			n += 16 + len(u.URL)
+		}
+	}
+	for j := range m.ToolCalls {
+		c := &m.ToolCalls[j]
+		n += 48 + len(c.ID) + len(c.Function.Name) + len(c.Function.Arguments)
+	}
+	return n
+}
+
+func (r Response) msgpackSize() int {
+	n := 112 + len(r.ID) + len(r.Model)
+	for i := range r.Choices {
+		n += 48 + msgpackMessageSize(&r.Choices[i].Message)
+		if r.Choices[i].Logprobs != nil {
+			n += 512
+		}
+	}
+	return n + msgpackRoutingSize(r.Routing)
+}
+
+func (c Chunk) msgpackSize() int {
+	n := 64 + len(c.ID) + len(c.Model)
+	for i := range c.Choices {
+		d := &c.Choices[i].Delta
+		n += 64 + len(d.Role) + len(d.Content)
+		for j := range d.ToolCalls {
+			t := &d.ToolCalls[j]
+			n += 64 + len(t.ID) + len(t.Function.Name) + len(t.Function.Arguments)
+		}
+		if c.Choices[i].Logprobs != nil {
+			n += 512
+		}
+	}
+	if c.Usage != nil {
+		n += 64
+	}
+	return n + msgpackRoutingSize(c.Routing)
+}
+
+func msgpackRoutingSize(r *Routing) int {
+	if r == nil {
+		return 0
+	}
+	return 160 + len(r.Tier) + len(r.Deployment) + len(r.Worker) + len(r.Provider) + len(r.Model) + len(r.Dispatcher)
 }

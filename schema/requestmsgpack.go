@@ -8,7 +8,7 @@ import (
 // codec wrote for its struct tags (see msgpackmap.go): a job is encoded
 // by every producer and the gateway, and reflection was a quarter of
 // their CPU.
-func (r *Request) EncodeMsgpack(e *msgpack.Encoder) error {
+func (r Request) EncodeMsgpack(e *msgpack.Encoder) error {
 	w := mapWriter{e: e}
 	w.begin(1 + count(r.Model != "", r.MaxTokens != nil, r.Temperature != nil, r.TopP != nil,
 		len(r.Stop) > 0, r.Stream, r.User != "", len(r.Metadata) > 0, len(r.Tags) > 0,

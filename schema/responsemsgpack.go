@@ -7,7 +7,7 @@ import (
 // EncodeMsgpack writes the response by hand, the bytes the reflection
 // codec wrote for its struct tags (see msgpackmap.go): every reply is
 // encoded by a worker and decoded by a producer or the gateway.
-func (r *Response) EncodeMsgpack(e *msgpack.Encoder) error {
+func (r Response) EncodeMsgpack(e *msgpack.Encoder) error {
 	w := mapWriter{e: e}
 	w.begin(6 + count(r.Routing != nil))
 	w.str("id", r.ID)
@@ -46,7 +46,7 @@ func (r *Response) DecodeMsgpack(d *msgpack.Decoder) error {
 		case "id":
 			r.ID, err = d.DecodeString()
 		case "object":
-			r.Object, err = d.DecodeString()
+			r.Object, err = decodeCommon(d, buf)
 		case "created":
 			r.Created, err = d.DecodeInt64()
 		case "model":
@@ -124,7 +124,7 @@ func (c *Choice) decodeMsgpack(d *msgpack.Decoder, buf []byte) error {
 		case "message":
 			err = c.Message.decodeMsgpack(d, buf)
 		case "finish_reason":
-			c.FinishReason, err = d.DecodeString()
+			c.FinishReason, err = decodeCommon(d, buf)
 		case "logprobs":
 			c.Logprobs, err = decodeLogprobs(d, buf)
 		default:

@@ -63,7 +63,7 @@ func (c *ToolCall) decodeMsgpack(d *msgpack.Decoder, buf []byte) error {
 		case "id":
 			c.ID, err = d.DecodeString()
 		case "type":
-			c.Type, err = d.DecodeString()
+			c.Type, err = decodeCommon(d, buf)
 		case "function":
 			err = c.Function.decodeMsgpack(d, buf)
 		default:
@@ -167,7 +167,7 @@ func (t *Tool) decodeMsgpack(d *msgpack.Decoder, buf []byte) error {
 		}
 		switch string(key) {
 		case "type":
-			t.Type, err = d.DecodeString()
+			t.Type, err = decodeCommon(d, buf)
 		case "function":
 			err = t.Function.decodeMsgpack(d, buf)
 		default:
