@@ -2,6 +2,7 @@ package schema_test
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -54,11 +55,13 @@ var genStrings = []string{"", "a", "hello", "héllo wörld", "日本語のテキ
 	strings.Repeat("x", 31), strings.Repeat("y", 32), strings.Repeat("z", 255), strings.Repeat("ü", 200),
 	strings.Repeat("w", 65535), strings.Repeat("v", 70000), "\xff\xfe invalid utf-8"}
 
+// str returns mostly short strings, now and then one of every length
+// class.
 func (g gen) str() string {
-	if g.r.IntN(4) == 0 {
+	if g.r.IntN(40) == 0 {
 		return genStrings[g.r.IntN(len(genStrings))]
 	}
-	return genStrings[g.r.IntN(6)] // mostly short
+	return genStrings[g.r.IntN(8)]
 }
 
 var genInts = []int64{0, 1, -1, 31, -32, -33, 127, 128, -128, -129, 255, 256, 32767, -32768, 65535, 65536,
@@ -373,7 +376,17 @@ func TestMsgpack_Request_SameBytesAndValuesAsReflection(t *testing.T) {
 	cases := []*schema.Request{{}, plainRequest(), {Messages: []schema.Message{}}, {Input: schema.InputList{}},
 		{Messages: []schema.Message{{}}}, {MaxTokens: &n, Stop: schema.StopList{""}, Tags: schema.TagList{}, Metadata: schema.Metadata{"": ""}}}
 	g := gen{rand.New(rand.NewPCG(14, 1))}
-	for range 3000 {
+	// Large: strings of str32, arrays and maps of 16-bit lengths.
+	big := g.request()
+	big.Model, big.Messages, big.Metadata = strings.Repeat("m", 70000), make([]schema.Message, 300), schema.Metadata{}
+	for i := range big.Messages {
+		big.Messages[i] = g.message()
+	}
+	for i := range 20 {
+		big.Metadata[strings.Repeat("k", i)] = strings.Repeat("v", 1000*i)
+	}
+	cases = append(cases, big)
+	for range 1500 {
 		cases = append(cases, g.request())
 	}
 	for i, c := range cases {
@@ -387,7 +400,13 @@ func TestMsgpack_Response_SameBytesAndValuesAsReflection(t *testing.T) {
 	cases := []*schema.Response{{}, {Choices: []schema.Choice{{}}, Routing: &schema.Routing{}},
 		{Choices: []schema.Choice{{Logprobs: &schema.Logprobs{Content: []schema.TokenLogprob{{}}}}}}}
 	g := gen{rand.New(rand.NewPCG(14, 2))}
-	for range 3000 {
+	big := g.response()
+	big.Choices = make([]schema.Choice, 40)
+	for i := range big.Choices {
+		big.Choices[i] = schema.Choice{Index: i, Message: g.message(), FinishReason: schema.FinishLength, Logprobs: g.logprobs()}
+	}
+	cases = append(cases, big)
+	for range 1500 {
 		cases = append(cases, g.response())
 	}
 	for i, c := range cases {
@@ -402,7 +421,7 @@ func TestMsgpack_Chunk_SameBytesAndValuesAsReflection(t *testing.T) {
 	cases := []*schema.Chunk{{}, {Choices: []schema.ChunkChoice{{}}}, {Usage: &schema.Usage{}, Routing: &schema.Routing{}},
 		{Choices: []schema.ChunkChoice{{FinishReason: &stop, Delta: schema.Delta{ToolCalls: []schema.ToolCallDelta{{}}}}}}}
 	g := gen{rand.New(rand.NewPCG(14, 3))}
-	for range 3000 {
+	for range 1500 {
 		cases = append(cases, g.chunk())
 	}
 	for i, c := range cases {
@@ -416,7 +435,7 @@ func TestMsgpack_Chunk_SameBytesAndValuesAsReflection(t *testing.T) {
 func TestMsgpack_Message_SameBytesAsBefore(t *testing.T) {
 	t.Parallel()
 	g := gen{rand.New(rand.NewPCG(14, 4))}
-	for i := range 3000 {
+	for i := range 1500 {
 		m := g.message()
 		hand, err := schema.MsgPack.Marshal(&m)
 		if err != nil {
@@ -508,7 +527,7 @@ func TestMsgpack_UnknownKeysAndNilsDecodeAsReflectionDid(t *testing.T) {
 		}
 		return data
 	}
-	for i := range 2000 {
+	for i := range 1000 {
 		req, resp, chunk := g.request(), g.response(), g.chunk()
 		checkSameDecode(t, "request", remarshal(req), func(p *reflRequest) *schema.Request { return (*schema.Request)(p) })
 		checkSameDecode(t, "response", remarshal(resp), func(p *reflResponse) *schema.Response { return (*schema.Response)(p) })
@@ -586,4 +605,58 @@ func deepEqualNaN(a, b reflect.Value) bool {
 		return true
 	}
 	return reflect.DeepEqual(a.Interface(), b.Interface())
+}
+
+// A msgpack body's errors are bad_request and name the field, as a JSON
+// body's do.
+func TestDecodeRequest_MsgpackErrorsNameTheField(t *testing.T) {
+	t.Parallel()
+	msg := []any{map[string]any{"role": "user", "content": "hi"}}
+	tests := []struct {
+		body map[string]any
+		want string
+	}{
+		{map[string]any{"messages": msg, "max_tokens": "5"}, "max_tokens: "},
+		{map[string]any{"messages": msg, "temperature": "hot"}, "temperature: "},
+		{map[string]any{"messages": msg, "stream": 1}, "stream: "},
+		{map[string]any{"messages": msg, "stop": 5}, "stop: "},
+		{map[string]any{"messages": msg, "tools": "none"}, "tools: "},
+		{map[string]any{"messages": msg, "tool_choice": 3}, "tool_choice: "},
+		{map[string]any{"messages": msg, "response_format": []any{1}}, "response_format: "},
+		{map[string]any{"messages": msg, "metadata": map[string]any{"team": 5}}, "metadata.team: "},
+		{map[string]any{"messages": "hi"}, "messages: "},
+		{map[string]any{"messages": []any{map[string]any{"role": 5}}}, "messages: "},
+	}
+	for _, tt := range tests {
+		data, err := msgpack.Marshal(tt.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = schema.DecodeRequest(schema.MsgPack, data)
+		var e *schema.Error
+		if !errors.As(err, &e) || e.Code != schema.CodeBadRequest {
+			t.Fatalf("%v: error %v, want a bad_request *schema.Error", tt.body, err)
+		}
+		if !strings.Contains(e.Message, "malformed msgpack body: "+tt.want) {
+			t.Errorf("%v: message %q, want it to name the field (%q)", tt.body, e.Message, tt.want)
+		}
+	}
+}
+
+// A request with keys of a newer version decodes: they are skipped.
+func TestDecodeRequest_MsgpackUnknownKeysSkipped(t *testing.T) {
+	t.Parallel()
+	data, err := msgpack.Marshal(map[string]any{"messages": []any{map[string]any{"role": "user", "content": "hi", "audio": map[string]any{"id": "a"}}},
+		"modalities": []any{"text", "audio"}, "prediction": map[string]any{"type": "content", "content": []any{1, 2.5, nil}},
+		"a_key_much_longer_than_any_key_llmq_knows_of_at_all": "x", "max_tokens": 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := schema.DecodeRequest(schema.MsgPack, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(req.Messages) != 1 || req.Messages[0].Text() != "hi" || req.Limit() != 7 {
+		t.Fatalf("decoded %+v", req)
+	}
 }
