@@ -660,3 +660,38 @@ func TestDecodeRequest_MsgpackUnknownKeysSkipped(t *testing.T) {
 		t.Fatalf("decoded %+v", req)
 	}
 }
+
+// A forced tool choice is written as reflection wrote its object, and
+// read back.
+func TestMsgpack_ToolChoice_SameBytesAsReflection(t *testing.T) {
+	t.Parallel()
+	type function struct {
+		Name string `msgpack:"name"`
+	}
+	type object struct {
+		Type     string   `msgpack:"type"`
+		Function function `msgpack:"function"`
+	}
+	for _, name := range []string{"get_weather", "", "日本", strings.Repeat("f", 300)} {
+		tc := &schema.ToolChoice{Mode: schema.ToolChoiceFunction, Function: name}
+		hand, err := schema.MsgPack.Marshal(tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := msgpack.Marshal(object{Type: schema.ToolTypeFunction, Function: function{Name: name}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(hand, plain) {
+			t.Fatalf("%q: bytes differ\nhand:  %x\nplain: %x", name, hand, plain)
+		}
+		var got schema.ToolChoice
+		err = schema.MsgPack.Unmarshal(plain, &got)
+		switch {
+		case name == "" && err == nil:
+			t.Fatalf("a forced choice without a name decoded: %+v", got)
+		case name != "" && (err != nil || got != *tc):
+			t.Fatalf("%q: decoded %+v, %v", name, got, err)
+		}
+	}
+}
