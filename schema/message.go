@@ -148,7 +148,7 @@ func (m *Message) EncodeMsgpack(e *msgpack.Encoder) error {
 	var err error
 	switch {
 	case m.Parts != nil:
-		err = e.Encode(m.Parts)
+		err = encodeParts(e, m.Parts)
 	case m.Content == "" && len(m.ToolCalls) > 0:
 		err = e.EncodeNil()
 	default:
@@ -207,7 +207,7 @@ func (m *Message) decodeMsgpack(d *msgpack.Decoder, buf []byte) error {
 			m.Role, err = decodeCommon(d, buf)
 		case "content":
 			var c contentWire
-			if err = c.DecodeMsgpack(d); err == nil {
+			if err = c.decodeMsgpack(d, buf); err == nil {
 				m.Content, m.Parts = Content(c.text), c.parts
 			}
 		case "name":
@@ -264,7 +264,7 @@ func (c *contentWire) UnmarshalJSON(b []byte) error {
 func (c *contentWire) EncodeMsgpack(e *msgpack.Encoder) error {
 	switch {
 	case c.parts != nil:
-		return e.Encode(c.parts)
+		return encodeParts(e, c.parts)
 	case c.null:
 		return e.EncodeNil()
 	}
@@ -272,6 +272,12 @@ func (c *contentWire) EncodeMsgpack(e *msgpack.Encoder) error {
 }
 
 func (c *contentWire) DecodeMsgpack(d *msgpack.Decoder) error {
+	var buf [32]byte
+	return c.decodeMsgpack(d, buf[:])
+}
+
+// decodeMsgpack is DecodeMsgpack reading keys into buf.
+func (c *contentWire) decodeMsgpack(d *msgpack.Decoder, buf []byte) error {
 	code, err := d.PeekCode()
 	if err != nil {
 		return err
@@ -284,8 +290,8 @@ func (c *contentWire) DecodeMsgpack(d *msgpack.Decoder) error {
 		c.null = true
 		return d.DecodeNil()
 	case isMsgpackArray(code):
-		var parts []ContentPart
-		if err := d.Decode(&parts); err != nil {
+		parts, err := decodeParts(d, buf)
+		if err != nil {
 			return fmt.Errorf(errContentShape)
 		}
 		return c.setParts(parts)

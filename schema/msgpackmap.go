@@ -78,8 +78,11 @@ func decodeMapHeader(d *msgpack.Decoder) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if isMsgpackArray(c) {
+	switch {
+	case isMsgpackArray(c):
 		return 0, errStructArray
+	case msgpcode.IsExt(c): // DecodeMapLen would read the map inside
+		return 0, fmt.Errorf("msgpack: unexpected code=%x decoding map length", c)
 	}
 	return d.DecodeMapLen()
 }
@@ -323,6 +326,10 @@ func decodeCommon(d *msgpack.Decoder, buf []byte) (string, error) {
 		return ObjectChunk, nil
 	case ToolTypeFunction:
 		return ToolTypeFunction, nil
+	case PartText:
+		return PartText, nil
+	case PartImageURL:
+		return PartImageURL, nil
 	}
 	return string(b), nil
 }
