@@ -56,28 +56,64 @@ func (c Codec) Marshal(v any) ([]byte, error) {
 	return marshalMsgpack(v)
 }
 
-// sizeHinter estimates the size of its msgpack encoding.
-type sizeHinter interface {
-	msgpackSize() int
+// hotMsgpack returns v as the hand-coded type it is (see msgpackmap.go),
+// with the size of its encoding estimated; nil for other types and nil
+// pointers, which go through msgpack's reflection.
+func hotMsgpack(v any) (hot interface {
+	msgpack.CustomEncoder
+	msgpack.CustomDecoder
+}, size int) {
+	switch v := v.(type) {
+	case *Request:
+		if v != nil {
+			return v, v.msgpackSize()
+		}
+	case *Response:
+		if v != nil {
+			return v, v.msgpackSize()
+		}
+	case *Chunk:
+		if v != nil {
+			return v, v.msgpackSize()
+		}
+	}
+	return nil, 128
 }
 
-// marshalMsgpack is msgpack.Marshal writing into a buffer of the size v
-// says it takes, so that the buffer is allocated once rather than grown
-// from 64 bytes.
+// marshalMsgpack is msgpack.Marshal calling the codec of a hot-path type
+// directly, into a buffer of the size it takes, so that the buffer is
+// allocated once rather than grown from 64 bytes.
 func marshalMsgpack(v any) ([]byte, error) {
-	size := 128
-	if h, ok := v.(sizeHinter); ok {
-		size = h.msgpackSize()
-	}
+	hot, size := hotMsgpack(v)
 	buf := bytes.NewBuffer(make([]byte, 0, size))
 	enc := msgpack.GetEncoder()
 	enc.Reset(buf)
-	err := enc.Encode(v)
+	var err error
+	if hot != nil {
+		err = hot.EncodeMsgpack(enc)
+	} else {
+		err = enc.Encode(v)
+	}
 	msgpack.PutEncoder(enc)
 	if err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// unmarshalMsgpack is msgpack.Unmarshal calling the codec of a hot-path
+// type directly.
+func unmarshalMsgpack(data []byte, v any) error {
+	hot, _ := hotMsgpack(v)
+	if hot == nil {
+		return msgpack.Unmarshal(data, v)
+	}
+	dec := msgpack.GetDecoder()
+	dec.UsePreallocateValues(true) // as msgpack.Unmarshal
+	dec.Reset(bytes.NewReader(data))
+	err := hot.DecodeMsgpack(dec)
+	msgpack.PutDecoder(dec)
+	return err
 }
 
 // Unmarshal decodes data into v. JSON bodies with fields of the wrong type,
@@ -91,7 +127,7 @@ func (c Codec) Unmarshal(data []byte, v any) error {
 	if err := checkMsgpack(data); err != nil {
 		return err
 	}
-	return msgpack.Unmarshal(data, v)
+	return unmarshalMsgpack(data, v)
 }
 
 // DecodeRequest decodes and validates a job body. Every failure is a

@@ -695,3 +695,18 @@ func TestMsgpack_ToolChoice_SameBytesAsReflection(t *testing.T) {
 		}
 	}
 }
+
+// Nil pointers of the hand-coded types encode as nil, as before, and
+// decoding into one is an error, not a panic.
+func TestMsgpack_NilPointers(t *testing.T) {
+	t.Parallel()
+	for _, v := range []any{(*schema.Request)(nil), (*schema.Response)(nil), (*schema.Chunk)(nil)} {
+		data, err := schema.MsgPack.Marshal(v)
+		if err != nil || !bytes.Equal(data, []byte{0xc0}) {
+			t.Errorf("%T: encoded %x, %v; want c0", v, data, err)
+		}
+		if err := schema.MsgPack.Unmarshal([]byte{0x80}, v); err == nil {
+			t.Errorf("%T: decoded into a nil pointer", v)
+		}
+	}
+}

@@ -7,7 +7,7 @@ import "testing"
 func TestMsgpackSize_CoversPlainMessages(t *testing.T) {
 	t.Parallel()
 	n, stop := 256, FinishStop
-	for _, v := range []sizeHinter{
+	for _, v := range []interface{ msgpackSize() int }{
 		&Request{Model: "tier1", MaxTokens: &n, Messages: []Message{{Role: RoleSystem, Content: "Be brief."},
 			{Role: RoleUser, Content: "What is the capital of France? Explain in one sentence why it became the capital."}}},
 		&Request{Input: InputList{"embed me", "and me"}, Model: "text-embedding-3-small", EncodingFormat: EncodingFloat},
