@@ -32,12 +32,17 @@ func (c Chunk) EncodeMsgpack(e *msgpack.Encoder) error {
 // DecodeMsgpack reads a chunk by hand (see EncodeMsgpack): unknown keys
 // are skipped, and an error names the field it is in.
 func (c *Chunk) DecodeMsgpack(d *msgpack.Decoder) error {
+	var k keyScratch
+	return c.decodeMsgpack(d, &k)
+}
+
+// decodeMsgpack is DecodeMsgpack reading keys into k.
+func (c *Chunk) decodeMsgpack(d *msgpack.Decoder, k *keyScratch) error {
 	*c = Chunk{}
 	n, err := decodeMapHeader(d)
 	if err != nil {
 		return err
 	}
-	var k keyScratch
 	for range n {
 		key, err := decodeKey(d, k.top[:])
 		if err != nil {

@@ -61,7 +61,7 @@ func (c Codec) Marshal(v any) ([]byte, error) {
 // pointers, which go through msgpack's reflection.
 func hotMsgpack(v any) (hot interface {
 	msgpack.CustomEncoder
-	msgpack.CustomDecoder
+	decodeMsgpack(*msgpack.Decoder, *keyScratch) error
 }, size int) {
 	switch v := v.(type) {
 	case *Request:
@@ -108,10 +108,16 @@ func unmarshalMsgpack(data []byte, v any) error {
 	if hot == nil {
 		return msgpack.Unmarshal(data, v)
 	}
+	// One allocation for the reader and the scratch for keys.
+	s := new(struct {
+		r bytes.Reader
+		k keyScratch
+	})
+	s.r.Reset(data)
 	dec := msgpack.GetDecoder()
 	dec.UsePreallocateValues(true) // as msgpack.Unmarshal
-	dec.Reset(bytes.NewReader(data))
-	err := hot.DecodeMsgpack(dec)
+	dec.Reset(&s.r)
+	err := hot.decodeMsgpack(dec, &s.k)
 	msgpack.PutDecoder(dec)
 	return err
 }

@@ -123,12 +123,17 @@ func encodeMessages(e *msgpack.Encoder, msgs []Message) error {
 // DecodeMsgpack reads a request by hand (see EncodeMsgpack): unknown keys
 // are skipped, and an error names the field it is in.
 func (r *Request) DecodeMsgpack(d *msgpack.Decoder) error {
+	var k keyScratch
+	return r.decodeMsgpack(d, &k)
+}
+
+// decodeMsgpack is DecodeMsgpack reading keys into k.
+func (r *Request) decodeMsgpack(d *msgpack.Decoder, k *keyScratch) error {
 	*r = Request{}
 	n, err := decodeMapHeader(d)
 	if err != nil {
 		return err
 	}
-	var k keyScratch
 	for range n {
 		key, err := decodeKey(d, k.top[:])
 		if err != nil {

@@ -30,12 +30,17 @@ func (r Response) EncodeMsgpack(e *msgpack.Encoder) error {
 // DecodeMsgpack reads a response by hand (see EncodeMsgpack): unknown
 // keys are skipped, and an error names the field it is in.
 func (r *Response) DecodeMsgpack(d *msgpack.Decoder) error {
+	var k keyScratch
+	return r.decodeMsgpack(d, &k)
+}
+
+// decodeMsgpack is DecodeMsgpack reading keys into k.
+func (r *Response) decodeMsgpack(d *msgpack.Decoder, k *keyScratch) error {
 	*r = Response{}
 	n, err := decodeMapHeader(d)
 	if err != nil {
 		return err
 	}
-	var k keyScratch
 	for range n {
 		key, err := decodeKey(d, k.top[:])
 		if err != nil {
