@@ -53,7 +53,73 @@ func (c Codec) Marshal(v any) ([]byte, error) {
 	if c == JSON {
 		return json.Marshal(v)
 	}
-	return msgpack.Marshal(v)
+	return marshalMsgpack(v)
+}
+
+// hotMsgpack returns v as the hand-coded type it is (see msgpackmap.go),
+// with the size of its encoding estimated; nil for other types and nil
+// pointers, which go through msgpack's reflection.
+func hotMsgpack(v any) (hot interface {
+	msgpack.CustomEncoder
+	decodeMsgpack(*msgpack.Decoder, *keyScratch) error
+}, size int) {
+	switch v := v.(type) {
+	case *Request:
+		if v != nil {
+			return v, v.msgpackSize()
+		}
+	case *Response:
+		if v != nil {
+			return v, v.msgpackSize()
+		}
+	case *Chunk:
+		if v != nil {
+			return v, v.msgpackSize()
+		}
+	}
+	return nil, 128
+}
+
+// marshalMsgpack is msgpack.Marshal calling the codec of a hot-path type
+// directly, into a buffer of the size it takes, so that the buffer is
+// allocated once rather than grown from 64 bytes.
+func marshalMsgpack(v any) ([]byte, error) {
+	hot, size := hotMsgpack(v)
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	enc := msgpack.GetEncoder()
+	enc.Reset(buf)
+	var err error
+	if hot != nil {
+		err = hot.EncodeMsgpack(enc)
+	} else {
+		err = enc.Encode(v)
+	}
+	msgpack.PutEncoder(enc)
+	if err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// unmarshalMsgpack is msgpack.Unmarshal calling the codec of a hot-path
+// type directly.
+func unmarshalMsgpack(data []byte, v any) error {
+	hot, _ := hotMsgpack(v)
+	if hot == nil {
+		return msgpack.Unmarshal(data, v)
+	}
+	// One allocation for the reader and the scratch for keys.
+	s := new(struct {
+		r bytes.Reader
+		k keyScratch
+	})
+	s.r.Reset(data)
+	dec := msgpack.GetDecoder()
+	dec.UsePreallocateValues(true) // as msgpack.Unmarshal
+	dec.Reset(&s.r)
+	err := hot.decodeMsgpack(dec, &s.k)
+	msgpack.PutDecoder(dec)
+	return err
 }
 
 // Unmarshal decodes data into v. JSON bodies with fields of the wrong type,
@@ -67,7 +133,7 @@ func (c Codec) Unmarshal(data []byte, v any) error {
 	if err := checkMsgpack(data); err != nil {
 		return err
 	}
-	return msgpack.Unmarshal(data, v)
+	return unmarshalMsgpack(data, v)
 }
 
 // DecodeRequest decodes and validates a job body. Every failure is a

@@ -148,7 +148,7 @@ func (m *Message) EncodeMsgpack(e *msgpack.Encoder) error {
 	var err error
 	switch {
 	case m.Parts != nil:
-		err = e.Encode(m.Parts)
+		err = encodeParts(e, m.Parts)
 	case m.Content == "" && len(m.ToolCalls) > 0:
 		err = e.EncodeNil()
 	default:
@@ -166,7 +166,7 @@ func (m *Message) EncodeMsgpack(e *msgpack.Encoder) error {
 		if err := e.EncodeString("tool_calls"); err != nil {
 			return err
 		}
-		if err := e.Encode(m.ToolCalls); err != nil {
+		if err := encodeToolCalls(e, m.ToolCalls); err != nil {
 			return err
 		}
 	}
@@ -184,39 +184,36 @@ func encodeKV(e *msgpack.Encoder, k, v string) error {
 }
 
 // DecodeMsgpack reads a message in OpenAI's shape, by hand (see
-// MarshalJSON): the keys are read into a stack buffer, so only values
-// allocate.
+// MarshalJSON): the keys are read into a buffer, so only values allocate.
 func (m *Message) DecodeMsgpack(d *msgpack.Decoder) error {
-	code, err := d.PeekCode()
-	if err != nil {
-		return err
-	}
+	var k keyScratch
+	return m.decodeMsgpack(d, k.inner[:])
+}
+
+// decodeMsgpack is DecodeMsgpack reading keys into buf.
+func (m *Message) decodeMsgpack(d *msgpack.Decoder, buf []byte) error {
 	*m = Message{}
-	if isMsgpackNil(code) {
-		return d.DecodeNil()
-	}
-	n, err := d.DecodeMapLen()
+	n, err := decodeMapHeader(d)
 	if err != nil {
 		return err
 	}
-	var buf [16]byte
 	for range n {
-		key, err := decodeKey(d, buf[:])
+		key, err := decodeKey(d, buf)
 		if err != nil {
 			return err
 		}
 		switch string(key) {
 		case "role":
-			m.Role, err = d.DecodeString()
+			m.Role, err = decodeCommon(d, buf)
 		case "content":
 			var c contentWire
-			if err = c.DecodeMsgpack(d); err == nil {
+			if err = c.decodeMsgpack(d, buf); err == nil {
 				m.Content, m.Parts = Content(c.text), c.parts
 			}
 		case "name":
 			m.Name, err = d.DecodeString()
 		case "tool_calls":
-			err = d.Decode(&m.ToolCalls)
+			m.ToolCalls, err = decodeToolCalls(d, buf)
 		case "tool_call_id":
 			m.ToolCallID, err = d.DecodeString()
 		default:
@@ -227,27 +224,6 @@ func (m *Message) DecodeMsgpack(d *msgpack.Decoder) error {
 		}
 	}
 	return nil
-}
-
-// decodeKey reads a map key (a string) into buf when it fits, else into a
-// new slice.
-func decodeKey(d *msgpack.Decoder, buf []byte) ([]byte, error) {
-	c, err := d.PeekCode()
-	if err != nil {
-		return nil, err
-	}
-	if !isMsgpackString(c) {
-		return nil, fmt.Errorf("msgpack: map key of code %#x, want a string", c)
-	}
-	n, err := d.DecodeBytesLen()
-	if err != nil {
-		return nil, err
-	}
-	if n > len(buf) {
-		buf = make([]byte, n) // n is bounded by checkMsgpack
-	}
-	buf = buf[:n]
-	return buf, d.ReadFull(buf)
 }
 
 // contentWire is a message's content: a string, null, or parts.
@@ -288,7 +264,7 @@ func (c *contentWire) UnmarshalJSON(b []byte) error {
 func (c *contentWire) EncodeMsgpack(e *msgpack.Encoder) error {
 	switch {
 	case c.parts != nil:
-		return e.Encode(c.parts)
+		return encodeParts(e, c.parts)
 	case c.null:
 		return e.EncodeNil()
 	}
@@ -296,6 +272,12 @@ func (c *contentWire) EncodeMsgpack(e *msgpack.Encoder) error {
 }
 
 func (c *contentWire) DecodeMsgpack(d *msgpack.Decoder) error {
+	var buf [32]byte
+	return c.decodeMsgpack(d, buf[:])
+}
+
+// decodeMsgpack is DecodeMsgpack reading keys into buf.
+func (c *contentWire) decodeMsgpack(d *msgpack.Decoder, buf []byte) error {
 	code, err := d.PeekCode()
 	if err != nil {
 		return err
@@ -308,8 +290,8 @@ func (c *contentWire) DecodeMsgpack(d *msgpack.Decoder) error {
 		c.null = true
 		return d.DecodeNil()
 	case isMsgpackArray(code):
-		var parts []ContentPart
-		if err := d.Decode(&parts); err != nil {
+		parts, err := decodeParts(d, buf)
+		if err != nil {
 			return fmt.Errorf(errContentShape)
 		}
 		return c.setParts(parts)

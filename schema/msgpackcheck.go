@@ -51,7 +51,10 @@ func checkMsgpack(data []byte) error {
 		pos += int(n)
 		return nil
 	}
-	pending := []uint64{1} // values still to read, per open container
+	// pending holds the values still to read, per open container: on
+	// the stack while the body nests no deeper than 16.
+	var stack [16]uint64
+	pending := append(stack[:0], 1)
 	for len(pending) > 0 {
 		top := len(pending) - 1
 		if pending[top] == 0 {

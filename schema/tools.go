@@ -125,10 +125,16 @@ func (t *ToolChoice) UnmarshalJSON(b []byte) error {
 
 // EncodeMsgpack writes the mode as a string, or the forced function's map.
 func (t *ToolChoice) EncodeMsgpack(e *msgpack.Encoder) error {
-	if t.Mode == ToolChoiceFunction {
-		return e.Encode(t.object())
+	if t.Mode != ToolChoiceFunction {
+		return e.EncodeString(t.Mode)
 	}
-	return e.EncodeString(t.Mode)
+	w := mapWriter{e: e}
+	w.begin(2)
+	w.str("type", ToolTypeFunction)
+	w.key("function")
+	w.begin(1)
+	w.str("name", t.Function)
+	return w.err
 }
 
 // DecodeMsgpack accepts a mode string or a function map.
@@ -146,10 +152,52 @@ func (t *ToolChoice) DecodeMsgpack(d *msgpack.Decoder) error {
 		return nil
 	}
 	var o toolChoiceObject
-	if err := d.Decode(&o); err != nil {
+	if err := o.decodeMsgpack(d); err != nil {
 		return fmt.Errorf(`tool_choice: want "none", "auto", "required" or {"type":"function","function":{"name":…}}`)
 	}
 	return t.fromObject(o)
+}
+
+func (o *toolChoiceObject) decodeMsgpack(d *msgpack.Decoder) error {
+	var buf [32]byte
+	n, err := decodeMapHeader(d)
+	if err != nil {
+		return err
+	}
+	for range n {
+		key, err := decodeKey(d, buf[:])
+		if err != nil {
+			return err
+		}
+		switch string(key) {
+		case "type":
+			o.Type, err = decodeCommon(d, buf[:])
+		case "function":
+			var m int
+			if m, err = decodeMapHeader(d); err != nil {
+				return err
+			}
+			for range m {
+				if key, err = decodeKey(d, buf[:]); err != nil {
+					return err
+				}
+				if string(key) == "name" {
+					o.Function.Name, err = d.DecodeString()
+				} else {
+					err = d.Skip()
+				}
+				if err != nil {
+					return err
+				}
+			}
+		default:
+			err = d.Skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Response format types (ResponseFormat.Type).

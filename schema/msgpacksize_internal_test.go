@@ -1,0 +1,35 @@
+package schema
+
+import "testing"
+
+// The plain path's messages fit the buffer Codec.Marshal sizes for them,
+// so that encoding one allocates the buffer once.
+func TestMsgpackSize_CoversPlainMessages(t *testing.T) {
+	t.Parallel()
+	n, stop := 256, FinishStop
+	for _, v := range []interface{ msgpackSize() int }{
+		&Request{Model: "tier1", MaxTokens: &n, Messages: []Message{{Role: RoleSystem, Content: "Be brief."},
+			{Role: RoleUser, Content: "What is the capital of France? Explain in one sentence why it became the capital."}}},
+		&Request{Input: InputList{"embed me", "and me"}, Model: "text-embedding-3-small", EncodingFormat: EncodingFloat},
+		&Response{ID: "chatcmpl-1", Object: ObjectCompletion, Created: 1700000000, Model: "gpt-4o-mini",
+			Choices: []Choice{{Message: Message{Role: RoleAssistant, Content: "Paris. It was the seat of the Capetian kings."}, FinishReason: FinishStop}},
+			Usage:   Usage{PromptTokens: 30, CompletionTokens: 12, TotalTokens: 42},
+			Routing: &Routing{Tier: "tier1", Deployment: "d1", Worker: "w1", Provider: "openai", Model: "gpt-4o-mini", Dispatcher: "d-1",
+				Attempts: 1, QueueMs: 0.25, CallMs: 812.5, TTFTMs: 90.5, CostUSD: 0.00012}},
+		&Chunk{ID: "chatcmpl-1", Object: ObjectChunk, Created: 1700000000, Model: "m", Choices: []ChunkChoice{{Delta: Delta{Content: " Paris"}}}},
+		&Chunk{ID: "chatcmpl-1", Object: ObjectChunk, Created: 1700000000, Model: "m", Choices: []ChunkChoice{{FinishReason: &stop}},
+			Usage: &Usage{PromptTokens: 30, CompletionTokens: 12, TotalTokens: 42}, Routing: &Routing{Tier: "tier1", Deployment: "d1",
+				Worker: "w1", Provider: "openai", Model: "m", Attempts: 1, QueueMs: 0.25, CallMs: 812.5, TTFTMs: 90.5}},
+	} {
+		data, err := MsgPack.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := v.msgpackSize(); got < len(data) {
+			t.Errorf("%T: size hint %d, encoded %d bytes", v, got, len(data))
+		}
+		if cap(data) > 2*len(data)+256 {
+			t.Errorf("%T: buffer of %d bytes for %d", v, cap(data), len(data))
+		}
+	}
+}
