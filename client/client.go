@@ -104,7 +104,7 @@ func (c *Client) Embed(ctx context.Context, tier string, req *schema.Request) (*
 // request sends r to tier and returns the reply message, retrying as
 // Complete describes.
 func (c *Client) request(ctx context.Context, tier string, r *schema.Request) (*nats.Msg, error) {
-	retries := newRetryBackOff()
+	var retries *backoff.ExponentialBackOff // made at the first retry: most requests have none
 	for attempt := 0; ; attempt++ {
 		msg, err := c.message(ctx, tier, r, "")
 		if err != nil {
@@ -123,6 +123,9 @@ func (c *Client) request(ctx context.Context, tier string, r *schema.Request) (*
 			c.cfg.AttemptTimeout > 0 && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) // this attempt's time is up, not the job's
 		if retry {
 			dl, _ := ctx.Deadline() // bound gives every ctx a deadline
+			if retries == nil {
+				retries = newRetryBackOff()
+			}
 			if wait, ok := retryWait(retries, time.Now(), dl, 0); ok {
 				t := time.NewTimer(wait)
 				select {
