@@ -847,13 +847,8 @@ func (d *Dispatcher) choose(t *tier, p *pending, now time.Time) (w, wait *worker
 	}
 	w, wait, delay := t.shortestDelay(cands, p, now, d.salt, d.cfg.ID, d.rng)
 	if affinity {
-		if a := t.preferred(cands, p, now); a != nil && a.delay(t.fastestKnown()) <= stayFactor*delay {
-			if slices.Contains(cands, a) {
-				return a, nil
-			}
-			if float64(now.Sub(p.arrived))/float64(time.Millisecond) <= stayFactor*delay {
-				return nil, a // not past what staying was worth: wait for it
-			}
+		if a, aw, ok := t.stay(cands, p, now, delay); ok {
+			return a, aw
 		}
 	}
 	return w, wait
