@@ -81,8 +81,9 @@ type Options struct {
 	// HostsDuration is how long each hosts run measures, after
 	// HostsWarmUp of the same load. Default 6 s and 1 s.
 	HostsDuration, HostsWarmUp time.Duration
-	// HostsParts are the parts of the hosts section to run: speed,
-	// affinity. Default both.
+	// HostsParts are the parts of the hosts section to run: speed (the
+	// strategies and the static splits), affinity; strategies is speed
+	// without the static splits. Default speed and affinity.
 	HostsParts []string
 	// CacheProducers are the conversations held at once on the cache
 	// fleet, each of CacheTurns turns. Default 12 and 6.

@@ -159,7 +159,7 @@ func (r *runner) hosts(ctx context.Context) (*HostsResults, error) {
 	run := 0
 	prefix := func() string { run++; return fmt.Sprintf("h%d", run) }
 	for _, producers := range o.HostsProducers {
-		if !slices.Contains(o.HostsParts, "speed") {
+		if !slices.Contains(o.HostsParts, "speed") && !slices.Contains(o.HostsParts, "strategies") {
 			break
 		}
 		for _, n := range o.Dispatchers {
@@ -177,6 +177,9 @@ func (r *runner) hosts(ctx context.Context) (*HostsResults, error) {
 			}
 		}
 		for _, split := range staticSplits(producers) {
+			if !slices.Contains(o.HostsParts, "speed") {
+				break // strategies alone
+			}
 			if ctx.Err() != nil {
 				return res, errStopped
 			}

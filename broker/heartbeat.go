@@ -29,6 +29,9 @@ const (
 	// maps may name, and MaxBeatJobs the job numbers it may list in all.
 	MaxBeatDispatchers = 256
 	MaxBeatJobs        = 4 * MaxCapacity
+	// MaxQueueAge bounds the ages a beat's queue_age_us reports (and a
+	// job's Llmq-Queue-Wait-Us): older queues are all as old.
+	MaxQueueAge = time.Hour
 	// MaxHeartbeatBytes is the largest heartbeat read.
 	MaxHeartbeatBytes = 256 << 10
 	// MaxRateWindow bounds a worker's usage window (rate_window_ms), and
@@ -66,8 +69,10 @@ var ErrBadHeartbeat = errors.New("bad heartbeat")
 //   - capacity is 1…MaxCapacity, in_flight 0…2×capacity, interval_ms
 //     within MinBeatInterval…MaxBeatInterval, weight, order and latencies
 //     finite and not negative, cooling_until_ms at most MaxCooling ahead;
-//   - received and jobs name at most MaxBeatDispatchers dispatchers and
-//     MaxBeatJobs jobs;
+//   - received, jobs and queue_age_us name at most MaxBeatDispatchers
+//     dispatchers, and jobs MaxBeatJobs jobs; queue_age_us's ages are
+//     0…MaxQueueAge (a dispatcher's id of more than MaxWorkerIDLen bytes
+//     in any of them is refused);
 //   - rpm, tpm and their usage are 0…MaxRate, rate_window_ms at most
 //     MaxRateWindow, rate_frees_ms at most MaxRateWindow ahead, prices
 //     finite and 0…MaxCostPerToken.
@@ -108,8 +113,8 @@ func (s Subjects) checkHeartbeat(subject string, hb *schema.Heartbeat) error {
 		return fmt.Errorf("worker %s: unknown state %.32q", hb.Worker, hb.State)
 	case hb.Capacity <= 0:
 		return fmt.Errorf("worker %s: capacity %d", hb.Worker, hb.Capacity)
-	case len(hb.Received) > MaxBeatDispatchers || len(hb.Jobs) > MaxBeatDispatchers:
-		return fmt.Errorf("worker %s: %d/%d dispatchers named, at most %d", hb.Worker, len(hb.Received), len(hb.Jobs), MaxBeatDispatchers)
+	case len(hb.Received) > MaxBeatDispatchers || len(hb.Jobs) > MaxBeatDispatchers || len(hb.QueueAgeUs) > MaxBeatDispatchers:
+		return fmt.Errorf("worker %s: %d/%d/%d dispatchers named, at most %d", hb.Worker, len(hb.Received), len(hb.Jobs), len(hb.QueueAgeUs), MaxBeatDispatchers)
 	}
 	for _, v := range []string{hb.Deployment, hb.Provider, hb.Model, hb.Host, hb.CoolingReason} {
 		if len(v) > MaxNameLen {
@@ -124,6 +129,11 @@ func (s Subjects) checkHeartbeat(subject string, hb *schema.Heartbeat) error {
 		jobs += len(seqs)
 	}
 	for d := range hb.Received {
+		if len(d) > MaxWorkerIDLen {
+			return fmt.Errorf("worker %s: dispatcher id of %d bytes", hb.Worker, len(d))
+		}
+	}
+	for d := range hb.QueueAgeUs {
 		if len(d) > MaxWorkerIDLen {
 			return fmt.Errorf("worker %s: dispatcher id of %d bytes", hb.Worker, len(d))
 		}
@@ -171,6 +181,11 @@ func clampHeartbeat(hb *schema.Heartbeat, now time.Time) {
 	}
 	hb.Loaded = clampNames(hb.Loaded, MaxBeatLoaded, MaxLoadedNameLen)
 	hb.LoadMs = finite(hb.LoadMs, MaxLoadMs)
+	for d, us := range hb.QueueAgeUs {
+		if limit := MaxQueueAge.Microseconds(); us < 0 || us > limit {
+			hb.QueueAgeUs[d] = min(max(us, 0), limit)
+		}
+	}
 	hb.HostSlots = min(max(hb.HostSlots, 0), MaxCapacity)
 	hb.HostInFlight = min(max(hb.HostInFlight, 0), 2*hb.HostSlots)
 }

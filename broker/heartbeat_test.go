@@ -67,6 +67,15 @@ func TestDecodeHeartbeat_RefusesBeatsThatNameOtherSubjects(t *testing.T) {
 		{"no capacity", "", func(hb *schema.Heartbeat) { hb.Capacity = 0 }},
 		{"long model", "", func(hb *schema.Heartbeat) { hb.Model = strings.Repeat("m", broker.MaxNameLen+1) }},
 		{"too many jobs", "", func(hb *schema.Heartbeat) { hb.Jobs = map[string][]uint64{"d": make([]uint64, broker.MaxBeatJobs+1)} }},
+		{"too many queue ages", "", func(hb *schema.Heartbeat) {
+			hb.QueueAgeUs = map[string]int64{}
+			for i := range broker.MaxBeatDispatchers + 1 {
+				hb.QueueAgeUs[fmt.Sprintf("d-%d", i)] = 1
+			}
+		}},
+		{"long dispatcher id in queue_age_us", "", func(hb *schema.Heartbeat) {
+			hb.QueueAgeUs = map[string]int64{strings.Repeat("d", broker.MaxWorkerIDLen+1): 1}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,6 +126,23 @@ func TestDecodeHeartbeat_ClampsNumbers(t *testing.T) {
 	hb.IntervalMs = 0
 	if got, _ = s.DecodeHeartbeat(s.Heartbeat(hb.Worker), encodeBeat(t, hb), now); got.IntervalMs != broker.MinBeatInterval.Milliseconds() {
 		t.Fatalf("interval 0 became %d ms, want %d", got.IntervalMs, broker.MinBeatInterval.Milliseconds())
+	}
+}
+
+// TestDecodeHeartbeat_ClampsQueueAges: the dispatchers' queue ages a beat
+// relays steer how dispatchers share the worker's free slots; none may be
+// negative or without bound.
+func TestDecodeHeartbeat_ClampsQueueAges(t *testing.T) {
+	t.Parallel()
+	s := broker.Subjects{Prefix: "p"}
+	hb := validBeat(s)
+	hb.QueueAgeUs = map[string]int64{"d-1": -3, "d-2": math.MaxInt64, "d-3": 7000}
+	got, err := s.DecodeHeartbeat(s.Heartbeat(hb.Worker), encodeBeat(t, hb), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.QueueAgeUs["d-1"] != 0 || got.QueueAgeUs["d-2"] != broker.MaxQueueAge.Microseconds() || got.QueueAgeUs["d-3"] != 7000 {
+		t.Fatalf("queue_age_us not clamped: %v", got.QueueAgeUs)
 	}
 }
 

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -96,6 +97,42 @@ func TestAffine_RendezvousIsStableAndSkipsFullHosts(t *testing.T) {
 	for _, w := range tr.workers {
 		if n := seen[name(w)]; n < 60 {
 			t.Fatalf("keys per host %v: want each of 3 equal hosts near 100", seen)
+		}
+	}
+}
+
+// TestStay_ConversationWaitsForItsHostUpToStayFactor: four equal hosts,
+// the one a conversation prefers full. Its turn waits for that host while
+// the host's expected delay is within stayFactor (3) of a free host's —
+// with 7 jobs ahead on 4 slots, (4+3+1)/4 = 2× (a host that hashing gave
+// 7 of 12 conversations), and 3× — and goes where the strategy sends it
+// beyond, or once it has waited stayFactor × the free host's delay.
+func TestStay_ConversationWaitsForItsHostUpToStayFactor(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	key := hashString("conversation")
+	for _, tc := range []struct {
+		name   string
+		held   int
+		waited time.Duration
+		stay   bool
+	}{
+		{"2× the free host's delay", 3, 0, true},
+		{"3×", 7, 0, true},
+		{"3.5×", 9, 0, false},
+		{"2×, waited 3× already", 3, 3*70*time.Millisecond + time.Millisecond, false},
+	} {
+		tr := &tier{workers: []*worker{host("a", 4, 0, 70), host("b", 4, 0, 70), host("c", 4, 0, 70), host("d", 4, 0, 70)}}
+		pref := tr.affine(tr.workers, key)
+		pref.hb.InFlight, pref.held = 4, tc.held
+		p := &pending{key: key, arrived: now.Add(-tc.waited)}
+		cands := tr.candidates(nil, p, now)
+		w, wait, ok := tr.stay(cands, p, now, 70)
+		switch {
+		case tc.stay && (!ok || w != nil || wait != pref):
+			t.Errorf("%s: stay = %s, wait for %s, %v; want to wait for %s", tc.name, name(w), name(wait), ok, name(pref))
+		case !tc.stay && ok:
+			t.Errorf("%s: stay = %s, wait for %s; want the strategy's choice", tc.name, name(w), name(wait))
 		}
 	}
 }

@@ -39,7 +39,7 @@ func BenchmarkOnJob(b *testing.B) {
 		Header: nats.Header{schema.HeaderContentType: {schema.ContentTypeJSON}, schema.HeaderDeadline: deadline},
 		Data:   body,
 	}
-	stamped := []string{schema.HeaderDispatcher, schema.HeaderJobSeq, schema.HeaderQueuedUs}
+	stamped := []string{schema.HeaderDispatcher, schema.HeaderJobSeq, schema.HeaderQueuedUs, schema.HeaderQueueWaitUs}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
@@ -92,7 +92,7 @@ func BenchmarkOnJobLimited(b *testing.B) {
 				Header: nats.Header{schema.HeaderContentType: {schema.ContentTypeJSON}, schema.HeaderDeadline: deadline},
 				Data:   body,
 			}
-			stamped := []string{schema.HeaderDispatcher, schema.HeaderJobSeq, schema.HeaderQueuedUs}
+			stamped := []string{schema.HeaderDispatcher, schema.HeaderJobSeq, schema.HeaderQueuedUs, schema.HeaderQueueWaitUs}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
@@ -205,7 +205,7 @@ func BenchmarkOnJobTags(b *testing.B) {
 			deadline := []string{strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10)}
 			m := &nats.Msg{Subject: subjects.Jobs("tier1"), Reply: "_INBOX.abcdefghijklmnopqrstuv.12345678",
 				Header: nats.Header{schema.HeaderContentType: {schema.ContentTypeJSON}, schema.HeaderDeadline: deadline}, Data: []byte(c.body)}
-			stamped := []string{schema.HeaderDispatcher, schema.HeaderJobSeq, schema.HeaderQueuedUs, schema.HeaderTags}
+			stamped := []string{schema.HeaderDispatcher, schema.HeaderJobSeq, schema.HeaderQueuedUs, schema.HeaderQueueWaitUs, schema.HeaderTags}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {

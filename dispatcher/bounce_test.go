@@ -284,7 +284,7 @@ func TestProducerHeader_OnlyWhatProducersMaySet(t *testing.T) {
 		schema.HeaderDisableFallbacks, schema.HeaderStreaming, "X-Trace-Id", "Nats-Msg-Id", "traceparent",
 	}
 	internal := []string{
-		schema.HeaderTier, schema.HeaderDispatcher, schema.HeaderQueuedUs, schema.HeaderAttempt, schema.HeaderJobSeq,
+		schema.HeaderTier, schema.HeaderDispatcher, schema.HeaderQueuedUs, schema.HeaderQueueWaitUs, schema.HeaderAttempt, schema.HeaderJobSeq,
 		schema.HeaderOriginTier, schema.HeaderTierAttempts, schema.HeaderFallbacks, schema.HeaderExclude,
 		schema.HeaderFailedDeployment, schema.HeaderRetryAfterMs, schema.HeaderProviderStatus, schema.HeaderErrorCode,
 		schema.HeaderStatus, schema.HeaderErrorMessage, schema.HeaderStream, "llmq-fallbacks", "LLMQ-TIER-ATTEMPTS",

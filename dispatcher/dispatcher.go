@@ -165,6 +165,9 @@ type dispatch struct {
 	seq    uint64
 	tier   string
 	queued time.Duration
+	// waiting is how long the oldest job left in the tier's queue had
+	// waited (its Llmq-Queue-Wait-Us), 0 when none was left.
+	waiting time.Duration
 }
 
 // failed is a job to answer with an error.
@@ -510,6 +513,9 @@ func (d *Dispatcher) assign(t *tier, w *worker, p pending, now time.Time) dispat
 	tracked.sent = now
 	w.jobs[w.sent] = &tracked
 	j := dispatch{p: p, w: w, seq: w.sent, tier: t.name, queued: now.Sub(p.arrived)}
+	if t.queue.len() > 0 {
+		j.waiting = max(now.Sub(t.queue.at(0).arrived), time.Microsecond)
+	}
 	d.stamp(j)
 	return j
 }
@@ -529,6 +535,11 @@ func (d *Dispatcher) stamp(j dispatch) {
 		h[schema.HeaderQueuedUs] = []string{strconv.FormatInt(j.queued.Microseconds(), 10)}
 	} else {
 		delete(h, schema.HeaderQueuedUs)
+	}
+	if j.waiting > 0 {
+		h[schema.HeaderQueueWaitUs] = []string{strconv.FormatInt(j.waiting.Microseconds(), 10)}
+	} else {
+		delete(h, schema.HeaderQueueWaitUs)
 	}
 	delete(h, schema.HeaderTimeout)
 	if j.p.attempts > 0 || j.p.origin != "" {
@@ -836,13 +847,8 @@ func (d *Dispatcher) choose(t *tier, p *pending, now time.Time) (w, wait *worker
 	}
 	w, wait, delay := t.shortestDelay(cands, p, now, d.salt, d.cfg.ID, d.rng)
 	if affinity {
-		if a := t.preferred(cands, p, now); a != nil && a.delay(t.fastestKnown()) <= stayFactor*delay {
-			if slices.Contains(cands, a) {
-				return a, nil
-			}
-			if float64(now.Sub(p.arrived))/float64(time.Millisecond) <= stayFactor*delay {
-				return nil, a // not past what staying was worth: wait for it
-			}
+		if a, aw, ok := t.stay(cands, p, now, delay); ok {
+			return a, aw
 		}
 	}
 	return w, wait

@@ -38,8 +38,10 @@ type worker struct {
 	// the worker in the current pass over a queue (see sed.go).
 	held int
 	// peers is how many dispatchers held jobs on the worker in its last
-	// beat, this one included (at least 1; see worker.load).
-	peers int
+	// beat, this one included (at least 1); ahead how many dispatchers'
+	// queues come before the job shortest-expected-delay places (see
+	// worker.setAhead).
+	peers, ahead int
 	// observedMs is this dispatcher's moving average of its jobs' time on
 	// the worker, forward to the beat showing them done; lastLatencyMs
 	// the last median latency a beat reported.

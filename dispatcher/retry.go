@@ -15,7 +15,7 @@ import (
 // removed before the job goes out again.
 var errorHeaders = []string{
 	schema.HeaderStatus, schema.HeaderErrorMessage, schema.HeaderErrorCode, schema.HeaderFailedDeployment,
-	schema.HeaderRetryAfterMs, schema.HeaderProviderStatus, schema.HeaderQueuedUs, schema.HeaderRefused,
+	schema.HeaderRetryAfterMs, schema.HeaderProviderStatus, schema.HeaderQueuedUs, schema.HeaderQueueWaitUs, schema.HeaderRefused,
 }
 
 // onRetry takes a job a worker bounced after a failed attempt: it retries

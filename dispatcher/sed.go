@@ -81,11 +81,33 @@ func (w *worker) delay(unknown float64) float64 {
 }
 
 // load is w's jobs, with one more, per slot. The jobs waiting for w in
-// this dispatcher's queue count once for each dispatcher holding jobs
-// there: the others' queues, which this one cannot see, are taken to hold
-// as many as its own.
+// this dispatcher's queue count once for each dispatcher whose queued jobs
+// may be served before the one being placed (w.ahead, this one included):
+// the others' queues, which this one cannot see, are taken to hold as many
+// as its own.
 func (w *worker) load() float64 {
-	return float64(w.estimate()+w.held*max(1, w.peers)+1) / float64(w.hb.Capacity)
+	return float64(w.estimate()+w.held*max(1, w.ahead)+1) / float64(w.hb.Capacity)
+}
+
+// setAhead sets w.ahead for placing p (nil: a job not queued) at now:
+// the dispatchers whose queued jobs may be served on w before p, this one
+// (id) included. Free slots go to the oldest queues first (see share), so
+// those are the dispatchers whose queue w's last beat shows older than p
+// (queue_age_us, aged since the beat). A worker whose beats carry no queue
+// ages counts every dispatcher holding jobs on it (w.peers).
+func (w *worker) setAhead(p *pending, id string, now time.Time) {
+	if p == nil || len(w.hb.QueueAgeUs) == 0 {
+		w.ahead = w.peers
+		return
+	}
+	// p's age when the beat was taken (negative: it came later).
+	age := now.Sub(p.arrived).Microseconds() - now.Sub(w.lastSeen).Microseconds()
+	w.ahead = 1
+	for d, us := range w.hb.QueueAgeUs {
+		if d != id && us > age {
+			w.ahead++
+		}
+	}
 }
 
 // fastestKnown is the lowest latency per job known among t's workers, 1
@@ -132,6 +154,9 @@ const waitMargin = 0.1
 func (t *tier) shortestDelay(cands []*worker, p *pending, now time.Time, salt uint64, id string, rng *rand.Rand) (w, wait *worker, delay float64) {
 	if len(cands) == 0 {
 		return nil, nil, 0
+	}
+	for _, w := range t.workers {
+		w.setAhead(p, id, now)
 	}
 	unknown := t.fastestKnown()
 	bestDelay := math.Inf(1)
@@ -268,17 +293,38 @@ func (w *worker) mine(self uint64, id string, now time.Time) bool {
 	if free <= 0 {
 		return true // sent to anyway only when the strategy chose to
 	}
+	return w.unseen() < w.share(free, n, self, id)
+}
+
+// share is how many of free slots of w's last beat are this dispatcher's
+// (id, hashed as self) among the n dispatchers the beat names in received
+// (and this one): an equal share each, the slots that do not divide going
+// to the dispatchers whose queues waited longest, by the ages the beat
+// reports (queue_age_us: the oldest job each may hold queued, as its last
+// job here told), then in an order drawn from the beat's sequence number.
+// A slot at a time, as most beats free, it goes to the oldest queue: the
+// dispatchers share the worker as one queue in arrival order would, not
+// one job each in turn, which leaves the jobs of the longer queue waiting
+// a call longer. Every dispatcher computes the same shares from the same
+// beat.
+func (w *worker) share(free, n int, self uint64, id string) int {
+	share := free / n
+	if free%n == 0 {
+		return share
+	}
 	seq := mix(w.hb.Seq)
-	own := mix(self ^ seq)
+	age, own := w.hb.QueueAgeUs[id], mix(self^seq)
 	rank := 0
 	for other := range w.hb.Received {
-		if other != id && mix(hashString(other)^seq) > own {
+		if other == id {
+			continue
+		}
+		if a := w.hb.QueueAgeUs[other]; a > age || (a == age && mix(hashString(other)^seq) > own) {
 			rank++
 		}
 	}
-	share := free / n
 	if rank < free%n {
 		share++
 	}
-	return w.unseen() < share
+	return share
 }

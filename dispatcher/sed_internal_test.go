@@ -166,6 +166,55 @@ func TestMine_FreeSlotsAreSharedOutAmongDispatchers(t *testing.T) {
 	}
 }
 
+// TestShare_FreeSlotsGoToTheOldestQueuesFirst: the free slots a beat
+// shows are shared out equally among the dispatchers it names, the slots
+// that do not divide going to the dispatchers whose queues the beat shows
+// oldest; every dispatcher computes the same shares, so that together
+// they take each slot exactly once.
+func TestShare_FreeSlotsGoToTheOldestQueuesFirst(t *testing.T) {
+	t.Parallel()
+	ids := []string{"d-1", "d-2", "d-3"}
+	for _, tc := range []struct {
+		name string
+		free int
+		ages map[string]int64
+		want map[string]int // nil: any, as long as they add up
+	}{
+		{"one slot: the oldest queue", 1, map[string]int64{"d-1": 5000, "d-2": 90_000, "d-3": 20_000}, map[string]int{"d-2": 1}},
+		{"two slots: the two oldest", 2, map[string]int64{"d-1": 5000, "d-2": 90_000, "d-3": 20_000}, map[string]int{"d-2": 1, "d-3": 1}},
+		{"four slots: one each, the oldest a second", 4, map[string]int64{"d-1": 5000, "d-2": 90_000, "d-3": 20_000}, map[string]int{"d-1": 1, "d-2": 2, "d-3": 1}},
+		{"no age reported: last", 1, map[string]int64{"d-1": 5000}, map[string]int{"d-1": 1}},
+		{"no ages: drawn from the beat", 1, nil, nil},
+	} {
+		drawn := map[string]int{}
+		for seq := uint64(1); seq <= 300; seq++ {
+			w := host("a", 8, 8-tc.free, 130)
+			w.hb.Seq = seq
+			w.hb.Received = map[string]uint64{"d-1": 1, "d-2": 1, "d-3": 1}
+			w.hb.QueueAgeUs = tc.ages
+			total := 0
+			for _, id := range ids {
+				n := w.share(tc.free, len(ids), hashString(id), id)
+				if tc.want != nil && n != tc.want[id] {
+					t.Fatalf("%s, beat %d: %s's share %d, want %d", tc.name, seq, id, n, tc.want[id])
+				}
+				drawn[id] += n
+				total += n
+			}
+			if total != tc.free {
+				t.Fatalf("%s, beat %d: shares add up to %d slots, want %d", tc.name, seq, total, tc.free)
+			}
+		}
+		if tc.want == nil {
+			for _, id := range ids {
+				if drawn[id] < 60 {
+					t.Errorf("%s: %s drew %d of 300 slots, want about 100", tc.name, id, drawn[id])
+				}
+			}
+		}
+	}
+}
+
 // A job does not wait for busy fast workers longer than the free slow one
 // would take: a worker whose calls hang must not hold jobs to their
 // deadlines while another has room.
@@ -215,6 +264,44 @@ func TestShortestDelay_OtherDispatchersQueuesCountAsLongAsItsOwn(t *testing.T) {
 		cands := tr.candidates(nil, nil, now)
 		if w, wait, _ := tr.shortestDelay(cands, nil, now, 7, "d", rng); name(w) != tc.want {
 			t.Errorf("holders %v: picked %s (wait for %s), want %s", tc.holders, name(w), name(wait), tc.want)
+		}
+	}
+}
+
+// TestShortestDelay_OnlyOlderQueuesOfOthersComeFirst: as in
+// TestShortestDelay_OtherDispatchersQueuesCountAsLongAsItsOwn, a and b are
+// full and owed two of this dispatcher's queued jobs each, and the beats
+// show a second dispatcher. Free slots go to the oldest queues first, so
+// its queue comes before a job only when the beats show it older: then
+// the job is expected after (4+2×2+1)/4 × 130 ≈ 292 ms on a or b and c is
+// sooner; when its queue is younger than the job (or it has none: the
+// time since its last job is less), the job waits for a or b, as alone.
+func TestShortestDelay_OnlyOlderQueuesOfOthersComeFirst(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	rng := rand.New(rand.NewPCG(1, 2))
+	p := &pending{arrived: now.Add(-50 * time.Millisecond)}
+	for _, tc := range []struct {
+		name     string
+		otherAge time.Duration // the other dispatcher's queue age in the beat
+		want     string
+	}{
+		{"older queue", 80 * time.Millisecond, "c"},
+		{"younger queue", 20 * time.Millisecond, "none"},
+	} {
+		tr := abcd()
+		for _, w := range tr.workers {
+			w.lastSeen = now.Add(-10 * time.Millisecond) // the job is 40 ms old in the beat
+			w.hb.Jobs = map[string][]uint64{"d": {1}, "other": {1}}
+			w.hb.QueueAgeUs = map[string]int64{"d": 40_000, "other": tc.otherAge.Microseconds()}
+			w.reconcile("d", now)
+		}
+		for _, w := range tr.workers[:2] {
+			w.held = 2
+		}
+		cands := tr.candidates(nil, p, now)
+		if w, wait, _ := tr.shortestDelay(cands, p, now, 7, "d", rng); name(w) != tc.want {
+			t.Errorf("%s: picked %s (wait for %s), want %s", tc.name, name(w), name(wait), tc.want)
 		}
 	}
 }

@@ -53,6 +53,14 @@ type Heartbeat struct {
 	// dispatcher's jobs the worker holds; a dispatcher dispatches again the
 	// jobs of a lost worker that it has not seen finish.
 	Jobs map[string][]uint64 `json:"jobs,omitempty" msgpack:"jobs,omitempty"`
+	// QueueAgeUs is, per dispatcher id, how long (µs, when the beat was
+	// taken) the oldest job that dispatcher may hold queued for the
+	// worker's tier has waited, as the last job it sent here tells: that
+	// job's HeaderQueueWaitUs plus the time since it arrived, or, when it
+	// left no job waiting, the time since it arrived (any job queued since
+	// is younger). Listed for the dispatchers that hold jobs on the worker
+	// or sent one within its beat interval.
+	QueueAgeUs map[string]int64 `json:"queue_age_us,omitempty" msgpack:"queue_age_us,omitempty"`
 	// CoolingUntilMs, when in the future, is when the worker's deployment
 	// ends the rest it takes after failures (Unix ms); CoolingReason is the
 	// error code that caused it.

@@ -8,6 +8,13 @@ const (
 	// workers report the numbers they hold in heartbeats, so a dispatcher
 	// knows which jobs a lost worker took with it.
 	HeaderJobSeq = "Llmq-Job-Seq"
+	// HeaderQueueWaitUs is how long, in microseconds, the oldest job still
+	// waiting in the forwarding dispatcher's queue of the job's tier had
+	// waited when the dispatcher forwarded the job (omitted when none
+	// waited). Workers report it per dispatcher in beats
+	// (Heartbeat.QueueAgeUs), so that dispatchers sharing a worker's free
+	// slots give them to the oldest jobs first.
+	HeaderQueueWaitUs = "Llmq-Queue-Wait-Us"
 	// HeaderOriginTier is the tier the producer asked for, when a fallback
 	// moved the job to another.
 	HeaderOriginTier = "Llmq-Origin-Tier"

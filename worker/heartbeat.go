@@ -78,7 +78,7 @@ func (w *Worker) Heartbeat() schema.Heartbeat {
 	lat, per, n := w.window.medians()
 	now := time.Now()
 	w.mu.Lock()
-	received, jobs := w.senderState(now)
+	received, jobs, ages := w.senderState(now, w.cfg.HeartbeatInterval)
 	coolUntil, coolReason := w.cool.state(now)
 	// Under w.mu, as accept takes a job: every job the beat says received
 	// is counted once, waiting or in the window (or gone: refused, ended).
@@ -107,6 +107,7 @@ func (w *Worker) Heartbeat() schema.Heartbeat {
 		Failed:     w.failed.Load(),
 		Received:   received,
 		Jobs:       jobs,
+		QueueAgeUs: ages,
 
 		CoolingUntilMs: coolUntil,
 		CoolingReason:  coolReason,

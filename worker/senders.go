@@ -17,17 +17,22 @@ import (
 const senderTTL = 10 * time.Minute
 
 // sender is what a worker keeps of one dispatcher that sends it jobs: what
-// its heartbeats' received and jobs report. Guarded by the worker's mu.
+// its heartbeats' received, jobs and queue_age_us report. Guarded by the worker's mu.
 //
 // Every bound broker.DecodeHeartbeat checks holds whatever jobs arrive: at
 // most MaxBeatDispatchers senders (receive), ids of at most MaxWorkerIDLen
 // bytes (jobKey), and at most Concurrency+Backlog ≤ 2×MaxCapacity ≤
 // MaxBeatJobs held seqs (New, accept). The largest beat that allows is
-// about 150 KB, within MaxHeartbeatBytes.
+// about 180 KB (with every queue age the largest), within
+// MaxHeartbeatBytes.
 type sender struct {
 	received uint64         // the highest Llmq-Job-Seq received
 	held     map[uint64]int // seqs of the jobs held → how many hold it
 	last     time.Time      // when a job last came
+	// since is when the oldest job of the dispatcher's queue for this
+	// tier arrived there, as its last job here tells: that job's arrival
+	// less its Llmq-Queue-Wait-Us, or its arrival when none waited.
+	since time.Time
 }
 
 // queued is a job the worker took, with the dispatcher key it was counted
@@ -43,36 +48,44 @@ type queued struct {
 	tracked bool
 }
 
-// jobKey reads the dispatcher that sent m and the job's number from it.
-// Anyone may publish on a worker's subject, so the headers are untrusted:
-// a dispatcher id longer than a heartbeat may carry (broker.MaxWorkerIDLen)
-// is ignored, and so is a seq that is not a number.
-func jobKey(m *nats.Msg) (string, uint64) {
+// jobKey reads the dispatcher that sent m, the job's number and how long
+// the oldest job left in the dispatcher's queue had waited
+// (Llmq-Queue-Wait-Us) from it. Anyone may publish on a worker's subject,
+// so the headers are untrusted: a dispatcher id longer than a heartbeat
+// may carry (broker.MaxWorkerIDLen) is ignored, and so is a seq or a wait
+// that is not a number; a wait is clamped to broker.MaxQueueAge.
+func jobKey(m *nats.Msg) (d string, seq uint64, wait time.Duration) {
 	if m.Header == nil {
-		return "", 0
+		return "", 0, 0
 	}
-	d := m.Header.Get(schema.HeaderDispatcher)
+	d = m.Header.Get(schema.HeaderDispatcher)
 	if len(d) > broker.MaxWorkerIDLen {
-		return "", 0
+		return "", 0, 0
 	}
 	seq, err := strconv.ParseUint(m.Header.Get(schema.HeaderJobSeq), 10, 64)
 	if err != nil {
 		seq = 0
 	}
-	return d, seq
+	if v := m.Header.Get(schema.HeaderQueueWaitUs); v != "" {
+		if us, err := strconv.ParseUint(v, 10, 64); err == nil {
+			wait = time.Duration(min(us, uint64(broker.MaxQueueAge.Microseconds()))) * time.Microsecond
+		}
+	}
+	return d, seq, wait
 }
 
-// receive records that a job seq of dispatcher d arrived at now and, when
-// hold, that the worker holds it. A job without a seq is numbered after
-// the last one of its dispatcher. It returns the job's seq and whether the
-// job is tracked in held. Called with w.mu held.
+// receive records that a job seq of dispatcher d, sent when the oldest
+// job left in d's queue had waited wait, arrived at now and, when hold,
+// that the worker holds it. A job without a seq is numbered after the last one of its
+// dispatcher. It returns the job's seq and whether the job is tracked in
+// held. Called with w.mu held.
 //
 // The table is bounded as heartbeats are (broker.MaxBeatDispatchers): a
 // new dispatcher when it is full takes the place of the one idle longest;
 // when every one holds jobs, the job runs untracked (its dispatcher sees it
 // as not yet received, which is safe: at worst it sends it again should
 // the worker be lost).
-func (w *Worker) receive(d string, seq uint64, hold bool, now time.Time) (uint64, bool) {
+func (w *Worker) receive(d string, seq uint64, wait time.Duration, hold bool, now time.Time) (uint64, bool) {
 	if d == "" {
 		return seq, false
 	}
@@ -89,6 +102,7 @@ func (w *Worker) receive(d string, seq uint64, hold bool, now time.Time) (uint64
 	}
 	s.received = max(s.received, seq)
 	s.last = now
+	s.since = now.Add(-wait)
 	if !hold {
 		return seq, false
 	}
@@ -133,11 +147,15 @@ func (w *Worker) unhold(q queued) {
 	}
 }
 
-// senderState returns the received and jobs maps of a heartbeat, first
-// forgetting dispatchers idle for senderTTL. Called with w.mu held.
-func (w *Worker) senderState(now time.Time) (map[string]uint64, map[string][]uint64) {
+// senderState returns the received, jobs and queue_age_us maps of a
+// heartbeat, first forgetting dispatchers idle for senderTTL. A
+// dispatcher's queue age is reported while it holds jobs here or sent one
+// within recent (the beat interval): one that has long sent nothing here
+// has its queue served elsewhere. Called with w.mu held.
+func (w *Worker) senderState(now time.Time, recent time.Duration) (map[string]uint64, map[string][]uint64, map[string]int64) {
 	var received map[string]uint64
 	var jobs map[string][]uint64
+	var ages map[string]int64
 	for d, s := range w.senders {
 		if len(s.held) == 0 && now.Sub(s.last) > senderTTL {
 			delete(w.senders, d)
@@ -147,6 +165,12 @@ func (w *Worker) senderState(now time.Time) (map[string]uint64, map[string][]uin
 			received = make(map[string]uint64, len(w.senders))
 		}
 		received[d] = s.received
+		if len(s.held) > 0 || now.Sub(s.last) <= recent {
+			if ages == nil {
+				ages = map[string]int64{}
+			}
+			ages[d] = min(max(now.Sub(s.since), 0), broker.MaxQueueAge).Microseconds()
+		}
 		if len(s.held) == 0 {
 			continue
 		}
@@ -159,5 +183,5 @@ func (w *Worker) senderState(now time.Time) (map[string]uint64, map[string][]uin
 		}
 		jobs[d] = seqs
 	}
-	return received, jobs
+	return received, jobs, ages
 }

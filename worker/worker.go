@@ -418,7 +418,7 @@ func (w *Worker) accept(m *nats.Msg) {
 		w.drop(m, err)
 		return
 	}
-	d, seq := jobKey(m)
+	d, seq, wait := jobKey(m)
 	now := time.Now()
 	w.mu.Lock()
 	closed := w.closed
@@ -430,7 +430,7 @@ func (w *Worker) accept(m *nats.Msg) {
 			w.inflight.Add(1)
 			w.rate.take()
 			q := queued{m: m, from: d}
-			q.seq, q.tracked = w.receive(d, seq, true, now)
+			q.seq, q.tracked = w.receive(d, seq, wait, true, now)
 			shared = len(w.senders) > 1
 			if r, start := w.pool.give(q); start {
 				w.start(r, q)
@@ -441,7 +441,7 @@ func (w *Worker) accept(m *nats.Msg) {
 	}
 	if closed || full {
 		// Answered at once: received, and not held.
-		w.receive(d, seq, false, now)
+		w.receive(d, seq, wait, false, now)
 	}
 	w.mu.Unlock()
 	switch {
