@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/llmq/llmq/broker"
 	"io"
 	"log/slog"
 	"os"
@@ -91,7 +92,8 @@ type Options struct {
 	// ResidencyDuration is how long each layout of the residency
 	// section (GPU hosts that hold one model at a time) runs. Default 20 s.
 	ResidencyDuration time.Duration
-	// InFlight is the memory section's jobs in flight. Default 10000.
+	// InFlight is the memory section's jobs in flight, at most (and by
+	// default) broker.MaxCapacity.
 	InFlight int
 	// GatewayClients is the gateway section's closed-loop concurrency.
 	// Default 64.
@@ -183,8 +185,11 @@ func (o Options) withDefaults() Options {
 	if o.ResidencyDuration <= 0 {
 		o.ResidencyDuration = 20 * time.Second
 	}
-	if o.InFlight <= 0 {
-		o.InFlight = 10000
+	if o.InFlight <= 0 || o.InFlight > broker.MaxCapacity {
+		// The forwarded case holds every job in one worker, whose slots a
+		// heartbeat may report at most broker.MaxCapacity of (a worker
+		// configured for more refuses to start).
+		o.InFlight = broker.MaxCapacity
 	}
 	if o.GatewayClients <= 0 {
 		o.GatewayClients = 64

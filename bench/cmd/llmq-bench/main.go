@@ -104,7 +104,7 @@ func command() *cobra.Command {
 	f.IntSliceVar(&o.HostsProducers, "hosts-producers", nil, "closed-loop producers of the hosts section's speed part (default 8,16)")
 	f.IntSliceVar(&o.Dispatchers, "dispatchers", nil, "dispatcher counts of the routing and hosts sections (default 1,2)")
 	f.DurationVar(&o.ResidencyDuration, "residency-duration", 0, "how long each layout of the residency section runs (default 20s)")
-	f.IntVar(&o.InFlight, "in-flight", 0, "jobs in flight in the memory section (default 10000)")
+	f.IntVar(&o.InFlight, "in-flight", 0, "jobs in flight in the memory section (default and most: 4096, the most slots a worker may have)")
 	f.IntVar(&o.GatewayClients, "gateway-clients", 0, "closed-loop clients of the gateway section's peak (default 64)")
 	f.IntVar(&o.GatewayRate, "gateway-rate", 0, "fixed rate of the gateway section, req/s (default 1000)")
 	f.DurationVar(&o.GatewayDuration, "gateway-duration", 0, "how long each gateway path runs in each phase (default 8s)")
