@@ -106,18 +106,7 @@ func encodeChunkChoices(e *msgpack.Encoder, choices []ChunkChoice) error {
 }
 
 func decodeChunkChoices(d *msgpack.Decoder, buf []byte) ([]ChunkChoice, error) {
-	n, c, err := decodeArrayHeader(d)
-	if err != nil || n < 0 {
-		return nil, err
-	}
-	out := make([]ChunkChoice, 0, c)
-	for range n {
-		out = append(out, ChunkChoice{})
-		if err := out[len(out)-1].decodeMsgpack(d, buf); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return decodeSlice(d, buf, (*ChunkChoice).decodeMsgpack)
 }
 
 func (c *ChunkChoice) decodeMsgpack(d *msgpack.Decoder, buf []byte) error {
@@ -214,41 +203,36 @@ func (t *Delta) decodeMsgpack(d *msgpack.Decoder, buf []byte) error {
 }
 
 func decodeToolCallDeltas(d *msgpack.Decoder, buf []byte) ([]ToolCallDelta, error) {
-	n, c, err := decodeArrayHeader(d)
-	if err != nil || n < 0 {
-		return nil, err
+	return decodeSlice(d, buf, (*ToolCallDelta).decodeMsgpack)
+}
+
+func (t *ToolCallDelta) decodeMsgpack(d *msgpack.Decoder, buf []byte) error {
+	m, err := decodeMapHeader(d)
+	if err != nil {
+		return err
 	}
-	out := make([]ToolCallDelta, 0, c)
-	for range n {
-		var t ToolCallDelta
-		m, err := decodeMapHeader(d)
+	for range m {
+		key, err := decodeKey(d, buf)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		for range m {
-			key, err := decodeKey(d, buf)
-			if err != nil {
-				return nil, err
-			}
-			switch string(key) {
-			case "index":
-				t.Index, err = d.DecodeInt()
-			case "id":
-				t.ID, err = d.DecodeString()
-			case "type":
-				t.Type, err = decodeCommon(d, buf)
-			case "function":
-				err = t.Function.decodeMsgpack(d, buf)
-			default:
-				err = d.Skip()
-			}
-			if err != nil {
-				return nil, err
-			}
+		switch string(key) {
+		case "index":
+			t.Index, err = d.DecodeInt()
+		case "id":
+			t.ID, err = d.DecodeString()
+		case "type":
+			t.Type, err = decodeCommon(d, buf)
+		case "function":
+			err = t.Function.decodeMsgpack(d, buf)
+		default:
+			err = d.Skip()
 		}
-		out = append(out, t)
+		if err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return nil
 }
 
 func (f *FunctionCallDelta) decodeMsgpack(d *msgpack.Decoder, buf []byte) error {

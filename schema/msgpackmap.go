@@ -94,6 +94,25 @@ func decodeArrayHeader(d *msgpack.Decoder) (n, capacity int, err error) {
 	return n, min(max(n, 0), maxPrealloc), err
 }
 
+// decodeSlice reads an array of T, each element by dec (a method
+// expression such as (*Choice).decodeMsgpack, so no closure is made):
+// nil for nil, empty for an empty array, keys into buf.
+func decodeSlice[T any](d *msgpack.Decoder, buf []byte, dec func(*T, *msgpack.Decoder, []byte) error) ([]T, error) {
+	n, c, err := decodeArrayHeader(d)
+	if err != nil || n < 0 {
+		return nil, err
+	}
+	out := make([]T, 0, c)
+	for range n {
+		var zero T
+		out = append(out, zero)
+		if err := dec(&out[len(out)-1], d, buf); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // peekNil reports whether the next value is nil, and reads it if so.
 func peekNil(d *msgpack.Decoder) (bool, error) {
 	c, err := d.PeekCode()

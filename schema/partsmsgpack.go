@@ -35,39 +35,34 @@ func encodeParts(e *msgpack.Encoder, parts []ContentPart) error {
 
 // decodeParts reads a message's content parts, keys into buf.
 func decodeParts(d *msgpack.Decoder, buf []byte) ([]ContentPart, error) {
-	n, c, err := decodeArrayHeader(d)
-	if err != nil || n < 0 {
-		return nil, err
+	return decodeSlice(d, buf, (*ContentPart).decodeMsgpack)
+}
+
+func (p *ContentPart) decodeMsgpack(d *msgpack.Decoder, buf []byte) error {
+	m, err := decodeMapHeader(d)
+	if err != nil {
+		return err
 	}
-	out := make([]ContentPart, 0, c)
-	for range n {
-		var p ContentPart
-		m, err := decodeMapHeader(d)
+	for range m {
+		key, err := decodeKey(d, buf)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		for range m {
-			key, err := decodeKey(d, buf)
-			if err != nil {
-				return nil, err
-			}
-			switch string(key) {
-			case "type":
-				p.Type, err = decodeCommon(d, buf)
-			case "text":
-				p.Text, err = d.DecodeString()
-			case "image_url":
-				p.ImageURL, err = decodeImageURL(d, buf)
-			default:
-				err = d.Skip()
-			}
-			if err != nil {
-				return nil, err
-			}
+		switch string(key) {
+		case "type":
+			p.Type, err = decodeCommon(d, buf)
+		case "text":
+			p.Text, err = d.DecodeString()
+		case "image_url":
+			p.ImageURL, err = decodeImageURL(d, buf)
+		default:
+			err = d.Skip()
 		}
-		out = append(out, p)
+		if err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return nil
 }
 
 // decodeImageURL reads an image part's source, nil for nil.

@@ -210,18 +210,7 @@ func (r *Request) decodeField(d *msgpack.Decoder, key, buf []byte) error {
 
 // decodeMessages reads messages: nil for nil, empty for an empty array.
 func decodeMessages(d *msgpack.Decoder, buf []byte) ([]Message, error) {
-	n, c, err := decodeArrayHeader(d)
-	if err != nil || n < 0 {
-		return nil, err
-	}
-	out := make([]Message, 0, c)
-	for range n {
-		out = append(out, Message{})
-		if err := out[len(out)-1].decodeMsgpack(d, buf); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return decodeSlice(d, buf, (*Message).decodeMsgpack)
 }
 
 // decodeToolChoice reads a tool choice, nil for nil.

@@ -99,18 +99,7 @@ func encodeChoices(e *msgpack.Encoder, choices []Choice) error {
 }
 
 func decodeChoices(d *msgpack.Decoder, buf []byte) ([]Choice, error) {
-	n, c, err := decodeArrayHeader(d)
-	if err != nil || n < 0 {
-		return nil, err
-	}
-	out := make([]Choice, 0, c)
-	for range n {
-		out = append(out, Choice{})
-		if err := out[len(out)-1].decodeMsgpack(d, buf); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return decodeSlice(d, buf, (*Choice).decodeMsgpack)
 }
 
 func (c *Choice) decodeMsgpack(d *msgpack.Decoder, buf []byte) error {
@@ -329,75 +318,65 @@ func decodeLogprobs(d *msgpack.Decoder, buf []byte) (*Logprobs, error) {
 }
 
 func decodeTokenLogprobs(d *msgpack.Decoder, buf []byte) ([]TokenLogprob, error) {
-	n, c, err := decodeArrayHeader(d)
-	if err != nil || n < 0 {
-		return nil, err
+	return decodeSlice(d, buf, (*TokenLogprob).decodeMsgpack)
+}
+
+func (t *TokenLogprob) decodeMsgpack(d *msgpack.Decoder, buf []byte) error {
+	m, err := decodeMapHeader(d)
+	if err != nil {
+		return err
 	}
-	out := make([]TokenLogprob, 0, c)
-	for range n {
-		var t TokenLogprob
-		m, err := decodeMapHeader(d)
+	for range m {
+		key, err := decodeKey(d, buf)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		for range m {
-			key, err := decodeKey(d, buf)
-			if err != nil {
-				return nil, err
-			}
-			switch string(key) {
-			case "token":
-				t.Token, err = d.DecodeString()
-			case "logprob":
-				t.Logprob, err = d.DecodeFloat64()
-			case "bytes":
-				t.Bytes, err = decodeInts(d)
-			case "top_logprobs":
-				t.TopLogprobs, err = decodeTopLogprobs(d, buf)
-			default:
-				err = d.Skip()
-			}
-			if err != nil {
-				return nil, err
-			}
+		switch string(key) {
+		case "token":
+			t.Token, err = d.DecodeString()
+		case "logprob":
+			t.Logprob, err = d.DecodeFloat64()
+		case "bytes":
+			t.Bytes, err = decodeInts(d)
+		case "top_logprobs":
+			t.TopLogprobs, err = decodeTopLogprobs(d, buf)
+		default:
+			err = d.Skip()
 		}
-		out = append(out, t)
+		if err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return nil
 }
 
 func decodeTopLogprobs(d *msgpack.Decoder, buf []byte) ([]TopLogprob, error) {
-	n, c, err := decodeArrayHeader(d)
-	if err != nil || n < 0 {
-		return nil, err
+	return decodeSlice(d, buf, (*TopLogprob).decodeMsgpack)
+}
+
+func (p *TopLogprob) decodeMsgpack(d *msgpack.Decoder, buf []byte) error {
+	m, err := decodeMapHeader(d)
+	if err != nil {
+		return err
 	}
-	out := make([]TopLogprob, 0, c)
-	for range n {
-		var p TopLogprob
-		m, err := decodeMapHeader(d)
+	for range m {
+		key, err := decodeKey(d, buf)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		for range m {
-			key, err := decodeKey(d, buf)
-			if err != nil {
-				return nil, err
-			}
-			switch string(key) {
-			case "token":
-				p.Token, err = d.DecodeString()
-			case "logprob":
-				p.Logprob, err = d.DecodeFloat64()
-			case "bytes":
-				p.Bytes, err = decodeInts(d)
-			default:
-				err = d.Skip()
-			}
-			if err != nil {
-				return nil, err
-			}
+		switch string(key) {
+		case "token":
+			p.Token, err = d.DecodeString()
+		case "logprob":
+			p.Logprob, err = d.DecodeFloat64()
+		case "bytes":
+			p.Bytes, err = decodeInts(d)
+		default:
+			err = d.Skip()
 		}
-		out = append(out, p)
+		if err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return nil
 }

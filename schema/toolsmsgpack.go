@@ -34,19 +34,7 @@ func encodeToolCalls(e *msgpack.Encoder, calls []ToolCall) error {
 
 // decodeToolCalls reads an assistant message's tool calls, keys into buf.
 func decodeToolCalls(d *msgpack.Decoder, buf []byte) ([]ToolCall, error) {
-	n, c, err := decodeArrayHeader(d)
-	if err != nil || n < 0 {
-		return nil, err
-	}
-	out := make([]ToolCall, 0, c)
-	for range n {
-		var tc ToolCall
-		if err := tc.decodeMsgpack(d, buf); err != nil {
-			return nil, err
-		}
-		out = append(out, tc)
-	}
-	return out, nil
+	return decodeSlice(d, buf, (*ToolCall).decodeMsgpack)
 }
 
 func (c *ToolCall) decodeMsgpack(d *msgpack.Decoder, buf []byte) error {
@@ -140,19 +128,7 @@ func encodeTools(e *msgpack.Encoder, tools []Tool) error {
 
 // decodeTools reads a request's tools, keys into buf.
 func decodeTools(d *msgpack.Decoder, buf []byte) ([]Tool, error) {
-	n, c, err := decodeArrayHeader(d)
-	if err != nil || n < 0 {
-		return nil, err
-	}
-	out := make([]Tool, 0, c)
-	for range n {
-		var t Tool
-		if err := t.decodeMsgpack(d, buf); err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, nil
+	return decodeSlice(d, buf, (*Tool).decodeMsgpack)
 }
 
 func (t *Tool) decodeMsgpack(d *msgpack.Decoder, buf []byte) error {
