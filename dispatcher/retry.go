@@ -206,6 +206,11 @@ func (d *Dispatcher) lostInTransit(t *tier, w *worker, now time.Time, fails []fa
 		return fails
 	}
 	after := w.lostAfter()
+	if p := w.jobs[max(w.seen, w.lostTo)+1]; p != nil && now.Sub(p.sent) < after {
+		// The oldest job not yet received is recent, so are the later
+		// ones: no scan on the beats of a busy worker.
+		return fails
+	}
 	n := 0
 	for seq, p := range w.jobs {
 		if seq <= w.seen || now.Sub(p.sent) < after {
