@@ -118,9 +118,12 @@ func startInProcessLLMQ(ctx context.Context, cfgText string) (*inProcessLLMQ, er
 			return fail(err)
 		}
 		l.ws = append(l.ws, w)
+		if err := l.d.AddLocal(w); err != nil { // as llmq up does
+			return fail(err)
+		}
 	}
 	l.g, err = gateway.New(gateway.Config{Conn: l.nc, Subjects: subjects, Listen: "127.0.0.1:0", Tiers: tiers,
-		Timeout: cfg.RouterSettings.Timeout.D(), Logger: quiet})
+		Timeout: cfg.RouterSettings.Timeout.D(), Logger: quiet, Dispatcher: l.d}) // as llmq up --gateway
 	if err != nil {
 		return fail(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -133,7 +134,12 @@ type Dispatcher struct {
 	running  bool
 	stopping bool
 	stopped  bool
-	changed  chan struct{} // closed and replaced when the fleet changes
+	// taking is running, read without the lock by Take.
+	taking atomic.Bool
+	// local are the workers in this process by subject (AddLocal),
+	// replaced whole under mu and read without it.
+	local   atomic.Pointer[map[string]LocalWorker]
+	changed chan struct{} // closed and replaced when the fleet changes
 	// learned counts the tiers learned from beats, nworkers the workers
 	// known in all tiers (Config.MaxLearnedTiers, Config.MaxWorkers).
 	learned, nworkers int
@@ -292,6 +298,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	d.announce()
 	d.started = time.Now()
 	d.running = true
+	d.taking.Store(true)
 	d.wg.Add(1)
 	go d.sweepLoop()
 	d.log.Info("dispatcher started", "strategy", d.cfg.Strategy, "subject", d.cfg.Subjects.JobsWildcard(), "tiers", d.cfg.Tiers)
@@ -312,6 +319,7 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 		return nil
 	}
 	d.running = false
+	d.taking.Store(false)
 	d.stopped = true
 	d.mu.Unlock()
 
@@ -588,7 +596,13 @@ func deadlineOf(h nats.Header, now time.Time, def, limit time.Duration) (time.Ti
 func (d *Dispatcher) forward(j dispatch) {
 	m := j.p.msg
 	h := m.Header
-	err := d.nc.PublishMsg(&nats.Msg{Subject: j.w.subject, Reply: m.Reply, Header: h, Data: m.Data})
+	var err error
+	// A local worker gets a header of its own: this one is stamped again
+	// if the job is sent again. stamp replaces values, never changes one,
+	// so a shallow copy is enough.
+	if lw := d.localWorker(j.w.subject); lw == nil || !lw.Take(&nats.Msg{Subject: j.w.subject, Reply: m.Reply, Header: maps.Clone(h), Data: m.Data}) {
+		err = d.nc.PublishMsg(&nats.Msg{Subject: j.w.subject, Reply: m.Reply, Header: h, Data: m.Data})
+	}
 	if err == nil {
 		d.dispatched.Add(1)
 		d.observeDispatched(j.tier, j.queued)

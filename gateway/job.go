@@ -63,15 +63,24 @@ func (g *Gateway) send(ctx context.Context, tier string, req *schema.Request) (*
 	// job's replies come only from somebody else publishing to the inbox:
 	// nats.go drops those once the channel is full (a slow consumer).
 	defer func() { _ = sub.Unsubscribe() }()
-	h := nats.Header{schema.HeaderContentType: {codec.ContentType()}, schema.HeaderControl: {"true"}}
+	var deadline []string
 	if dl, ok := ctx.Deadline(); ok {
-		h[schema.HeaderDeadline] = []string{strconv.FormatInt(dl.UnixMilli(), 10)}
+		deadline = []string{strconv.FormatInt(dl.UnixMilli(), 10)}
 	}
-	msg := &nats.Msg{Subject: g.cfg.Subjects.Jobs(tier), Reply: sub.Subject, Header: h, Data: data}
+	subject := g.cfg.Subjects.Jobs(tier)
 	retries, backoff := 0, 100*time.Millisecond
 	for {
-		if err := nc.PublishMsg(msg); err != nil {
-			return nil, publishError(nc, err)
+		// A message and header of its own each time: a dispatcher that
+		// took the last one may have changed its header.
+		h := nats.Header{schema.HeaderContentType: {codec.ContentType()}, schema.HeaderControl: {"true"}}
+		if deadline != nil {
+			h[schema.HeaderDeadline] = deadline
+		}
+		msg := &nats.Msg{Subject: subject, Reply: sub.Subject, Header: h, Data: data}
+		if d := g.cfg.Dispatcher; d == nil || !d.Take(msg) {
+			if err := nc.PublishMsg(msg); err != nil {
+				return nil, publishError(nc, err)
+			}
 		}
 		var m *nats.Msg
 		select {
@@ -84,7 +93,7 @@ func (g *Gateway) send(ctx context.Context, tier string, req *schema.Request) (*
 			return m, nil
 		}
 		if retries >= noResponderRetries {
-			return nil, schema.Errorf(schema.CodeNoDeployments, "no dispatcher is listening on %s", msg.Subject)
+			return nil, schema.Errorf(schema.CodeNoDeployments, "no dispatcher is listening on %s", subject)
 		}
 		retries++
 		select {

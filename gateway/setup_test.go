@@ -83,7 +83,10 @@ func (e *env) startDispatcher(dc dispatcher.Config) {
 func (e *env) startGateway(gc gateway.Config) {
 	t, srv := e.t, e.srv
 	t.Helper()
-	gc.Conn, gc.Subjects, gc.Logger, gc.Listen = srv.Connect("gateway"), e.subjects, quiet(), "127.0.0.1:0"
+	if gc.Conn == nil {
+		gc.Conn = srv.Connect("gateway")
+	}
+	gc.Subjects, gc.Logger, gc.Listen = e.subjects, quiet(), "127.0.0.1:0"
 	if gc.Observer == nil {
 		gc.Observer = e.rec
 	}

@@ -152,14 +152,16 @@ type Worker struct {
 
 	beatMu sync.Mutex // orders beats (see beat)
 
-	mu       sync.Mutex
-	senders  map[string]*sender // per dispatcher id: what beats report (see senders.go)
-	cool     cooldown
-	sub      *nats.Subscription
-	annSub   *nats.Subscription
-	started  bool
-	stopped  bool
-	closed   bool // no more jobs are accepted
+	mu      sync.Mutex
+	senders map[string]*sender // per dispatcher id: what beats report (see senders.go)
+	cool    cooldown
+	sub     *nats.Subscription
+	annSub  *nats.Subscription
+	started bool
+	stopped bool
+	closed  bool // no more jobs are accepted
+	// taking is set from Start until closed, read without the lock by Take.
+	taking   atomic.Bool
 	stopCh   chan struct{}
 	beatNow  chan struct{}
 	idle     chan struct{} // signalled when in-flight drops to zero
@@ -345,6 +347,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.log.Warn("flush after subscribe", "err", err)
 	}
 	w.started = true
+	w.taking.Store(true)
 	w.log.Info("worker started", "subject", w.subject, "provider", w.cfg.ProviderName, "model", w.cfg.Model, "concurrency", w.cfg.Concurrency)
 	return nil
 }
@@ -393,6 +396,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 	_ = w.annSub.Unsubscribe()
 	w.mu.Lock()
 	w.closed = true
+	w.taking.Store(false)
 	w.mu.Unlock()
 	close(w.stopCh)
 	w.beatWG.Wait()

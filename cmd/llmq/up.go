@@ -122,6 +122,13 @@ func (a *app) upCmd() *cobra.Command {
 				_ = d.Stop(context.Background())
 				return err
 			}
+			// In one process the dispatcher hands jobs to these workers
+			// in process: one NATS crossing less per job.
+			for _, w := range ws {
+				if err := d.AddLocal(w); err != nil {
+					return errors.Join(err, stopBatchRunner(context.Background(), br), d.Stop(context.Background()), stopWorkers(context.Background(), ws, a.g.logger))
+				}
+			}
 			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			for t := range tiersOf(deps) {
 				if err := d.WaitWorkers(wctx, t, 1); err != nil && !errors.Is(ctx.Err(), context.Canceled) {
@@ -131,7 +138,7 @@ func (a *app) upCmd() *cobra.Command {
 			cancel()
 			var g *gateway.Gateway
 			if gatewayListen != "" {
-				if g, err = a.startGateway(ctx, nc, cfg, subjects, gatewayListen, 0, o); err != nil {
+				if g, err = a.startGateway(ctx, nc, cfg, subjects, gatewayListen, 0, o, d); err != nil {
 					sctx, scancel := context.WithTimeout(context.Background(), df.drain)
 					defer scancel()
 					return errors.Join(err, stopBatchRunner(sctx, br), d.Stop(sctx), stopWorkers(sctx, ws, a.g.logger))
