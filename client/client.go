@@ -42,6 +42,26 @@ type Config struct {
 	// Priority, when set, is sent as the Llmq-Priority header of every job
 	// (schema.PriorityBatch for batch jobs). Default: none (interactive).
 	Priority string
+	// Dispatcher, when set, is a dispatcher in this process that Stream
+	// hands its jobs to instead of publishing them (the gateway of llmq up
+	// sets its own): one NATS crossing less; the chunks still come over
+	// NATS. It must use the client's connection. A job it does not take
+	// is published. Complete and Embed publish always (they wait on the
+	// connection's shared reply subscription). Default nil.
+	Dispatcher LocalDispatcher
+}
+
+// LocalDispatcher is a dispatcher running in the producer's process;
+// *dispatcher.Dispatcher implements it.
+type LocalDispatcher interface {
+	// Take handles a job message as if it had arrived on NATS, or returns
+	// false, doing nothing, when it takes no jobs. The message is the
+	// dispatcher's from then on.
+	Take(m *nats.Msg) bool
+	// Conn is the dispatcher's NATS connection. It must be the producer's:
+	// a job's reply can then not overtake the subscription to its inbox,
+	// which the producer sends on that connection first.
+	Conn() *nats.Conn
 }
 
 // Client sends jobs. It is safe for concurrent use.

@@ -55,6 +55,9 @@ func (c *Client) Stream(ctx context.Context, tier string, req *schema.Request) (
 		cancel()
 		return nil, err
 	}
+	if d := c.cfg.Dispatcher; d != nil && d.Conn() == c.nc && d.Take(msg) {
+		return &Stream{ctx: ctx, cancel: cancel, nc: c.nc, sub: sub, ch: ch, tier: tier}, nil
+	}
 	if err := c.nc.PublishMsg(msg); err != nil {
 		_ = sub.Unsubscribe()
 		cancel()

@@ -51,8 +51,8 @@ type Config struct {
 	// Codec of the jobs sent on NATS. Default msgpack.
 	Codec schema.Codec
 	// Dispatcher, when set, is a dispatcher in the gateway's own process
-	// (llmq up --gateway sets its own): the gateway hands it each
-	// non-streamed job in process instead of publishing the job on NATS,
+	// (llmq up --gateway sets its own): the gateway hands it each job in
+	// process instead of publishing the job on NATS,
 	// which saves one NATS crossing per request; the reply still comes
 	// over NATS, to the job's inbox. A job it does not take
 	// (it is stopping) is published as usual. Default nil: every job is
@@ -91,17 +91,8 @@ type Config struct {
 }
 
 // LocalDispatcher is a dispatcher running in the gateway's process;
-// *dispatcher.Dispatcher implements it.
-type LocalDispatcher interface {
-	// Take handles a job message as if it had arrived on NATS, or returns
-	// false, doing nothing, when it takes no jobs. The message is the
-	// dispatcher's from then on.
-	Take(m *nats.Msg) bool
-	// Conn is the dispatcher's NATS connection. It must be the gateway's
-	// (New checks): a job's reply can then not overtake the subscription
-	// to its inbox, which the gateway sends on that connection first.
-	Conn() *nats.Conn
-}
+// *dispatcher.Dispatcher implements it. It must use the gateway's Conn.
+type LocalDispatcher = client.LocalDispatcher
 
 // Observer is told of every chat-completion request; package metrics
 // implements it. Methods run on request goroutines: they must be quick and
@@ -191,7 +182,7 @@ func New(cfg Config) (*Gateway, error) {
 	log := cfg.Logger.With("component", "gateway")
 	g := &Gateway{
 		cfg:    cfg,
-		client: client.New(cfg.Conn, client.Config{Subjects: cfg.Subjects, Codec: cfg.Codec, Timeout: cfg.Timeout}),
+		client: client.New(cfg.Conn, client.Config{Subjects: cfg.Subjects, Codec: cfg.Codec, Timeout: cfg.Timeout, Dispatcher: cfg.Dispatcher}),
 		log:    log,
 		fleet:  newFleet(cfg.Tiers, cfg.MaxWorkers, cfg.MaxTiers, log),
 		stats:  stats{byStatus: map[int]uint64{}},

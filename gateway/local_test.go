@@ -86,6 +86,26 @@ func TestGateway_LocalDispatcher_TakesJobsWithoutPublishingThem(t *testing.T) {
 			t.Fatalf("dispatcher received %d jobs after %d requests", got, i+1)
 		}
 	}
+	// A streamed request too: its chunks come over NATS.
+	e.worker("words", "w1", 2, &words{pieces: []string{"one", " two"}})
+	resp := e.post(chat("words", "x", `,"stream":true`))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("stream: status %d", resp.StatusCode)
+	}
+	var text strings.Builder
+	events := sse(t, resp.Body)
+	for _, ev := range events[:len(events)-1] {
+		var c schema.Chunk
+		if err := json.Unmarshal([]byte(ev), &c); err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range c.Choices {
+			text.WriteString(string(ch.Delta.Content))
+		}
+	}
+	if text.String() != "one two" || events[len(events)-1] != "[DONE]" {
+		t.Fatalf("stream %q", events)
+	}
 	// Errors the dispatcher answers come back over NATS as well.
 	wantError(t, e.post(chat("no-such-tier", "hi")), http.StatusNotFound, "invalid_request_error", "model_not_found", schema.CodeUnknownTier)
 
@@ -98,8 +118,8 @@ func TestGateway_LocalDispatcher_TakesJobsWithoutPublishingThem(t *testing.T) {
 	if got := published(); got != 1 {
 		t.Fatalf("%d jobs published on the job subjects, want 1 (the client's): the gateway's went in process", got)
 	}
-	if got := e.d.Stats().Received; got != n+2 {
-		t.Errorf("dispatcher received %d jobs, want %d", got, n+2)
+	if got := e.d.Stats().Received; got != n+3 {
+		t.Errorf("dispatcher received %d jobs, want %d", got, n+3)
 	}
 }
 
