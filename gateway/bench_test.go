@@ -13,8 +13,11 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/llmq/llmq/broker/brokertest"
+	"github.com/llmq/llmq/dispatcher"
 	"github.com/llmq/llmq/gateway"
 	"github.com/llmq/llmq/schema"
+	"github.com/llmq/llmq/worker"
+	"github.com/llmq/llmq/worker/provider"
 )
 
 // benchBody is the chat completion of the gateway benchmarks.
@@ -59,9 +62,58 @@ func benchGateway(b *testing.B) *gateway.Gateway {
 	return g
 }
 
+// benchUp is a gateway, a dispatcher and a worker with an instant provider
+// on one connection to an embedded NATS server, handing jobs over in
+// process as llmq up does.
+func benchUp(b *testing.B) *gateway.Gateway {
+	srv := brokertest.NewServer(b, brokertest.Options{})
+	subjects := brokertest.Subjects(b)
+	nc := srv.Connect("llmq-up")
+	d, err := dispatcher.New(dispatcher.Config{Conn: nc, Subjects: subjects, Tiers: []string{"tier1"}, Strategy: "least-busy", Logger: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := d.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = d.Stop(context.Background()) })
+	answer := func(context.Context, *schema.Request) (*schema.Response, error) {
+		return &schema.Response{Choices: []schema.Choice{{Message: schema.Message{Role: schema.RoleAssistant, Content: "Hello! How can I help you today?"}, FinishReason: "stop"}},
+			Usage: schema.Usage{PromptTokens: 12, CompletionTokens: 9, TotalTokens: 21}}, nil
+	}
+	w, err := worker.New(worker.Config{Conn: nc, Subjects: subjects, Tier: "tier1", Deployment: "bench", Provider: provider.Func(answer),
+		ProviderName: "bench", Model: "bench", Concurrency: 64, Logger: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = w.Stop(context.Background()) })
+	if err := d.AddLocal(w); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := d.WaitWorkers(ctx, "tier1", 1); err != nil {
+		b.Fatal(err)
+	}
+	g, err := gateway.New(gateway.Config{Conn: nc, Subjects: subjects, Listen: "127.0.0.1:0", Tiers: []string{"tier1"},
+		NoService: true, Logger: quiet(), Dispatcher: d})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := g.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = g.Stop(context.Background()) })
+	return g
+}
+
 // BenchmarkGatewayRequest is one non-streamed chat completion through the
 // gateway: "handler" calls its HTTP handler directly (decode, job on NATS,
-// reply, encode), "loopback" sends it over a kept-alive loopback
+// reply, encode), "up" does so in front of an in-process dispatcher and
+// worker (benchUp), "loopback" sends it over a kept-alive loopback
 // connection. Allocations are the whole process's: the gateway's, the
 // embedded NATS server's and the responder's (and the HTTP client's in
 // "loopback"). Both run 16 requests at once (8 per core), so that the
@@ -71,6 +123,26 @@ func BenchmarkGatewayRequest(b *testing.B) {
 	b.Run("handler", func(b *testing.B) {
 		g := benchGateway(b)
 		h := g.Handler()
+		b.ReportAllocs()
+		cpu := cpuTime()
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/chat/completions", bytes.NewReader(benchBody)))
+				if w.Code != http.StatusOK {
+					b.Errorf("status %d: %s", w.Code, w.Body)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+	})
+	b.Run("up", func(b *testing.B) {
+		// The handler in front of a dispatcher and a worker on its own
+		// connection, as llmq up runs them: jobs go to both in process,
+		// the reply over NATS.
+		h := benchUp(b).Handler()
 		b.ReportAllocs()
 		cpu := cpuTime()
 		b.SetParallelism(8)

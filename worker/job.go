@@ -73,11 +73,16 @@ func (w *Worker) handle(q queued) {
 		Dispatcher: q.from,
 	}
 	if m.Header != nil {
-		if us, err := strconv.ParseInt(m.Header.Get(schema.HeaderQueuedUs), 10, 64); err == nil && us > 0 {
-			routing.QueueMs = float64(us) / 1000
+		// Absent on most jobs: parsing "" would allocate its error.
+		if v := m.Header.Get(schema.HeaderQueuedUs); v != "" {
+			if us, err := strconv.ParseInt(v, 10, 64); err == nil && us > 0 {
+				routing.QueueMs = float64(us) / 1000
+			}
 		}
-		if a, err := strconv.Atoi(m.Header.Get(schema.HeaderAttempt)); err == nil && a > 0 {
-			routing.Attempts = min(a, maxAttempt)
+		if v := m.Header.Get(schema.HeaderAttempt); v != "" {
+			if a, err := strconv.Atoi(v); err == nil && a > 0 {
+				routing.Attempts = min(a, maxAttempt)
+			}
 		}
 	}
 	timeout := w.cfg.Timeout
