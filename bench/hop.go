@@ -90,6 +90,7 @@ func startInProcessLLMQ(ctx context.Context, cfgText string) (*inProcessLLMQ, er
 		return fail(err)
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	inboxes := &broker.Inboxes{} // as llmq up: the gateway's replies come in process
 	subjects := broker.Subjects{}
 	var tiers []string
 	for t := range cfg.Tiers() {
@@ -109,7 +110,7 @@ func startInProcessLLMQ(ctx context.Context, cfgText string) (*inProcessLLMQ, er
 		if err != nil {
 			return fail(err)
 		}
-		wc.Conn, wc.Subjects, wc.Logger = l.nc, subjects, quiet
+		wc.Conn, wc.Subjects, wc.Logger, wc.Inboxes = l.nc, subjects, quiet, inboxes
 		w, err := worker.New(wc)
 		if err != nil {
 			return fail(err)
@@ -123,7 +124,7 @@ func startInProcessLLMQ(ctx context.Context, cfgText string) (*inProcessLLMQ, er
 		}
 	}
 	l.g, err = gateway.New(gateway.Config{Conn: l.nc, Subjects: subjects, Listen: "127.0.0.1:0", Tiers: tiers,
-		Timeout: cfg.RouterSettings.Timeout.D(), Logger: quiet, Dispatcher: l.d}) // as llmq up --gateway
+		Timeout: cfg.RouterSettings.Timeout.D(), Logger: quiet, Dispatcher: l.d, Inboxes: inboxes}) // as llmq up --gateway
 	if err != nil {
 		return fail(err)
 	}

@@ -12,6 +12,14 @@ import (
 // Reply publishes v, encoded with codec, to subject. extra headers (pairs
 // of key, value) are added.
 func Reply(nc *nats.Conn, subject string, codec schema.Codec, v any, extra ...string) error {
+	return ReplyVia(nil, nc, subject, codec, v, extra...)
+}
+
+// ReplyVia is Reply through in: a reply for a subject registered there
+// (Inboxes.Register) is handed over in process instead of published. A
+// reply over the connection's max payload is never handed over: it fails
+// with nats.ErrMaxPayload as its publish would.
+func ReplyVia(in *Inboxes, nc *nats.Conn, subject string, codec schema.Codec, v any, extra ...string) error {
 	data, err := codec.Marshal(v)
 	if err != nil {
 		return err
@@ -19,6 +27,17 @@ func Reply(nc *nats.Conn, subject string, codec schema.Codec, v any, extra ...st
 	m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{schema.HeaderContentType: {codec.ContentType()}}}
 	for i := 0; i+1 < len(extra); i += 2 {
 		m.Header[extra[i]] = []string{extra[i+1]}
+	}
+	return publishVia(in, nc, m)
+}
+
+// publishVia hands m over through in, or publishes it.
+func publishVia(in *Inboxes, nc *nats.Conn, m *nats.Msg) error {
+	if max := nc.MaxPayload(); max > 0 && int64(len(m.Data)) > max {
+		return nats.ErrMaxPayload
+	}
+	if in.Deliver(m) {
+		return nil
 	}
 	return nc.PublishMsg(m)
 }
@@ -41,11 +60,16 @@ func ErrorMsg(subject string, codec schema.Codec, e *schema.Error) *nats.Msg {
 // ReplyError publishes a typed error reply to subject. extra headers (pairs
 // of key, value) are added.
 func ReplyError(nc *nats.Conn, subject string, codec schema.Codec, e *schema.Error, extra ...string) error {
+	return ReplyErrorVia(nil, nc, subject, codec, e, extra...)
+}
+
+// ReplyErrorVia is ReplyError through in (see ReplyVia).
+func ReplyErrorVia(in *Inboxes, nc *nats.Conn, subject string, codec schema.Codec, e *schema.Error, extra ...string) error {
 	m := ErrorMsg(subject, codec, e)
 	for i := 0; i+1 < len(extra); i += 2 {
 		m.Header[extra[i]] = []string{extra[i+1]}
 	}
-	return nc.PublishMsg(m)
+	return publishVia(in, nc, m)
 }
 
 // CodecOf returns the codec a message's Content-Type names.

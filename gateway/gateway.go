@@ -53,11 +53,17 @@ type Config struct {
 	// Dispatcher, when set, is a dispatcher in the gateway's own process
 	// (llmq up --gateway sets its own): the gateway hands it each job in
 	// process instead of publishing the job on NATS,
-	// which saves one NATS crossing per request; the reply still comes
-	// over NATS, to the job's inbox. A job it does not take
+	// which saves one NATS crossing per request (see Inboxes for the
+	// reply). A job it does not take
 	// (it is stopping) is published as usual. Default nil: every job is
 	// published on NATS, for whichever dispatcher the queue group picks.
 	Dispatcher LocalDispatcher
+	// Inboxes, when set, are shared with workers in the gateway's process
+	// (worker.Config.Inboxes; llmq up sets both): the gateway registers
+	// each non-streamed job's inbox there, and such a worker hands the
+	// reply over in process instead of publishing it. Replies from other
+	// processes still come over NATS. Default nil.
+	Inboxes *broker.Inboxes
 	// Observer, when set, is told of every chat-completion request (see
 	// Observer). Default none.
 	Observer Observer

@@ -63,6 +63,9 @@ func (g *Gateway) send(ctx context.Context, tier string, req *schema.Request) (*
 	// job's replies come only from somebody else publishing to the inbox:
 	// nats.go drops those once the channel is full (a slow consumer).
 	defer func() { _ = sub.Unsubscribe() }()
+	if in := g.cfg.Inboxes; in != nil {
+		defer in.Register(sub.Subject, replies)()
+	}
 	var deadline []string
 	if dl, ok := ctx.Deadline(); ok {
 		deadline = []string{strconv.FormatInt(dl.UnixMilli(), 10)}

@@ -293,7 +293,7 @@ func (w *Worker) callError(ctx context.Context, err error) *schema.Error {
 
 func (w *Worker) replyError(m *nats.Msg, codec schema.Codec, e *schema.Error) {
 	w.jobFailed(e.Code)
-	if err := broker.ReplyError(w.nc, m.Reply, codec, e, schema.HeaderTier, w.cfg.Tier); err != nil {
+	if err := broker.ReplyErrorVia(w.cfg.Inboxes, w.nc, m.Reply, codec, e, schema.HeaderTier, w.cfg.Tier); err != nil {
 		w.log.Error("error reply", "err", err)
 	}
 	w.log.Debug("job failed", "code", e.Code, "err", e.Message)
@@ -323,7 +323,7 @@ func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 // replyDone sends a finished job's reply and counts the job done; a reply
 // over the NATS max payload is answered payload_too_large instead.
 func (w *Worker) replyDone(m *nats.Msg, c *call, resp any, routing *schema.Routing, usage schema.Usage) {
-	if err := broker.Reply(w.nc, m.Reply, c.codec, resp); err != nil {
+	if err := broker.ReplyVia(w.cfg.Inboxes, w.nc, m.Reply, c.codec, resp); err != nil {
 		if errors.Is(err, nats.ErrMaxPayload) {
 			w.replyError(m, c.codec, schema.Errorf(schema.CodePayloadTooLarge, "the reply is over the NATS max payload of %d bytes", w.nc.MaxPayload()))
 			return

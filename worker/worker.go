@@ -116,6 +116,12 @@ type Config struct {
 	// Observer, when set, is told of every job's end and every cooldown
 	// (see Observer). Default none.
 	Observer Observer
+	// Inboxes, when set, are the reply subjects of producers in this
+	// process (llmq up's gateway): a reply or error for one of them is
+	// handed over in process instead of published (broker.ReplyVia).
+	// Streams are always published. Default nil: every reply is
+	// published.
+	Inboxes *broker.Inboxes
 	// NoService leaves out the NATS micro service the worker registers
 	// (ServiceName; see startService). Default: registered.
 	NoService bool
@@ -466,7 +472,7 @@ func (w *Worker) accept(m *nats.Msg) {
 // reject answers a job the worker will not run.
 func (w *Worker) reject(m *nats.Msg, e *schema.Error) {
 	w.jobFailed(e.Code)
-	_ = broker.ReplyError(w.nc, m.Reply, broker.CodecOf(m), e)
+	_ = broker.ReplyErrorVia(w.cfg.Inboxes, w.nc, m.Reply, broker.CodecOf(m), e)
 }
 
 // finish marks one job done and tells dispatchers a slot is free.

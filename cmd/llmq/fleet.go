@@ -37,6 +37,9 @@ type workerOptions struct {
 	// load its model before its first beat.
 	host *worker.HostBudget
 	warm bool
+	// inboxes, when set, are the reply subjects of a gateway in this
+	// process (worker.Config.Inboxes).
+	inboxes *broker.Inboxes
 }
 
 // startWorkers builds and starts one worker per deployment. On error the
@@ -65,7 +68,7 @@ func startWorkers(ctx context.Context, nc *nats.Conn, deps []*config.Deployment,
 		}
 		wc.Conn, wc.Subjects, wc.HeartbeatInterval, wc.Logger = nc, o.subjects, o.heartbeat, o.logger
 		wc.Observer, wc.Version = o.obs.worker(), version
-		wc.HostBudget, wc.WarmUp = o.host, o.warm
+		wc.HostBudget, wc.WarmUp, wc.Inboxes = o.host, o.warm, o.inboxes
 		w, err := worker.New(wc)
 		if err != nil {
 			return fail(fmt.Errorf("deployment %s: %w", d, err))

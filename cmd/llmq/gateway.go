@@ -48,7 +48,7 @@ func (a *app) gatewayCmd() *cobra.Command {
 				return errors.Join(err, o.stop(context.Background()))
 			}
 			defer nc.Close()
-			g, err := a.startGateway(ctx, nc, cfg, a.subjects(cfg), listen, timeout, o, nil)
+			g, err := a.startGateway(ctx, nc, cfg, a.subjects(cfg), listen, timeout, o, nil, nil)
 			if err != nil {
 				return errors.Join(err, o.stop(context.Background()))
 			}
@@ -74,8 +74,9 @@ func (a *app) gatewayCmd() *cobra.Command {
 // startGateway starts an HTTP gateway: bearer key from
 // general_settings.master_key, tiers and default time-out from cfg (which
 // may be nil).
-func (a *app) startGateway(ctx context.Context, nc *nats.Conn, cfg *config.Config, s broker.Subjects, listen string, timeout time.Duration, o *obs, local gateway.LocalDispatcher) (*gateway.Gateway, error) {
-	gc := gateway.Config{Conn: nc, Subjects: s, Listen: listen, Timeout: timeout, Observer: o.gateway(), Version: version, Logger: a.g.logger, Dispatcher: local}
+func (a *app) startGateway(ctx context.Context, nc *nats.Conn, cfg *config.Config, s broker.Subjects, listen string, timeout time.Duration, o *obs, local gateway.LocalDispatcher, inboxes *broker.Inboxes) (*gateway.Gateway, error) {
+	gc := gateway.Config{Conn: nc, Subjects: s, Listen: listen, Timeout: timeout, Observer: o.gateway(), Version: version, Logger: a.g.logger,
+		Dispatcher: local, Inboxes: inboxes}
 	if cfg != nil {
 		if err := cfg.GeneralSettings.MasterKeyErr(); err != nil {
 			return nil, fmt.Errorf("gateway: %w", err) // never serve without the key the file asks for

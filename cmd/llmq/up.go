@@ -114,8 +114,11 @@ func (a *app) upCmd() *cobra.Command {
 				_ = d.Stop(context.Background())
 				return err
 			}
+			// The gateway's replies from these workers come in process.
+			inboxes := &broker.Inboxes{}
 			ws, err := startWorkers(ctx, nc, deps, &cfg.RouterSettings, workerOptions{
 				subjects: subjects, heartbeat: heartbeatInterval(cfg, heartbeat), skipCheck: skipCheck, logger: a.g.logger, obs: o,
+				inboxes: inboxes,
 			})
 			if err != nil {
 				_ = stopBatchRunner(context.Background(), br)
@@ -138,7 +141,7 @@ func (a *app) upCmd() *cobra.Command {
 			cancel()
 			var g *gateway.Gateway
 			if gatewayListen != "" {
-				if g, err = a.startGateway(ctx, nc, cfg, subjects, gatewayListen, 0, o, d); err != nil {
+				if g, err = a.startGateway(ctx, nc, cfg, subjects, gatewayListen, 0, o, d, inboxes); err != nil {
 					sctx, scancel := context.WithTimeout(context.Background(), df.drain)
 					defer scancel()
 					return errors.Join(err, stopBatchRunner(sctx, br), d.Stop(sctx), stopWorkers(sctx, ws, a.g.logger))

@@ -10,16 +10,20 @@ import (
 
 // TestUp_InProcessHandOffs checks that llmq up hands jobs between its own
 // parts in process: the gateway's jobs to up's dispatcher, the
-// dispatcher's to up's workers. A spy sees none of them on the job and
-// worker subjects, and sees the job a producer publishes.
+// dispatcher's to up's workers, the workers' replies to the gateway. A spy
+// sees none of them on the job, worker and inbox subjects, and sees the
+// job a producer publishes and its reply.
 func TestUp_InProcessHandOffs(t *testing.T) {
 	t.Parallel()
 	u := startUp(t, "--gateway", "127.0.0.1:0")
 	base := u.Stdout.await(t, gatewayRE, nil)[1]
 	spy := connectTo(t, u)
-	var jobs, forwards *nats.Subscription
+	var jobs, forwards, replies *nats.Subscription
 	var err error
 	if jobs, err = spy.SubscribeSync(u.Prefix + ".jobs.>"); err != nil {
+		t.Fatal(err)
+	}
+	if replies, err = spy.SubscribeSync("_INBOX.>"); err != nil {
 		t.Fatal(err)
 	}
 	if forwards, err = spy.SubscribeSync(u.Prefix + ".w.>"); err != nil {
@@ -53,5 +57,8 @@ func TestUp_InProcessHandOffs(t *testing.T) {
 	}
 	if n, _, _ := forwards.Pending(); n != 0 {
 		t.Errorf("%d jobs published on %s.w.>, want 0 (the dispatcher hands them to up's workers in process)", n, u.Prefix)
+	}
+	if n, _, _ := replies.Pending(); n != 1 {
+		t.Errorf("%d replies published on _INBOX.>, want 1 (llmq complete's; the gateway's come in process)", n)
 	}
 }
