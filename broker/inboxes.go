@@ -33,16 +33,24 @@ func (in *Inboxes) Register(subject string, ch chan *nats.Msg) (unregister func(
 // a subscription whose channel is full (the producer waits for a single
 // reply, so a full channel means the reply came already).
 func (in *Inboxes) Deliver(m *nats.Msg) bool {
-	if in == nil {
-		return false
-	}
-	v, ok := in.m.Load(m.Subject)
-	if !ok {
+	ch := in.lookup(m.Subject)
+	if ch == nil {
 		return false
 	}
 	select {
-	case v.(chan *nats.Msg) <- m:
+	case ch <- m:
 	default:
 	}
 	return true
+}
+
+// lookup returns the channel registered for subject, or nil.
+func (in *Inboxes) lookup(subject string) chan *nats.Msg {
+	if in == nil {
+		return nil
+	}
+	if v, ok := in.m.Load(subject); ok {
+		return v.(chan *nats.Msg)
+	}
+	return nil
 }

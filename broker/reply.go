@@ -1,7 +1,10 @@
 package broker
 
 import (
+	"bytes"
+	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
@@ -31,13 +34,22 @@ func ReplyVia(in *Inboxes, nc *nats.Conn, subject string, codec schema.Codec, v 
 	return publishVia(in, nc, m)
 }
 
-// publishVia hands m over through in, or publishes it.
+// publishVia hands m over through in, or publishes it. What is handed
+// over is a copy, so that nothing of m's leaks: the message and header a
+// reply is built in then stay off the heap when it is published (3
+// allocations per published reply otherwise).
 func publishVia(in *Inboxes, nc *nats.Conn, m *nats.Msg) error {
 	if max := nc.MaxPayload(); max > 0 && int64(len(m.Data)) > max {
 		return nats.ErrMaxPayload
 	}
-	if in.Deliver(m) {
-		return nil
+	if in.lookup(m.Subject) != nil {
+		h := make(nats.Header, len(m.Header))
+		for k, v := range m.Header {
+			h[k] = slices.Clone(v)
+		}
+		if in.Deliver(&nats.Msg{Subject: strings.Clone(m.Subject), Header: h, Data: bytes.Clone(m.Data)}) {
+			return nil
+		}
 	}
 	return nc.PublishMsg(m)
 }
