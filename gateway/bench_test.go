@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/llmq/llmq/broker"
 	"github.com/llmq/llmq/broker/brokertest"
 	"github.com/llmq/llmq/dispatcher"
 	"github.com/llmq/llmq/gateway"
@@ -63,12 +64,13 @@ func benchGateway(b *testing.B) *gateway.Gateway {
 }
 
 // benchUp is a gateway, a dispatcher and a worker with an instant provider
-// on one connection to an embedded NATS server, handing jobs over in
-// process as llmq up does.
+// on one connection to an embedded NATS server, handing jobs and replies
+// over in process as llmq up does.
 func benchUp(b *testing.B) *gateway.Gateway {
 	srv := brokertest.NewServer(b, brokertest.Options{})
 	subjects := brokertest.Subjects(b)
 	nc := srv.Connect("llmq-up")
+	inboxes := &broker.Inboxes{}
 	d, err := dispatcher.New(dispatcher.Config{Conn: nc, Subjects: subjects, Tiers: []string{"tier1"}, Strategy: "least-busy", Logger: quiet()})
 	if err != nil {
 		b.Fatal(err)
@@ -82,7 +84,7 @@ func benchUp(b *testing.B) *gateway.Gateway {
 			Usage: schema.Usage{PromptTokens: 12, CompletionTokens: 9, TotalTokens: 21}}, nil
 	}
 	w, err := worker.New(worker.Config{Conn: nc, Subjects: subjects, Tier: "tier1", Deployment: "bench", Provider: provider.Func(answer),
-		ProviderName: "bench", Model: "bench", Concurrency: 64, Logger: quiet()})
+		ProviderName: "bench", Model: "bench", Concurrency: 64, Logger: quiet(), Inboxes: inboxes})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -99,7 +101,7 @@ func benchUp(b *testing.B) *gateway.Gateway {
 		b.Fatal(err)
 	}
 	g, err := gateway.New(gateway.Config{Conn: nc, Subjects: subjects, Listen: "127.0.0.1:0", Tiers: []string{"tier1"},
-		NoService: true, Logger: quiet(), Dispatcher: d})
+		NoService: true, Logger: quiet(), Dispatcher: d, Inboxes: inboxes})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -140,8 +142,8 @@ func BenchmarkGatewayRequest(b *testing.B) {
 	})
 	b.Run("up", func(b *testing.B) {
 		// The handler in front of a dispatcher and a worker on its own
-		// connection, as llmq up runs them: jobs go to both in process,
-		// the reply over NATS.
+		// connection, as llmq up runs them: jobs and replies go in
+		// process.
 		h := benchUp(b).Handler()
 		b.ReportAllocs()
 		cpu := cpuTime()
