@@ -2,6 +2,7 @@ package schema
 
 import (
 	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // EncodeMsgpack writes the heartbeat by hand, the bytes the reflection
@@ -134,12 +135,13 @@ func (h *Heartbeat) decodeMsgpack(d *msgpack.Decoder, k *keyScratch) error {
 	if err != nil {
 		return err
 	}
+	var ids dispatcherIDs
 	for range n {
 		key, err := decodeKey(d, k.top[:])
 		if err != nil {
 			return err
 		}
-		if err := h.decodeField(d, key, k.inner[:]); err != nil {
+		if err := h.decodeField(d, key, k.inner[:], &ids); err != nil {
 			return fieldError(key, err)
 		}
 	}
@@ -147,8 +149,9 @@ func (h *Heartbeat) decodeMsgpack(d *msgpack.Decoder, k *keyScratch) error {
 }
 
 // decodeField reads the value of key; buf is scratch for a string that
-// may be one of llmq's constants.
-func (h *Heartbeat) decodeField(d *msgpack.Decoder, key, buf []byte) error {
+// may be one of llmq's constants or a dispatcher id, ids the dispatcher
+// ids read so far.
+func (h *Heartbeat) decodeField(d *msgpack.Decoder, key, buf []byte, ids *dispatcherIDs) error {
 	var err error
 	switch string(key) {
 	case "worker":
@@ -190,11 +193,11 @@ func (h *Heartbeat) decodeField(d *msgpack.Decoder, key, buf []byte) error {
 	case "failed":
 		h.Failed, err = d.DecodeUint64()
 	case "received":
-		h.Received, err = decodeStringMap(d, h.Received, (*msgpack.Decoder).DecodeUint64)
+		h.Received, err = decodeIDMap(d, h.Received, (*msgpack.Decoder).DecodeUint64, ids, buf)
 	case "jobs":
-		h.Jobs, err = decodeStringMap(d, h.Jobs, decodeUint64s)
+		h.Jobs, err = decodeIDMap(d, h.Jobs, decodeUint64s, ids, buf)
 	case "queue_age_us":
-		h.QueueAgeUs, err = decodeStringMap(d, h.QueueAgeUs, (*msgpack.Decoder).DecodeInt64)
+		h.QueueAgeUs, err = decodeIDMap(d, h.QueueAgeUs, (*msgpack.Decoder).DecodeInt64, ids, buf)
 	case "tags":
 		err = decodeStringsField(d, &h.Tags)
 	case "max_input_tokens":
@@ -275,11 +278,12 @@ func encodeStringMap[V any](e *msgpack.Encoder, m map[string]V, enc func(*msgpac
 	return nil
 }
 
-// decodeStringMap reads a map of string keys, each value by dec, as the
+// decodeIDMap reads a map of dispatcher ids, each value by dec, as the
 // reflection decoder read a map field: nil for nil; otherwise the entries
 // are added to m, made when nil (a key sent twice adds to the map of the
-// first). Like reflection, it reads a map wrapped in an ext.
-func decodeStringMap[V any](d *msgpack.Decoder, m map[string]V, dec func(*msgpack.Decoder) (V, error)) (map[string]V, error) {
+// first). Like reflection, it reads a map wrapped in an ext. Keys are read
+// by ids into buf.
+func decodeIDMap[V any](d *msgpack.Decoder, m map[string]V, dec func(*msgpack.Decoder) (V, error), ids *dispatcherIDs, buf []byte) (map[string]V, error) {
 	n, err := d.DecodeMapLen()
 	if err != nil || n < 0 {
 		return nil, err
@@ -288,7 +292,7 @@ func decodeStringMap[V any](d *msgpack.Decoder, m map[string]V, dec func(*msgpac
 		m = make(map[string]V, min(n, maxMapPrealloc))
 	}
 	for range n {
-		k, err := d.DecodeString()
+		k, err := ids.decode(d, buf)
 		if err != nil {
 			return nil, err
 		}
@@ -299,6 +303,41 @@ func decodeStringMap[V any](d *msgpack.Decoder, m map[string]V, dec func(*msgpac
 		m[k] = v
 	}
 	return m, nil
+}
+
+// dispatcherIDs holds the first dispatcher ids a beat names: the same few
+// key its received, jobs and queue_age_us, and each is allocated once.
+type dispatcherIDs struct {
+	ids [4]string
+	n   int
+}
+
+// decode reads a map key as the reflection decoder read a string (a
+// string, binary or nil), returning the id read before when it is one.
+// buf must hold 31 bytes, the longest short string.
+func (c *dispatcherIDs) decode(d *msgpack.Decoder, buf []byte) (string, error) {
+	code, err := d.PeekCode()
+	if err != nil {
+		return "", err
+	}
+	if !msgpcode.IsFixedString(code) {
+		return d.DecodeString()
+	}
+	b, err := decodeKey(d, buf)
+	if err != nil {
+		return "", err
+	}
+	for _, id := range c.ids[:c.n] {
+		if id == string(b) {
+			return id, nil
+		}
+	}
+	id := string(b)
+	if c.n < len(c.ids) {
+		c.ids[c.n] = id
+		c.n++
+	}
+	return id, nil
 }
 
 // encodeUint64s writes v as the reflection encoder wrote a []uint64: each
