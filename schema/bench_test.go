@@ -3,6 +3,8 @@ package schema_test
 import (
 	"testing"
 
+	"github.com/vmihailenco/msgpack/v5"
+
 	"github.com/llmq/llmq/schema"
 )
 
@@ -115,4 +117,73 @@ func BenchmarkUnmarshalChunk(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// benchHeartbeat is a busy worker's beat: jobs from two dispatchers, tags,
+// usage limits and a host's loaded models.
+func benchHeartbeat() *schema.Heartbeat {
+	return &schema.Heartbeat{Worker: "tier1-gpu-a-x1", Tier: "tier1", Deployment: "tier1-gpu-a", Provider: "ollama",
+		Model: "qwen2.5:14b", Host: "http://10.0.0.7:11434", Subject: "llm.w.tier1-gpu-a-x1", State: schema.StateReady,
+		Seq: 123456, IntervalMs: 1000, Capacity: 8, InFlight: 5, Weight: 2, LatencyMs: 812.5, MsPerToken: 21.25,
+		Samples: 64, Completed: 98765, Failed: 12,
+		Received:   map[string]uint64{"d-7f3a2c": 50123, "d-91be04": 48800},
+		Jobs:       map[string][]uint64{"d-7f3a2c": {50120, 50122, 50123}, "d-91be04": {48798, 48800}},
+		QueueAgeUs: map[string]int64{"d-7f3a2c": 1500, "d-91be04": 320},
+		RPM:        600, TPM: 200000, RPMUsed: 212, TPMUsed: 61000, RateFreesMs: 1700000012345,
+		Tags: []string{"gpu", "team-a"}, Loaded: []string{"qwen2.5:14b", "llama3.1:8b"}, LoadMs: 2350}
+}
+
+// BenchmarkHeartbeat: a worker encodes a beat up to every few
+// milliseconds and every dispatcher and gateway decodes each one
+// (schema.MsgPack.Unmarshal, in broker.Subjects.DecodeHeartbeat). The
+// reflection sub-benchmarks code the same beat by reflection over the same
+// struct tags, as llmq did before (encoding with msgpack.Marshal).
+func BenchmarkHeartbeat(b *testing.B) {
+	hb := benchHeartbeat()
+	data, err := msgpack.Marshal(hb)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := schema.MsgPack.Marshal(hb); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encode/msgpack.Marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := msgpack.Marshal(hb); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var got schema.Heartbeat
+			if err := schema.MsgPack.Unmarshal(data, &got); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("reflection/encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := msgpack.Marshal((*reflHeartbeat)(hb)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("reflection/decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var got reflHeartbeat
+			if err := schema.MsgPack.Unmarshal(data, &got); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -76,6 +76,10 @@ func hotMsgpack(v any) (hot interface {
 		if v != nil {
 			return v, v.msgpackSize()
 		}
+	case *Heartbeat:
+		if v != nil {
+			return v, v.msgpackSize()
+		}
 	}
 	return nil, 128
 }

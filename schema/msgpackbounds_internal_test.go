@@ -15,6 +15,7 @@ import (
 func TestMsgpackDecoders_HugeClaimedLengthsDoNotAllocate(t *testing.T) {
 	huge := []byte{0xdd, 0xff, 0xff, 0xff, 0xff} // array32 of 4G-1
 	hugeKey := []byte{0xdb, 0xff, 0xff, 0xff, 0xff}
+	hugeMap := []byte{0xdf, 0xff, 0xff, 0xff, 0xff} // map32 of 4G-1
 	fixstr := func(s string) []byte { return append([]byte{0xa0 | byte(len(s))}, s...) }
 	cat := func(parts ...[]byte) []byte {
 		var out []byte
@@ -36,6 +37,17 @@ func TestMsgpackDecoders_HugeClaimedLengthsDoNotAllocate(t *testing.T) {
 		{"logprobs content", cat([]byte{0x81}, fixstr("choices"), []byte{0x91, 0x81}, fixstr("logprobs"), []byte{0x81}, fixstr("content"), huge), new(Response)},
 		{"chunk choices", cat([]byte{0x81}, fixstr("choices"), huge), new(Chunk)},
 		{"delta tool_calls", cat([]byte{0x81}, fixstr("choices"), []byte{0x91, 0x81}, fixstr("delta"), []byte{0x81}, fixstr("tool_calls"), huge), new(Chunk)},
+		{"heartbeat fields", []byte{0xdf, 0xff, 0xff, 0xff, 0xff}, new(Heartbeat)},
+		{"heartbeat key", cat([]byte{0x81}, hugeKey), new(Heartbeat)},
+		{"heartbeat received", cat([]byte{0x81}, fixstr("received"), hugeMap), new(Heartbeat)},
+		{"heartbeat jobs", cat([]byte{0x81}, fixstr("jobs"), hugeMap), new(Heartbeat)},
+		{"heartbeat job seqs", cat([]byte{0x81}, fixstr("jobs"), []byte{0x81}, fixstr("d"), huge), new(Heartbeat)},
+		{"heartbeat queue ages", cat([]byte{0x81}, fixstr("queue_age_us"), hugeMap), new(Heartbeat)},
+		// checkMsgpack does not look inside an ext, whose map the
+		// decoder reads (as reflection did, allocating a map of 1M).
+		{"heartbeat received in an ext", cat([]byte{0x81}, fixstr("received"), []byte{0xc7, 5, 1}, hugeMap), new(Heartbeat)},
+		{"heartbeat tags", cat([]byte{0x81}, fixstr("tags"), huge), new(Heartbeat)},
+		{"heartbeat loaded", cat([]byte{0x81}, fixstr("loaded"), huge), new(Heartbeat)},
 	}
 	for _, tt := range tests {
 		var before, after runtime.MemStats

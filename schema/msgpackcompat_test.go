@@ -528,10 +528,11 @@ func TestMsgpack_UnknownKeysAndNilsDecodeAsReflectionDid(t *testing.T) {
 		return data
 	}
 	for i := range 1000 {
-		req, resp, chunk := g.request(), g.response(), g.chunk()
+		req, resp, chunk, hb := g.request(), g.response(), g.chunk(), g.heartbeat()
 		checkSameDecode(t, "request", remarshal(req), func(p *reflRequest) *schema.Request { return (*schema.Request)(p) })
 		checkSameDecode(t, "response", remarshal(resp), func(p *reflResponse) *schema.Response { return (*schema.Response)(p) })
 		checkSameDecode(t, "chunk", remarshal(chunk), func(p *reflChunk) *schema.Chunk { return (*schema.Chunk)(p) })
+		checkSameDecode(t, "heartbeat", remarshal(hb), func(p *reflHeartbeat) *schema.Heartbeat { return (*schema.Heartbeat)(p) })
 		// A newer peer's reply with fields this version does not know
 		// still decodes.
 		reply := perturb(g, map[string]any{}).(map[string]any)
@@ -554,7 +555,7 @@ func TestMsgpack_UnknownKeysAndNilsDecodeAsReflectionDid(t *testing.T) {
 func FuzzMsgpackDecodersAgree(f *testing.F) {
 	g := gen{rand.New(rand.NewPCG(14, 6))}
 	for range 20 {
-		for _, v := range []any{g.request(), g.response(), g.chunk()} {
+		for _, v := range []any{g.request(), g.response(), g.chunk(), g.heartbeat()} {
 			data, err := schema.MsgPack.Marshal(v)
 			if err != nil {
 				f.Fatal(err)
@@ -568,6 +569,7 @@ func FuzzMsgpackDecodersAgree(f *testing.F) {
 		checkSameDecode(t, "request", data, func(p *reflRequest) *schema.Request { return (*schema.Request)(p) })
 		checkSameDecode(t, "response", data, func(p *reflResponse) *schema.Response { return (*schema.Response)(p) })
 		checkSameDecode(t, "chunk", data, func(p *reflChunk) *schema.Chunk { return (*schema.Chunk)(p) })
+		checkSameDecode(t, "heartbeat", data, func(p *reflHeartbeat) *schema.Heartbeat { return (*schema.Heartbeat)(p) })
 	})
 }
 
@@ -700,7 +702,7 @@ func TestMsgpack_ToolChoice_SameBytesAsReflection(t *testing.T) {
 // decoding into one is an error, not a panic.
 func TestMsgpack_NilPointers(t *testing.T) {
 	t.Parallel()
-	for _, v := range []any{(*schema.Request)(nil), (*schema.Response)(nil), (*schema.Chunk)(nil)} {
+	for _, v := range []any{(*schema.Request)(nil), (*schema.Response)(nil), (*schema.Chunk)(nil), (*schema.Heartbeat)(nil)} {
 		data, err := schema.MsgPack.Marshal(v)
 		if err != nil || !bytes.Equal(data, []byte{0xc0}) {
 			t.Errorf("%T: encoded %x, %v; want c0", v, data, err)

@@ -36,8 +36,9 @@ func TestMsgpack_GeneratorsCoverEveryField(t *testing.T) {
 		walk(g.request())
 		walk(g.response())
 		walk(g.chunk())
+		walk(g.heartbeat())
 	}
-	for _, root := range []any{schema.Request{}, schema.Response{}, schema.Chunk{}} {
+	for _, root := range []any{schema.Request{}, schema.Response{}, schema.Chunk{}, schema.Heartbeat{}} {
 		for typ, tags := range structTags(reflect.TypeOf(root), map[reflect.Type]map[string]bool{}) {
 			var missing []string
 			for tag := range tags {

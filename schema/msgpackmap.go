@@ -241,6 +241,14 @@ func (w *mapWriter) int64(k string, v int64) {
 	}
 }
 
+// uint64 writes v in 9 bytes, as the reflection encoder wrote a uint64.
+func (w *mapWriter) uint64(k string, v uint64) {
+	w.key(k)
+	if w.err == nil {
+		w.err = w.e.EncodeUint64(v)
+	}
+}
+
 func (w *mapWriter) float(k string, v float64) {
 	w.key(k)
 	if w.err == nil {
@@ -306,7 +314,8 @@ func count(set ...bool) int {
 }
 
 // decodeCommon reads a string that is often one of llmq's constants (a
-// role, a finish reason, an object name, a tool type): those come back
+// role, a finish reason, an object name, a tool type, a worker's state or
+// mode): those come back
 // without allocating. buf must hold 31 bytes, the longest short string.
 func decodeCommon(d *msgpack.Decoder, buf []byte) (string, error) {
 	c, err := d.PeekCode()
@@ -349,6 +358,14 @@ func decodeCommon(d *msgpack.Decoder, buf []byte) (string, error) {
 		return PartText, nil
 	case PartImageURL:
 		return PartImageURL, nil
+	case StateReady:
+		return StateReady, nil
+	case StateDraining:
+		return StateDraining, nil
+	case StateStopped:
+		return StateStopped, nil
+	case ModeEmbedding:
+		return ModeEmbedding, nil
 	}
 	return string(b), nil
 }

@@ -73,3 +73,27 @@ func msgpackRoutingSize(r *Routing) int {
 	}
 	return 160 + len(r.Tier) + len(r.Deployment) + len(r.Worker) + len(r.Provider) + len(r.Model) + len(r.Dispatcher)
 }
+
+func (h Heartbeat) msgpackSize() int {
+	n := 256 + len(h.Worker) + len(h.Tier) + len(h.Deployment) + len(h.Provider) + len(h.Model) + len(h.Host) +
+		len(h.Subject) + len(h.State) + len(h.CoolingReason) + len(h.Mode)
+	// An optional field: a key of at most 22 bytes and a header or a
+	// value of at most 9.
+	n += 32 * h.optionalFields()
+	for k := range h.Received {
+		n += 16 + len(k)
+	}
+	for k, seqs := range h.Jobs {
+		n += 16 + len(k) + 9*len(seqs)
+	}
+	for k := range h.QueueAgeUs {
+		n += 16 + len(k)
+	}
+	for _, t := range h.Tags {
+		n += 8 + len(t)
+	}
+	for _, m := range h.Loaded {
+		n += 8 + len(m)
+	}
+	return n
+}

@@ -3,8 +3,6 @@ package worker
 import (
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/llmq/llmq/schema"
 )
 
@@ -182,7 +180,7 @@ func (w *Worker) final() {
 }
 
 func (w *Worker) publishBeat(hb schema.Heartbeat) {
-	data, err := msgpack.Marshal(&hb)
+	data, err := schema.MsgPack.Marshal(&hb) // one buffer of the size it takes
 	if err != nil {
 		w.log.Error("encode heartbeat", "err", err)
 		return
